@@ -1,0 +1,29 @@
+# Two commands do everything on a fresh machine:
+#   make run    install loomkin-mcp into .venv and serve the current project over stdio
+#   make test   install what the tests need and run them
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROJECT ?= $(CURDIR)
+
+.PHONY: install install-test run test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
+
+run: install
+	$(BIN)/loomkin-mcp --stdio --root "$(PROJECT)"
+
+test: install-test
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

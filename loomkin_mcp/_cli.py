@@ -1,0 +1,161 @@
+"""`loomkin-mcp`: serve a project over MCP, or try its tools from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._errors import ConfigError
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._server import LoomkinServer
+    from .config import Settings
+
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+Serve Loomkin's coding tools (file_read, file_write, file_edit, directory_list, shell, git)
+to an editor over the Model Context Protocol, under the project's .loomkin.toml and LOOMKIN.md.
+
+Register `loomkin-mcp --stdio` as an MCP server in your editor (see README.md), or try it here:
+  loomkin-mcp init                        write a starter .loomkin.toml
+  loomkin-mcp tools                       list the tools
+  loomkin-mcp call file_read '{"file_path": "README.md"}'
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from ._logging import configure_stderr_logging
+
+    configure_stderr_logging(args.log_level)
+    try:
+        root = _project_root(args.root)
+        if args.command == "init":
+            return _init(root, args.force)
+        from .config import load_settings
+
+        settings = load_settings(root, Path(args.config) if args.config else None)
+        if args.command == "tools":
+            return _list_tools(root, settings)
+        if args.command == "call":
+            return _call(root, settings, args.tool, args.arguments)
+        return _serve(root, settings)
+    except ConfigError as exc:
+        print(f"loomkin-mcp: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", metavar="DIR", help="project to serve (default: the current directory)")
+    common.add_argument("--config", metavar="FILE", help="config file (default: <root>/.loomkin.toml)")
+    common.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        type=str.lower,
+        help="how much to log to stderr and to the client (default: info)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="loomkin-mcp",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"loomkin-mcp {__version__}")
+    parser.add_argument("--stdio", action="store_true", help="serve MCP over stdin/stdout (the default)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    init = commands.add_parser(
+        "init", parents=[common], help="write .loomkin.toml from the shipped example", argument_default=argparse.SUPPRESS
+    )
+    init.add_argument("--force", action="store_true", default=False, help="overwrite an existing .loomkin.toml")
+    commands.add_parser("tools", parents=[common], help="list the tools", argument_default=argparse.SUPPRESS)
+    call = commands.add_parser(
+        "call",
+        parents=[common],
+        help="run one tool in-process and print its result",
+        argument_default=argparse.SUPPRESS,
+    )
+    call.add_argument("tool", help="tool name, e.g. file_read")
+    call.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
+    return parser
+
+
+def _project_root(raw: str | None) -> Path:
+    root = Path(raw).expanduser() if raw else Path.cwd()
+    if not root.is_dir():
+        raise ConfigError(f"--root {raw}: no such directory; give the project's directory.")
+    return root.resolve()
+
+
+def _init(root: Path, force: bool) -> int:
+    from .config import CONFIG_FILENAME
+
+    target = root / CONFIG_FILENAME
+    if target.exists() and not force:
+        print(f"loomkin-mcp: {target} already exists; pass --force to overwrite it.", file=sys.stderr)
+        return 1
+    example = resources.files("loomkin_mcp").joinpath("config/loomkin.toml.example").read_text(encoding="utf-8")
+    target.write_text(example, encoding="utf-8")
+    print(f"Wrote {target}; edit it, then register `loomkin-mcp --stdio` in your editor.")
+    return 0
+
+
+def _build(root: Path, settings: Settings) -> LoomkinServer:
+    # Imported here so `--help`, `--version` and `init` never pay for the MCP SDK.
+    from ._server import build_server
+    from .workspace import Workspace
+
+    return build_server(Workspace(root, settings))
+
+
+def _serve(root: Path, settings: Settings) -> int:
+    if not settings.config.mcp.server_enabled:
+        where = settings.path or root / ".loomkin.toml"
+        print(
+            f"loomkin-mcp: serving is disabled by `[mcp] server_enabled = false` in {where}; "
+            "set it to true to serve this project.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    _build(root, settings).run("stdio")
+    return 0
+
+
+def _list_tools(root: Path, settings: Settings) -> int:
+    import anyio
+
+    for tool in anyio.run(_build(root, settings).list_tools):
+        hints = tool.annotations
+        kind = "read-only" if hints and hints.read_only_hint else "changes things"
+        summary = (tool.description or "").strip().splitlines()[0]
+        print(f"{tool.name:<16} {kind:<15} {summary}")
+    return 0
+
+
+def _call(root: Path, settings: Settings, tool: str, raw_arguments: str) -> int:
+    import anyio
+
+    try:
+        arguments = json.loads(raw_arguments)
+    except json.JSONDecodeError as exc:
+        print(f"loomkin-mcp: arguments are not valid JSON ({exc.msg} at column {exc.colno}).", file=sys.stderr)
+        return EXIT_USAGE
+    if not isinstance(arguments, dict):
+        print("loomkin-mcp: arguments must be a JSON object, e.g. '{\"file_path\": \"README.md\"}'.", file=sys.stderr)
+        return EXIT_USAGE
+    result = anyio.run(_build(root, settings).call_tool, tool, arguments)
+    text = "\n".join(getattr(block, "text", "") for block in getattr(result, "content", []))
+    print(text, file=sys.stderr if getattr(result, "is_error", False) else sys.stdout)
+    return 1 if getattr(result, "is_error", False) else 0
+
+

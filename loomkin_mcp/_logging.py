@@ -1,0 +1,139 @@
+"""Logs go to stderr always, and to the client as MCP `notifications/message` once it is connected.
+
+stdout is never written: in stdio mode it carries the protocol and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections import deque
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.session import ServerSession
+from mcp_types import EmptyResult, LoggingLevel, SetLevelRequestParams
+
+LOGGER_NAME = "loomkin_mcp"
+
+_TO_MCP: dict[int, LoggingLevel] = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+_FROM_MCP: dict[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "alert": logging.CRITICAL,
+    "emergency": logging.CRITICAL,
+}
+# Records logged before a client is there (config warnings at start-up), replayed to the first one.
+_EARLY_RECORDS = 50
+
+
+def configure_stderr_logging(level: str) -> None:
+    """Our records at `level` to stderr; the SDK's own chatter only from WARNING unless debugging."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("loomkin-mcp %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    numeric = logging.getLevelName(level.upper())
+    root.setLevel(logging.WARNING if numeric != logging.DEBUG else logging.DEBUG)
+    logging.getLogger(LOGGER_NAME).setLevel(numeric)
+
+
+@dataclass(frozen=True)
+class _Target:
+    session: ServerSession
+    request_id: Any
+    loop: asyncio.AbstractEventLoop
+
+
+_current: ContextVar[_Target | None] = ContextVar("loomkin_mcp_log_target", default=None)
+
+
+class McpLogBridge(logging.Handler):
+    """Forwards `loomkin_mcp.*` records to the client that caused them, or the last one seen.
+
+    A record logged while a request is handled goes to that request (so it reaches clients
+    of both protocol eras); others go to the most recent connection, where the protocol
+    allows connection-level logs.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self._last: _Target | None = None
+        self._early: deque[logging.LogRecord] = deque(maxlen=_EARLY_RECORDS)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def install(self) -> Callable[[], None]:
+        logger = logging.getLogger(LOGGER_NAME)
+        logger.addHandler(self)
+        return lambda: logger.removeHandler(self)
+
+    async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        target = _Target(ctx.session, ctx.request_id, asyncio.get_running_loop())
+        first = self._last is None
+        self._last = _Target(ctx.session, None, target.loop)
+        token = _current.set(target)
+        try:
+            if first and ctx.method != "initialize":
+                self._replay_early()
+            return await call_next(ctx)
+        finally:
+            _current.reset(token)
+
+    async def set_level(self, ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams) -> EmptyResult:
+        """`logging/setLevel` from clients of the handshake era."""
+        self.setLevel(_FROM_MCP.get(params.level, logging.INFO))
+        return EmptyResult()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        target = _current.get() or self._last
+        if target is None:
+            self._early.append(record)
+            return
+        self._send(target, record)
+
+    def _replay_early(self) -> None:
+        while self._early:
+            record = self._early.popleft()
+            if record.levelno >= self.level:
+                self.emit(record)
+
+    def _send(self, target: _Target, record: logging.LogRecord) -> None:
+        level = _TO_MCP.get(record.levelno, "info")
+        message = record.getMessage()
+
+        def spawn() -> None:
+            task = asyncio.ensure_future(
+                _deliver(target.session, level, message, record.name, target.request_id), loop=target.loop
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is target.loop:
+            spawn()
+        elif not target.loop.is_closed():
+            target.loop.call_soon_threadsafe(spawn)
+
+
+async def _deliver(session: ServerSession, level: LoggingLevel, message: str, logger: str, request_id: Any) -> None:
+    try:
+        await session.send_log_message(level, message, logger=logger, related_request_id=request_id)
+    except Exception:  # noqa: BLE001 - a closed stream must never break the tool that logged
+        pass

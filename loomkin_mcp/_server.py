@@ -1,0 +1,147 @@
+"""The MCP server: tools, the rules resource, instructions, and uniform tool errors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, InputRequiredResult, SetLevelRequestParams, TextContent
+from pydantic import ValidationError
+
+from ._errors import LoomkinError
+from ._logging import McpLogBridge
+from ._tools import register_tools
+from ._version import __version__
+from .services import Services
+from .workspace import Rules, Workspace
+
+SERVER_NAME = "loomkin"
+
+logger = logging.getLogger("loomkin_mcp.server")
+
+
+class LoomkinServer(MCPServer):
+    """MCPServer whose tool failures are always one sentence in an `isError` result.
+
+    The SDK would prefix "Error executing tool …", dump pydantic's multi-line validation
+    report, or hide a crash behind a generic line; the model gets one actionable sentence.
+    """
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except MCPError:
+            raise
+        except ToolError as exc:
+            return _error_result(self._describe_failure(name, exc))
+
+    def _describe_failure(self, name: str, exc: ToolError) -> str:
+        cause = _find_cause(exc)
+        if isinstance(cause, LoomkinError):
+            return str(cause)
+        if isinstance(cause, ValidationError):
+            return f"{name}: {_describe_validation(cause)}; see the tool's input schema."
+        if self._tool_manager.get_tool(name) is None:
+            known = ", ".join(sorted(tool.name for tool in self._tool_manager.list_tools()))
+            return f"there is no tool named '{name}'; the tools are: {known}."
+        if cause is None:
+            return f"{name}: {exc}"
+        logger.error("%s failed unexpectedly", name, exc_info=cause)
+        return (
+            f"{name} failed unexpectedly ({type(cause).__name__}); the details are in loomkin-mcp's log on stderr, "
+            "please report it."
+        )
+
+
+def build_server(workspace: Workspace) -> LoomkinServer:
+    services = Services.for_workspace(workspace)
+    server = LoomkinServer(
+        SERVER_NAME,
+        title="Loomkin",
+        version=__version__,
+        instructions=render_instructions(workspace.root.as_posix(), workspace.rules),
+    )
+    register_tools(server, services)
+
+    @server.resource(
+        "loomkin://rules",
+        name="rules",
+        title="Project rules (LOOMKIN.md)",
+        description="The project's LOOMKIN.md instructions and the permissions loomkin-mcp enforces.",
+        mime_type="text/markdown",
+    )
+    def rules_resource() -> str:
+        return render_rules(workspace)
+
+    bridge = McpLogBridge()
+    bridge.install()
+    server.middleware.append(bridge.middleware)
+    # MCPServer does not serve logging/setLevel; handshake-era clients send it.
+    server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
+    return server
+
+
+def render_instructions(root: str, rules: Rules) -> str:
+    parts = [
+        f"loomkin-mcp serves Loomkin's tools for the project at {root}. Paths are relative to that root. "
+        "file_edit needs old_string copied exactly from file_read. shell runs one command without a shell, "
+        "only when a LOOMKIN.md `Shell:` pattern allows it. Read loomkin://rules for the enforced rules."
+    ]
+    if rules.text.strip():
+        name = rules.path.name if rules.path else "LOOMKIN.md"
+        parts.append(f"## Project instructions ({name})\n\n{rules.text.strip()}")
+    return "\n\n".join(parts)
+
+
+def render_rules(workspace: Workspace) -> str:
+    rules = workspace.rules
+    auto = workspace.settings.config.permissions.auto_approve
+
+    def listed(items: tuple[str, ...] | list[str], empty: str) -> str:
+        return ", ".join(f"`{item}`" for item in items) if items else empty
+
+    enforced = [
+        "## Enforced by loomkin-mcp",
+        f"- Shell allowed: {listed(rules.shell_allowed, 'nothing (no `Shell:` rule, so shell is off)')}",
+        f"- Shell denied: {listed(rules.shell_denied, 'nothing')}",
+        f"- File write allowed: {listed(rules.write_allowed, 'anywhere in the project')}",
+        f"- File write denied: {listed(rules.write_denied, 'nothing')} "
+        "(plus .git/, .loomkin/, .loomkin.toml and LOOMKIN.md, always)",
+        f"- Run without asking: {listed(auto, 'nothing')}",
+    ]
+    if rules.path is None:
+        head = "No LOOMKIN.md in this project. Create one at the root to give instructions and allow shell commands."
+    else:
+        head = rules.text.strip()
+    return head + "\n\n" + "\n".join(enforced) + "\n"
+
+
+def _error_result(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+
+
+def _find_cause(exc: BaseException) -> BaseException | None:
+    """The innermost exception under the SDK's ToolError wrappers."""
+    cause = exc.__cause__
+    while isinstance(cause, ToolError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    return cause
+
+
+def _describe_validation(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "arguments"
+        if item["type"] == "missing":
+            problems.append(f"missing required argument `{field}`")
+        elif item["type"] == "extra_forbidden":
+            problems.append(f"unknown argument `{field}`")
+        else:
+            message = str(item["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
+            problems.append(f"`{field}` should be {message}")
+    return "; ".join(problems[:5])

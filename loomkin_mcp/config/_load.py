@@ -1,0 +1,155 @@
+"""Read `.loomkin.toml` and the environment into validated models, with one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli
+from pydantic import BaseModel, ValidationError
+
+from .._errors import ConfigError
+from ._models import Environment, LoomkinConfig
+
+CONFIG_FILENAME = ".loomkin.toml"
+
+logger = logging.getLogger("loomkin_mcp.config")
+
+# What a person should read for pydantic's error types, keyed by type.
+_EXPECTED = {
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything loaded at start-up: the config file's contents and the environment."""
+
+    config: LoomkinConfig
+    env: Environment
+    path: Path | None
+    """The config file that was read, or None when defaults serve."""
+
+
+def load_settings(root: Path, config_path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Load `config_path` (default `<root>/.loomkin.toml`; absent is fine) and the environment.
+
+    Raises:
+        ConfigError: with one line naming the file, the key path and what was expected.
+    """
+    explicit = config_path is not None
+    path = config_path if explicit else root / CONFIG_FILENAME
+    assert path is not None
+    env = load_environment(os.environ if environ is None else environ)
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"{path}: config file not found; check the --config path.")
+        return Settings(config=LoomkinConfig(), env=env, path=None)
+    return Settings(config=parse_config(path), env=env, path=path)
+
+
+def parse_config(path: Path) -> LoomkinConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8; save it as UTF-8 text.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); check its permissions.") from None
+    try:
+        data = tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}:{exc.lineno}:{exc.colno}: invalid TOML at line {exc.lineno}, column {exc.colno}: {exc.msg}."
+        ) from None
+    try:
+        config = LoomkinConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc.errors()[0])}") from None
+    for key in unknown_keys(config):
+        logger.warning("%s: unknown key %s is ignored; check its spelling against the config reference.", path, key)
+    return config
+
+
+def load_environment(environ: Mapping[str, str]) -> Environment:
+    fields = Environment.model_fields
+    values = {name: environ[name.upper()] for name in fields if environ.get(name.upper())}
+    try:
+        return Environment.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper()
+        raise ConfigError(f"environment variable {name}: {_expected(error)}.") from None
+
+
+def unknown_keys(model: BaseModel, prefix: tuple[str | int, ...] = ()) -> list[str]:
+    """Key paths (`[teams.budget] max_agent`) that the models kept as extras."""
+    extras = model.model_extra or {}
+    found = [f"[{key}]" if not prefix and isinstance(value, dict) else _key_path((*prefix, key)) for key, value in extras.items()]
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            if isinstance(item, BaseModel):
+                path = (*prefix, name) if index is None else (*prefix, name, index)
+                found.extend(unknown_keys(item, path))
+    return found
+
+
+def _describe(error: Any) -> str:
+    return f"{_key_path(error['loc'])}: {_expected(error)}"
+
+
+def _expected(error: Any) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "this key is required"
+    got = error.get("input")
+    got_text = f'"{got}"' if isinstance(got, str) else _toml_repr(got)
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {got_text}"
+    # Constraint and custom validators: pydantic's message already says what is expected.
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":
+        return message
+    return f"expected {message.removeprefix('Input should be ')}, got {got_text}"
+
+
+def _toml_repr(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _key_path(loc: tuple[str | int, ...] | list[str | int]) -> str:
+    """`("teams", "budget", "max_per_team_usd")` -> `[teams.budget] max_per_team_usd`.
+
+    Tables are the leading string parts; a list index turns the rest into `servers[1].command`.
+    """
+    parts = list(loc)
+    split = next((i for i, part in enumerate(parts) if isinstance(part, int)), len(parts))
+    table, rest = parts[: max(split - 1, 0)], parts[max(split - 1, 0) :]
+    if split == len(parts):
+        table, rest = parts[:-1], parts[-1:]
+    key = ""
+    for part in rest:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return f"[{'.'.join(map(str, table))}] {key}" if table else key

@@ -1,0 +1,137 @@
+"""Pydantic models for every section of `.loomkin.toml`, with Loomkin's own defaults.
+
+Models are strict (a string is never silently read as a number) and keep unknown keys
+(`extra="allow"`) so the loader can warn about each one instead of failing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+_READ_ONLY_TOOLS = ["file_read", "file_search", "content_search", "directory_list"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class ModelSection(Section):
+    default: str = "anthropic:claude-sonnet-4-6"
+    weak: str = "anthropic:claude-haiku-4-5"
+    architect: str = "anthropic:claude-opus-4-6"
+    editor: str = "anthropic:claude-haiku-4-5"
+
+
+class PermissionsSection(Section):
+    auto_approve: list[str] = Field(default_factory=lambda: list(_READ_ONLY_TOOLS))
+    """Tool names or globs (`tidewave__*`) that run without asking the person."""
+
+
+class ContextSection(Section):
+    max_repo_map_tokens: Annotated[int, Field(ge=0)] = 2048
+    max_decision_context_tokens: Annotated[int, Field(ge=0)] = 1024
+    reserved_output_tokens: Annotated[int, Field(ge=0)] = 4096
+
+
+class DecisionsSection(Section):
+    enabled: bool = True
+    enforce_pre_edit: bool = False
+    auto_log_commits: bool = True
+
+
+class McpServerEntry(Section):
+    """An upstream MCP server: a command run over stdio, or a URL (SSE or streamable HTTP)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_ms: Annotated[int, Field(gt=0)] = 60_000
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerEntry:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give exactly one of `command` (stdio) or `url` (SSE / streamable HTTP)")
+        return self
+
+
+class McpSection(Section):
+    server_enabled: bool = True
+    servers: list[McpServerEntry] = Field(default_factory=list)
+
+
+class LspServerEntry(Section):
+    name: Annotated[str, Field(min_length=1)]
+    command: Annotated[str, Field(min_length=1)]
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    languages: list[str] = Field(default_factory=list)
+    """Language ids or file extensions (`python`, `.py`) this server handles."""
+    root_markers: list[str] = Field(default_factory=list)
+    initialization_options: dict[str, object] = Field(default_factory=dict)
+    settings: dict[str, object] = Field(default_factory=dict)
+
+
+class LspSection(Section):
+    enabled: bool = True
+    servers: list[LspServerEntry] = Field(default_factory=list)
+
+
+class RepoSection(Section):
+    watch_enabled: bool = True
+
+
+class BudgetSection(Section):
+    max_per_team_usd: Annotated[float, Field(ge=0)] = 5.00
+    max_per_agent_usd: Annotated[float, Field(ge=0)] = 1.00
+
+
+class TeamsSection(Section):
+    enabled: bool = True
+    max_agents_per_team: Annotated[int, Field(ge=1)] = 10
+    max_concurrent_teams: Annotated[int, Field(ge=1)] = 3
+    budget: BudgetSection = Field(default_factory=BudgetSection)
+
+
+class ProviderEndpoint(Section):
+    """An OpenAI-compatible backend (Ollama, vLLM, SGLang, LM Studio, Exo, LiteLLM...)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    auth_key: SecretStr | None = None
+
+
+class ProviderSection(Section):
+    endpoints: dict[str, ProviderEndpoint] = Field(default_factory=dict)
+
+
+class LoomkinConfig(Section):
+    """The whole of `.loomkin.toml`; every section optional."""
+
+    model: ModelSection = Field(default_factory=ModelSection)
+    permissions: PermissionsSection = Field(default_factory=PermissionsSection)
+    context: ContextSection = Field(default_factory=ContextSection)
+    decisions: DecisionsSection = Field(default_factory=DecisionsSection)
+    mcp: McpSection = Field(default_factory=McpSection)
+    lsp: LspSection = Field(default_factory=LspSection)
+    repo: RepoSection = Field(default_factory=RepoSection)
+    teams: TeamsSection = Field(default_factory=TeamsSection)
+    provider: ProviderSection = Field(default_factory=ProviderSection)
+
+
+class Environment(BaseModel):
+    """The environment variables Loomkin reads (secrets never appear in logs or reprs)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    anthropic_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    google_api_key: SecretStr | None = None
+    database_url: SecretStr | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 4200
+    secret_key_base: SecretStr | None = None
+    """Unset means "derived from $HOME", as in Loomkin."""

@@ -1,0 +1,48 @@
+"""The logic behind the tools; each service works on a Workspace and knows nothing of MCP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..workspace import Workspace
+from .files import FileService, atomic_write
+from .git import GitArgs, GitOperation, GitService, is_read_only, refuse_git_program_options
+from .permissions import Approval, PermissionService
+from .shell import ShellResult, ShellService, matching_pattern, parse_command
+
+
+@dataclass(frozen=True)
+class Services:
+    workspace: Workspace
+    files: FileService
+    shell: ShellService
+    git: GitService
+    permissions: PermissionService
+
+    @classmethod
+    def for_workspace(cls, workspace: Workspace) -> Services:
+        return cls(
+            workspace=workspace,
+            files=FileService(workspace),
+            shell=ShellService(workspace),
+            git=GitService(workspace),
+            permissions=PermissionService(workspace),
+        )
+
+
+__all__ = [
+    "Approval",
+    "FileService",
+    "GitArgs",
+    "GitOperation",
+    "GitService",
+    "PermissionService",
+    "Services",
+    "ShellResult",
+    "ShellService",
+    "atomic_write",
+    "is_read_only",
+    "matching_pattern",
+    "parse_command",
+    "refuse_git_program_options",
+]

@@ -1,0 +1,349 @@
+"""Reading, writing, editing and listing files inside the workspace; writes are atomic."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._errors import ToolInputError
+from ..workspace import Workspace
+
+DEFAULT_READ_LIMIT = 2000
+MAX_LINE_CHARS = 2000
+# Bytes of one line we read at most; the rest of a longer line is skipped, never loaded.
+_MAX_LINE_BYTES = 64 * 1024
+_BINARY_SNIFF_BYTES = 8192
+MAX_WRITE_BYTES = 64 * 1024 * 1024
+MAX_EDIT_FILE_BYTES = 64 * 1024 * 1024
+MAX_DIFF_CHARS = 20_000
+MAX_LIST_ENTRIES = 500
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    relative: str
+    created: bool
+    size: int
+
+
+class FileService:
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    # -- read -------------------------------------------------------------------------------
+
+    def read(self, file_path: str, offset: int = 1, limit: int = DEFAULT_READ_LIMIT) -> str:
+        if offset < 1:
+            raise ToolInputError(f"offset is {offset}; lines are numbered from 1, so give offset=1 or more.")
+        if limit < 1:
+            raise ToolInputError(f"limit is {limit}; give the number of lines to read, 1 or more.")
+        path = self._ws.resolve(file_path)
+        relative = self._ws.relative(path)
+        _require_regular_file(path, relative)
+        with _open_for_read(path, relative) as handle:
+            head = handle.read(_BINARY_SNIFF_BYTES)
+            if b"\x00" in head:
+                raise ToolInputError(
+                    f"'{relative}' looks binary (it contains NUL bytes), so it cannot be shown as text."
+                )
+            handle.seek(0)
+            return _numbered_lines(handle, relative, offset, limit)
+
+    # -- write ------------------------------------------------------------------------------
+
+    def write(self, file_path: str, content: str) -> WriteResult:
+        path = self._ws.resolve_for_write(file_path)
+        relative = self._ws.relative(path)
+        data = _encode(content, "content")
+        if len(data) > MAX_WRITE_BYTES:
+            raise ToolInputError(
+                f"content is {len(data)} bytes; files over {MAX_WRITE_BYTES} bytes are refused, split the content."
+            )
+        if path.is_dir():
+            raise ToolInputError(f"'{relative}' is a directory; give a file path inside it.")
+        created = not path.exists()
+        self._ensure_parents(path, relative)
+        atomic_write(path, data)
+        return WriteResult(relative=relative, created=created, size=len(data))
+
+    def _ensure_parents(self, path: Path, relative: str) -> None:
+        parent = path.parent
+        if parent.is_dir():
+            return
+        if parent.exists():
+            raise ToolInputError(f"'{self._ws.relative(parent)}' is a file, so '{relative}' cannot be created under it.")
+        parent.mkdir(parents=True, exist_ok=True)
+
+    # -- edit -------------------------------------------------------------------------------
+
+    def edit(self, file_path: str, old_string: str, new_string: str, replace_all: bool = False) -> str:
+        """Replace an exact match of `old_string`; returns a unified diff of the change."""
+        if old_string == "":
+            raise ToolInputError("old_string is empty; to create or overwrite a whole file use file_write.")
+        if old_string == new_string:
+            raise ToolInputError("old_string and new_string are identical, so there is nothing to change.")
+        path = self._ws.resolve_for_write(file_path)
+        relative = self._ws.relative(path)
+        _require_regular_file(path, relative)
+        if path.stat().st_size > MAX_EDIT_FILE_BYTES:
+            raise ToolInputError(f"'{relative}' is over {MAX_EDIT_FILE_BYTES} bytes; edit it in another way.")
+        raw = path.read_bytes()
+        if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
+            raise ToolInputError(f"'{relative}' looks binary (it contains NUL bytes), so it cannot be edited as text.")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ToolInputError(
+                f"'{relative}' is not valid UTF-8 (byte {exc.start}), so a text edit could corrupt it; "
+                "rewrite it with file_write if that is intended."
+            ) from None
+        old, new = _match_line_endings(text, old_string), _match_line_endings(text, new_string)
+        count = text.count(old)
+        if count == 0:
+            raise ToolInputError(_no_match_message(relative, text, old_string))
+        if count > 1 and not replace_all:
+            lines = _match_lines(text, old)
+            shown = ", ".join(map(str, lines[:20])) + (", …" if len(lines) > 20 else "")
+            raise ToolInputError(
+                f"old_string occurs {count} times in '{relative}' (lines {shown}); add surrounding lines to make "
+                "it unique, or set replace_all=true to replace every occurrence."
+            )
+        updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
+        atomic_write(path, _encode(updated, "new_string"))
+        return _unified_diff(relative, text, updated, count if replace_all else 1)
+
+    # -- list -------------------------------------------------------------------------------
+
+    def list_directory(self, path: str = ".", include_ignored: bool = False) -> str:
+        directory = self._ws.resolve(path, what="path")
+        relative = self._ws.relative(directory)
+        if not directory.exists():
+            raise ToolInputError(f"'{relative}' does not exist; use file_search to find the directory you mean.")
+        if not directory.is_dir():
+            raise ToolInputError(f"'{relative}' is a file, not a directory; use file_read to read it.")
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: (not _is_dir(e), e.name.lower()))
+        except PermissionError:
+            raise ToolInputError(f"'{relative}' cannot be listed: permission denied.") from None
+        prefix = "" if relative == "." else relative + "/"
+        shown: list[str] = []
+        hidden = 0
+        for entry in entries:
+            is_dir = _is_dir(entry)
+            if entry.name == ".git":
+                continue
+            if not include_ignored and self._ws.ignore.is_ignored(prefix + entry.name, is_dir):
+                hidden += 1
+                continue
+            shown.append(_describe_entry(entry, is_dir))
+        header = f"{relative}/ ({len(shown)} entries)" if relative != "." else f"./ ({len(shown)} entries)"
+        lines = [header, *shown[:MAX_LIST_ENTRIES]]
+        if len(shown) > MAX_LIST_ENTRIES:
+            lines.append(f"… {len(shown) - MAX_LIST_ENTRIES} more entries; list a subdirectory to see them.")
+        if hidden:
+            lines.append(f"({hidden} entries ignored by .gitignore; include_ignored=true shows them)")
+        if not shown:
+            lines.append("(empty)")
+        return "\n".join(lines)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old or the new content, never a mix.
+
+    A temp file in the same directory is written, fsynced, given the old file's mode, and
+    renamed over the target; the directory is fsynced so the rename survives a crash.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".loomkin-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        try:
+            os.unlink(temp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(path.parent)
+
+
+def _encode(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ToolInputError(
+            f"{what} has an unpaired surrogate at character {exc.start}, which is not text; remove it."
+        ) from None
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _require_regular_file(path: Path, relative: str) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ToolInputError(f"'{relative}' does not exist; use file_search to find the file you mean.") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ToolInputError(f"'{relative}' is a directory; use directory_list to see what it holds.")
+    if not stat.S_ISREG(info.st_mode):
+        raise ToolInputError(f"'{relative}' is not a regular file (a device, socket or pipe), so it is not read.")
+
+
+def _open_for_read(path: Path, relative: str):  # type: ignore[no-untyped-def]
+    try:
+        # O_NONBLOCK: a FIFO swapped in after the check must not block the server.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except PermissionError:
+        raise ToolInputError(f"'{relative}' cannot be read: permission denied.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ToolInputError(f"'{relative}' is not a regular file, so it is not read.")
+    return os.fdopen(fd, "rb")
+
+
+def _numbered_lines(handle, relative: str, offset: int, limit: int) -> str:  # type: ignore[no-untyped-def]
+    out: list[str] = []
+    number = 0
+    cut_lines = 0
+    invalid_lines = 0
+    more = False
+    while True:
+        raw = handle.readline(_MAX_LINE_BYTES)
+        if not raw:
+            break
+        if not raw.endswith(b"\n") and len(raw) == _MAX_LINE_BYTES:
+            # Skip the rest of an overlong line without holding it in memory.
+            while (rest := handle.readline(_MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            raw += b"\n"
+        number += 1
+        if number < offset:
+            continue
+        if number >= offset + limit:
+            more = True
+            break
+        line = raw.rstrip(b"\n").rstrip(b"\r")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            text = line.decode("utf-8", errors="replace")
+            invalid_lines += 1
+        if len(text) > MAX_LINE_CHARS:
+            text = text[:MAX_LINE_CHARS] + f" … [line cut at {MAX_LINE_CHARS} characters]"
+            cut_lines += 1
+        out.append(f"{number:>6}\t{text}")
+    if number == 0:
+        return f"'{relative}' is empty."
+    if number < offset:
+        raise ToolInputError(f"offset {offset} is past the end of '{relative}', which has {number} lines.")
+    notes = []
+    last = offset + len(out) - 1
+    if more:
+        notes.append(f"showing lines {offset}-{last}; the file has more, read on with offset={last + 1}.")
+    if cut_lines:
+        notes.append(f"{cut_lines} long line(s) were cut at {MAX_LINE_CHARS} characters.")
+    if invalid_lines:
+        notes.append(f"{invalid_lines} line(s) are not valid UTF-8; undecodable bytes are shown as �.")
+    return "\n".join(out + [f"[{note}]" for note in notes])
+
+
+def _match_line_endings(text: str, fragment: str) -> str:
+    """Models write `\\n`; a CRLF file needs `\\r\\n` in old_string and new_string alike."""
+    if "\r\n" in text and "\r\n" not in fragment:
+        return fragment.replace("\n", "\r\n")
+    return fragment
+
+
+def _match_lines(text: str, fragment: str) -> list[int]:
+    lines, start = [], 0
+    while (index := text.find(fragment, start)) != -1:
+        lines.append(text.count("\n", 0, index) + 1)
+        start = index + max(len(fragment), 1)
+    return lines
+
+
+def _no_match_message(relative: str, text: str, old_string: str) -> str:
+    wanted = [line for line in old_string.splitlines() if line.strip()] or [old_string]
+    lines = text.splitlines()
+    first = wanted[0].strip()
+    best_ratio, best_line = 0.0, 0
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(first)
+    for number, line in enumerate(lines[:50_000], start=1):
+        matcher.set_seq1(line.strip())
+        if matcher.real_quick_ratio() <= best_ratio or matcher.quick_ratio() <= best_ratio:
+            continue
+        ratio = matcher.ratio()
+        if ratio > best_ratio:
+            best_ratio, best_line = ratio, number
+    if best_ratio < 0.5:
+        return f"old_string was not found in '{relative}'; read the file with file_read and copy the text exactly."
+    span = lines[best_line - 1 : best_line - 1 + min(len(wanted), 6)]
+    closest = " ⏎ ".join(line.strip()[:120] for line in span)
+    return (
+        f"old_string was not found in '{relative}'; the closest text is at line {best_line}: «{closest}» — "
+        "copy it exactly (whitespace and indentation included) from file_read."
+    )
+
+
+def _unified_diff(relative: str, before: str, after: str, replacements: int) -> str:
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{relative}", f"b/{relative}"
+        )
+    )
+    if len(diff) > MAX_DIFF_CHARS:
+        diff = diff[:MAX_DIFF_CHARS] + f"\n… diff cut at {MAX_DIFF_CHARS} characters; read the file to see the rest.\n"
+    noun = "occurrence" if replacements == 1 else "occurrences"
+    return f"Edited '{relative}' ({replacements} {noun} replaced).\n{diff}"
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _describe_entry(entry: os.DirEntry[str], is_dir: bool) -> str:
+    if entry.is_symlink():
+        try:
+            target = os.readlink(entry.path)
+        except OSError:
+            target = "?"
+        return f"link  {entry.name} -> {target}"
+    if is_dir:
+        return f"dir   {entry.name}/"
+    try:
+        size = entry.stat().st_size
+    except OSError:
+        return f"file  {entry.name}"
+    return f"file  {entry.name}  {_human_size(size)}"
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

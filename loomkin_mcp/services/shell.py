@@ -1,0 +1,242 @@
+"""Run one command, as argv without a shell, when a LOOMKIN.md `Shell:` pattern allows it.
+
+What a shell would interpret (`;`, `&&`, `|`, `$(…)`, backticks, redirections, globs,
+variables) is refused with a message, never passed on as a literal argument: the model
+must not believe a pipeline ran when it did not. Text inside single quotes, and inside
+double quotes except `$` and backticks, is literal, exactly as a shell would take it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shlex
+import signal
+import subprocess
+from dataclasses import dataclass
+
+import anyio
+from anyio.abc import Process
+
+from .._errors import PermissionRefused, ToolInputError
+from ..workspace import Workspace
+from .git import refuse_git_program_options
+
+DEFAULT_TIMEOUT_MS = 30_000
+MAX_TIMEOUT_MS = 600_000
+OUTPUT_HEAD_CHARS = 3_000
+OUTPUT_TAIL_CHARS = 7_000
+_KILL_GRACE_SECONDS = 2.0
+
+_UNQUOTED = {
+    ";": "`;` chains commands",
+    "&": "`&` and `&&` chain or background commands",
+    "|": "`|` and `||` pipe or chain commands",
+    ">": "`>` redirects output",
+    "<": "`<` redirects input",
+    "`": "backticks run a command",
+    "$": "`$` expands variables and `$(…)` runs a command",
+    "\n": "a newline starts a second command",
+    "\r": "a carriage return hides a second command",
+    "*": "`*` is a glob the shell would expand",
+    "?": "`?` is a glob the shell would expand",
+    "(": "`(` starts a subshell",
+    ")": "`)` ends a subshell",
+    "{": "`{` starts brace expansion or a group",
+    "}": "`}` ends brace expansion or a group",
+}
+_IN_DOUBLE_QUOTES = {"`": "backticks run a command", "$": "`$` expands variables and `$(…)` runs a command"}
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    argv: list[str]
+    exit_code: int | None
+    output: str
+    timed_out: bool
+    duration_ms: int
+
+
+def parse_command(command: str) -> list[str]:
+    """Split `command` into argv, refusing anything only a shell could run."""
+    if not command.strip():
+        raise ToolInputError("command is empty; give one command line, e.g. `mix test`.")
+    if "\x00" in command:
+        raise ToolInputError("command contains a NUL byte; remove it.")
+    quote = ""
+    escaped = False
+    for char in command:
+        if escaped:
+            escaped = False
+            continue
+        if quote == "'":
+            quote = "" if char == "'" else quote
+            continue
+        if char == "\\":
+            escaped = True
+            continue
+        if quote == '"':
+            if char == '"':
+                quote = ""
+            elif char in _IN_DOUBLE_QUOTES:
+                raise _metachar_refusal(_IN_DOUBLE_QUOTES[char])
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in _UNQUOTED:
+            raise _metachar_refusal(_UNQUOTED[char])
+    if quote:
+        raise ToolInputError(f"command has an unclosed {quote} quote; close it and try again.")
+    argv = shlex.split(command)
+    if argv[0].startswith("~"):
+        raise ToolInputError("`~` is not expanded because no shell runs; give the program's name or real path.")
+    if "=" in argv[0] and not argv[0].startswith(("/", ".")):
+        raise ToolInputError(
+            f"`{argv[0]}` looks like an environment assignment, which needs a shell; run the command without it."
+        )
+    return argv
+
+
+def _metachar_refusal(reason: str) -> ToolInputError:
+    return ToolInputError(
+        f"command refused: {reason}, and loomkin runs one program without a shell; "
+        "run each command in its own shell call and quote literal arguments."
+    )
+
+
+def matching_pattern(argv: list[str], patterns: tuple[str, ...]) -> str | None:
+    """The first `Shell:` pattern that allows `argv`, word by word (a final `*` takes any rest)."""
+    for pattern in patterns:
+        try:
+            words = shlex.split(pattern)
+        except ValueError:
+            continue
+        if words and _words_match(words, argv):
+            return pattern
+    return None
+
+
+def _words_match(words: list[str], argv: list[str]) -> bool:
+    if words[-1] == "*":
+        fixed = words[:-1]
+        return len(argv) >= len(fixed) and all(fnmatch.fnmatchcase(a, w) for w, a in zip(fixed, argv))
+    return len(words) == len(argv) and all(fnmatch.fnmatchcase(a, w) for w, a in zip(words, argv))
+
+
+class ShellService:
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    def authorize(self, command: str) -> list[str]:
+        """argv for `command` when LOOMKIN.md allows it; refuses with the reason otherwise."""
+        argv = parse_command(command)
+        rules = self._ws.rules
+        name = rules.path.name if rules.path else "LOOMKIN.md"
+        denied = matching_pattern(argv, rules.shell_denied)
+        if denied is not None:
+            raise PermissionRefused(f"`{command}` matches the denied shell pattern `{denied}` in {name}.")
+        if not rules.shell_allowed:
+            raise PermissionRefused(
+                f"shell commands are off because {name} has no `Shell:` rule; ask the person to add one under "
+                "`## Allowed Operations`, e.g. `- Shell: `mix *`, `git *``."
+            )
+        if matching_pattern(argv, rules.shell_allowed) is None:
+            allowed = ", ".join(f"`{p}`" for p in rules.shell_allowed)
+            raise PermissionRefused(
+                f"`{command}` matches no `Shell:` pattern in {name} ({allowed}); use an allowed command "
+                "or ask the person to extend the rule."
+            )
+        if os.path.basename(argv[0]) == "git":
+            refuse_git_program_options(argv[1:])
+        return argv
+
+    async def run(self, argv: list[str], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> ShellResult:
+        if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
+            raise ToolInputError(f"timeout is {timeout_ms} ms; give 1 to {MAX_TIMEOUT_MS} ms.")
+        output = _HeadTail(OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS)
+        started = anyio.current_time()
+        try:
+            process = await anyio.open_process(
+                argv,
+                stdin=subprocess.DEVNULL,  # never our own stdin: in stdio mode it carries the protocol
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,  # one stream, in the order the command wrote it
+                cwd=self._ws.root,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise ToolInputError(f"`{argv[0]}` was not found; check that it is installed and on PATH.") from None
+        except PermissionError:
+            raise ToolInputError(f"`{argv[0]}` is not executable; check its permissions.") from None
+        timed_out = False
+        try:
+            with anyio.move_on_after(timeout_ms / 1000) as scope:
+                assert process.stdout is not None
+                async for chunk in process.stdout:
+                    output.feed(chunk)
+                await process.wait()
+            timed_out = scope.cancelled_caught
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _end_process_group(process)
+        return ShellResult(
+            argv=argv,
+            exit_code=None if timed_out else process.returncode,
+            output=output.text(),
+            timed_out=timed_out,
+            duration_ms=int((anyio.current_time() - started) * 1000),
+        )
+
+
+async def _end_process_group(process: Process) -> None:
+    """Stop the command and everything it started (its own session and process group)."""
+    if process.returncode is None:
+        _signal_group(process.pid, signal.SIGTERM)
+        with anyio.move_on_after(_KILL_GRACE_SECONDS):
+            await process.wait()
+    # Children may outlive a finished leader: sweep the group either way.
+    _signal_group(process.pid, signal.SIGKILL)
+    if process.returncode is None:
+        await process.wait()
+    await process.aclose()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class _HeadTail:
+    """Keeps the first and last bytes of a stream of any size; counts what it drops."""
+
+    def __init__(self, head: int, tail: int) -> None:
+        self._head_limit, self._tail_limit = head, tail
+        self._head = bytearray()
+        self._tail = bytearray()
+        self._total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self._total += len(chunk)
+        room = self._head_limit - len(self._head)
+        if room > 0:
+            self._head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self._tail += chunk
+            if len(self._tail) > 2 * self._tail_limit:
+                del self._tail[: -self._tail_limit]
+
+    def text(self) -> str:
+        head = self._head.decode("utf-8", errors="replace")
+        tail = bytes(self._tail[-self._tail_limit :])
+        dropped = self._total - len(self._head) - len(tail)
+        if dropped <= 0:
+            return head + tail.decode("utf-8", errors="replace")
+        return (
+            head
+            + f"\n… [{dropped} bytes of output omitted; showing the first {self._head_limit} and last "
+            + f"{self._tail_limit}] …\n"
+            + tail.decode("utf-8", errors="replace")
+        )

@@ -1,0 +1,95 @@
+"""The one place where a path from a model becomes a real path on disk.
+
+Every tool that touches the file system resolves its paths here: relative to the project
+root, symlinks resolved, inside the root by path components (so `/proj-evil` is not inside
+`/proj`), and, for writes, checked against LOOMKIN.md and the files loomkin never writes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .._errors import PathRefused
+from ._glob import glob_matches
+from ._rules import RULES_FILENAMES, Rules
+
+# Longest path we accept, in characters (Linux PATH_MAX is 4096 bytes).
+MAX_PATH_LENGTH = 4096
+
+# Files that carry the project's own permissions: a model must not grant itself more.
+_PROTECTED_FILES = {*RULES_FILENAMES, ".loomkin.toml"}
+# loomkin's own state (caches, the decision store).
+_STATE_DIR = ".loomkin"
+
+
+class PathGuard:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.realpath(root))
+
+    def resolve(self, raw: str, *, what: str = "path") -> Path:
+        """The real absolute path for `raw`; refuses anything that would leave the root."""
+        if not isinstance(raw, str) or not raw.strip():
+            raise PathRefused(f"{what} is empty; give a path relative to the project root, e.g. `lib/app.ex`.")
+        if "\x00" in raw:
+            raise PathRefused(f"{what} contains a NUL byte; remove it and give a plain relative path.")
+        if len(raw) > MAX_PATH_LENGTH:
+            raise PathRefused(f"{what} is {len(raw)} characters long; paths over {MAX_PATH_LENGTH} are refused.")
+        if raw.startswith("~"):
+            raise PathRefused(
+                f"'{_short(raw)}' starts with `~`, which is not expanded; give a path relative to the project root."
+            )
+        candidate = Path(raw) if os.path.isabs(raw) else self.root / raw
+        lexical = Path(os.path.normpath(candidate))
+        if not lexical.is_relative_to(self.root):
+            raise PathRefused(
+                f"'{_short(raw)}' is outside the project root {self.root}; only paths inside the project can be used."
+            )
+        real = Path(os.path.realpath(candidate))
+        if not real.is_relative_to(self.root):
+            raise PathRefused(
+                f"'{_short(raw)}' leads through a symlink to {real}, outside the project root; "
+                "only paths inside the project can be used."
+            )
+        if real.is_symlink():
+            # realpath leaves a link it could not resolve: a loop (or a dangling chain it gave up on).
+            raise PathRefused(f"'{_short(raw)}' is part of a symlink loop; fix or remove the link.")
+        return real
+
+    def relative(self, path: Path) -> str:
+        """POSIX path relative to the root, as shown to the model ('.' for the root)."""
+        relative = path.relative_to(self.root).as_posix()
+        return relative or "."
+
+    def check_writable(self, path: Path, rules: Rules) -> None:
+        """Refuse writes into .git/, to loomkin's own files, or against LOOMKIN.md's write rules."""
+        relative = self.relative(path)
+        parts = relative.split("/")
+        if any(part.lower() == ".git" for part in parts):
+            raise PathRefused(f"'{relative}' is inside .git/, which loomkin never writes; use the git tool instead.")
+        if relative in _PROTECTED_FILES or parts[0] == _STATE_DIR:
+            raise PathRefused(
+                f"'{relative}' holds the project's own loomkin settings, which tools may not change; edit it yourself."
+            )
+        denied = next((glob for glob in rules.write_denied if glob_matches(glob, relative)), None)
+        if denied is not None:
+            raise PathRefused(
+                f"'{relative}' matches `File Write Denied: {denied}` in {_rules_name(rules)}; "
+                "leave it unchanged or ask the person to edit the rule."
+            )
+        if rules.write_allowed and not any(glob_matches(glob, relative) for glob in rules.write_allowed):
+            allowed = ", ".join(rules.write_allowed)
+            raise PathRefused(
+                f"'{relative}' is outside the `File Write:` paths of {_rules_name(rules)} ({allowed}); "
+                "write inside those paths or ask the person to extend the rule."
+            )
+
+
+def _rules_name(rules: Rules) -> str:
+    return rules.path.name if rules.path else "LOOMKIN.md"
+
+
+def _short(raw: str, limit: int = 120) -> str:
+    """`raw` fit for a one-line message: control characters escaped, long paths cut."""
+    text = "".join(char if char.isprintable() else repr(char)[1:-1] for char in raw)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
