@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import stat
 import tempfile
@@ -21,6 +22,8 @@ MAX_WRITE_BYTES = 64 * 1024 * 1024
 MAX_EDIT_FILE_BYTES = 64 * 1024 * 1024
 MAX_DIFF_CHARS = 20_000
 MAX_LIST_ENTRIES = 500
+
+logger = logging.getLogger("loomkin_mcp.files")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class FileService:
         created = not path.exists()
         self._ensure_parents(path, relative)
         atomic_write(path, data)
+        logger.info("%s %s (%d bytes)", "created" if created else "wrote", relative, len(data))
         return WriteResult(relative=relative, created=created, size=len(data))
 
     def _ensure_parents(self, path: Path, relative: str) -> None:
@@ -114,6 +118,7 @@ class FileService:
             )
         updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
         atomic_write(path, _encode(updated, "new_string"))
+        logger.info("edited %s (%d replaced)", relative, count if replace_all else 1)
         return _unified_diff(relative, text, updated, count if replace_all else 1)
 
     # -- list -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -51,6 +52,9 @@ _FIELDS: dict[str, frozenset[str]] = {
 }
 
 
+logger = logging.getLogger("loomkin_mcp.git")
+
+
 class GitArgs(BaseModel):
     """Arguments of a git operation; each operation uses only the fields it names."""
 
@@ -87,7 +91,7 @@ def refuse_git_program_options(words: list[str]) -> None:
     for index, word in enumerate(words):
         if word == "--":
             return
-        dangerous = _GLOBAL_OPTIONS if index < position else _SUBCOMMAND_OPTIONS
+        dangerous = _GLOBAL_OPTIONS + _SUBCOMMAND_OPTIONS if index < position else _SUBCOMMAND_OPTIONS
         option = word.split("=", 1)[0]
         if option.startswith("--") and len(option) > 3:
             hit = next((d for d in dangerous if d.startswith("--") and d.startswith(option)), None)
@@ -113,7 +117,10 @@ class GitService:
             wanted = ", ".join(sorted(_FIELDS[operation])) or "nothing"
             raise ToolInputError(f"git {operation} does not take {', '.join(sorted(given))}; it takes {wanted}.")
         argv = getattr(self, f"_{operation}")(args)
-        return self._execute(operation, argv)
+        output = self._execute(operation, argv)
+        if not is_read_only(operation, args):
+            logger.info("git %s done", operation)
+        return output
 
     # -- argv per operation ---------------------------------------------------------------
 
@@ -124,19 +131,19 @@ class GitService:
         argv = ["diff", "--no-ext-diff", "--no-textconv"]
         argv += ["--cached"] if args.staged else []
         argv += ["--stat"] if args.stat else []
-        argv += [self._ref(args.ref)] if args.ref else []
+        argv += [self._ref(args.ref)] if args.ref is not None else []
         return [*argv, "--", *self._paths(args)]
 
     def _log(self, args: GitArgs) -> list[str]:
         argv = ["log", f"--max-count={args.limit}", "--no-ext-diff", "--no-textconv"]
         argv += ["--stat"] if args.stat else ["--format=%h %ad %an: %s", "--date=short"]
-        argv += [self._ref(args.ref)] if args.ref else []
+        argv += [self._ref(args.ref)] if args.ref is not None else []
         return [*argv, "--", *self._paths(args)]
 
     def _show(self, args: GitArgs) -> list[str]:
         argv = ["show", "--no-ext-diff", "--no-textconv"]
         argv += ["--stat"] if args.stat else []
-        return [*argv, self._ref(args.ref or "HEAD"), "--", *self._paths(args)]
+        return [*argv, self._ref("HEAD" if args.ref is None else args.ref), "--", *self._paths(args)]
 
     def _add(self, args: GitArgs) -> list[str]:
         if args.all:
@@ -156,8 +163,8 @@ class GitService:
         if args.paths:
             if args.mode != "mixed":
                 raise ToolInputError("git reset with paths only unstages them; drop `mode` or drop `paths`.")
-            return ["reset", "--quiet", self._ref(args.ref or "HEAD"), "--", *self._paths(args)]
-        return ["reset", f"--{args.mode}", self._ref(args.ref or "HEAD")]
+            return ["reset", "--quiet", self._ref("HEAD" if args.ref is None else args.ref), "--", *self._paths(args)]
+        return ["reset", f"--{args.mode}", self._ref("HEAD" if args.ref is None else args.ref)]
 
     def _stash(self, args: GitArgs) -> list[str]:
         if args.action in ("push", "list"):

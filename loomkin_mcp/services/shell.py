@@ -9,6 +9,7 @@ double quotes except `$` and backticks, is literal, exactly as a shell would tak
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import shlex
 import signal
@@ -45,6 +46,8 @@ _UNQUOTED = {
     "{": "`{` starts brace expansion or a group",
     "}": "`}` ends brace expansion or a group",
 }
+logger = logging.getLogger("loomkin_mcp.shell")
+
 _IN_DOUBLE_QUOTES = {"`": "backticks run a command", "$": "`$` expands variables and `$(…)` runs a command"}
 
 
@@ -105,7 +108,7 @@ def _metachar_refusal(reason: str) -> ToolInputError:
 
 
 def matching_pattern(argv: list[str], patterns: tuple[str, ...]) -> str | None:
-    """The first `Shell:` pattern that allows `argv`, word by word (a final `*` takes any rest)."""
+    """The first of `patterns` (`Shell:` globs such as `mix *`) that matches `argv`."""
     for pattern in patterns:
         try:
             words = shlex.split(pattern)
@@ -117,10 +120,14 @@ def matching_pattern(argv: list[str], patterns: tuple[str, ...]) -> str | None:
 
 
 def _words_match(words: list[str], argv: list[str]) -> bool:
-    if words[-1] == "*":
-        fixed = words[:-1]
-        return len(argv) >= len(fixed) and all(fnmatch.fnmatchcase(a, w) for w, a in zip(fixed, argv))
-    return len(words) == len(argv) and all(fnmatch.fnmatchcase(a, w) for w, a in zip(words, argv))
+    """Word by word; a last word ending in `*` matches the rest of the line (`mix *`, `git log*`)."""
+    *fixed, last = words
+    if len(argv) < len(fixed) or not all(fnmatch.fnmatchcase(a, w) for w, a in zip(fixed, argv)):
+        return False
+    rest = argv[len(fixed) :]
+    if last.endswith("*"):
+        return fnmatch.fnmatchcase(" ".join(rest), last)
+    return len(rest) == 1 and fnmatch.fnmatchcase(rest[0], last)
 
 
 class ShellService:
@@ -179,6 +186,7 @@ class ShellService:
         finally:
             with anyio.CancelScope(shield=True):
                 await _end_process_group(process)
+        logger.info("ran %s: %s", shlex.join(argv), "timed out" if timed_out else f"exit {process.returncode}")
         return ShellResult(
             argv=argv,
             exit_code=None if timed_out else process.returncode,

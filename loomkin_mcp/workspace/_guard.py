@@ -51,10 +51,18 @@ class PathGuard:
                 f"'{_short(raw)}' leads through a symlink to {real}, outside the project root; "
                 "only paths inside the project can be used."
             )
-        if real.is_symlink():
-            # realpath leaves a link it could not resolve: a loop (or a dangling chain it gave up on).
+        if self._has_unresolved_link(real):
             raise PathRefused(f"'{_short(raw)}' is part of a symlink loop; fix or remove the link.")
         return real
+
+    def _has_unresolved_link(self, real: Path) -> bool:
+        """realpath resolves every link it can; one left on the way is a loop."""
+        for part in (real, *real.parents):
+            if part == self.root:
+                return False
+            if part.is_symlink():
+                return True
+        return False
 
     def relative(self, path: Path) -> str:
         """POSIX path relative to the root, as shown to the model ('.' for the root)."""

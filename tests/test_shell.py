@@ -1,0 +1,140 @@
+"""shell: only LOOMKIN.md-allowed commands, never through a shell, bounded in time and output."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import fails, ok, serve, write_rules
+
+pytestmark = pytest.mark.anyio
+
+PY = Path(sys.executable).name  # e.g. python3.11: matched by the `python*` pattern below
+
+RULES = f"""# Project
+
+## Allowed Operations
+- Shell: `echo *`, `git *`, `python* *`, `ls`, `{sys.executable} *`
+"""
+
+
+def pwned(project: Path) -> list[str]:
+    return sorted(p.name for p in project.parent.rglob("pwned*"))
+
+
+ESCAPES = [
+    "echo a; touch pwned1",
+    "echo a;touch pwned2",
+    "echo a && touch pwned3",
+    "echo a || touch pwned4",
+    "echo a | touch pwned5",
+    "echo a & touch pwned6",
+    "echo $(touch pwned7)",
+    "echo `touch pwned8`",
+    'echo "$(touch pwned9)"',
+    'echo "`touch pwned10`"',
+    "echo a > pwned11",
+    "echo a >> pwned12",
+    "echo a < /etc/passwd",
+    "echo a\ntouch pwned13",
+    "echo a\rtouch pwned14",
+    "echo $HOME",
+    "echo ${HOME}",
+    "echo *",
+    "echo pwned?",
+    "echo {a,b}",
+    "(touch pwned15)",
+    "touch pwned16",
+    "FOO=1 touch pwned17",
+    "FOO=1 echo hi",
+    "~/bin/touch pwned18",
+    "/usr/bin/touch pwned19",
+    "git -c core.pager=touch log",
+    "git -c alias.x=!touch x",
+    "git --upload-pack=touch fetch",
+    "git -C / status",
+    "git diff --output=../pwned20",
+    "git log --output=pwned21",
+    "echo 'unclosed",
+    "",
+    "   ",
+    "echo a\x00b",
+]
+
+
+async def test_allowed_commands_run_without_a_shell(project: Path) -> None:
+    write_rules(project, RULES)
+    (project / "x.txt").write_text("x\n")
+    async with serve(project) as session:
+        out = await ok(session, "shell", command="echo hello world")
+        assert out.startswith("$ echo hello world\nhello world\n") and "exit code 0" in out
+
+        literal = await ok(session, "shell", command="echo 'a; b && c | d $(e) `f` > g'")
+        assert "a; b && c | d $(e) `f` > g" in literal
+        assert "x.txt" in await ok(session, "shell", command="ls")
+        failing = await ok(session, "shell", command=f'{sys.executable} -c "import sys; sys.exit(3)"')
+        assert "exit code 3" in failing
+    assert pwned(project) == []
+
+
+async def test_metacharacters_and_unlisted_commands_are_refused_and_nothing_runs(project: Path) -> None:
+    write_rules(project, RULES)
+    async with serve(project) as session:
+        for command in ESCAPES:
+            await fails(session, "shell", command=command)
+        assert "matches no `Shell:` pattern" in await fails(session, "shell", command="touch pwned")
+        assert "no `Shell:` rule" not in await fails(session, "shell", command="rm -rf /")
+    assert pwned(project) == []
+    assert (project / "LOOMKIN.md").exists()
+
+
+async def test_without_a_shell_rule_shell_is_off(project: Path) -> None:
+    async with serve(project) as session:
+        # No LOOMKIN.md at all.
+        assert "no `Shell:` rule" in await fails(session, "shell", command="echo hi")
+        write_rules(project, "# Project\n\nNo operations allowed.\n")
+        message = await fails(session, "shell", command="echo hi")
+        assert "no `Shell:` rule" in message and "Allowed Operations" in message
+
+
+async def test_denied_operations_win(project: Path) -> None:
+    write_rules(project, "## Allowed Operations\n- Shell: `echo *`\n\n## Denied Operations\n- Shell: `echo secret*`\n")
+    async with serve(project) as session:
+        await ok(session, "shell", command="echo public")
+        assert "denied shell pattern" in await fails(session, "shell", command="echo secret stuff")
+
+
+async def test_timeout_kills_the_whole_process_group(project: Path) -> None:
+    write_rules(project, RULES)
+    marker = "31.4159"
+    script = (
+        "import subprocess, time; "
+        f"subprocess.Popen(['sleep', '{marker}']); "
+        "print('started', flush=True); time.sleep(60)"
+    )
+    async with serve(project) as session:
+        out = await ok(session, "shell", command=f'{sys.executable} -c "{script}"', timeout=1500)
+        assert "started" in out and "timed out after 1500 ms" in out
+    survivors = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                survivors.append(pid)
+    assert survivors == []
+
+
+async def test_output_is_capped_head_and_tail(project: Path) -> None:
+    write_rules(project, RULES)
+    script = "import sys; sys.stdout.write('HEAD' + 'x' * 200000 + 'TAIL')"
+    async with serve(project) as session:
+        out = await ok(session, "shell", command=f'{sys.executable} -c "{script}"')
+        assert out.count("x") < 11_000
+        assert "HEAD" in out and "TAIL" in out and "bytes of output omitted" in out
+        assert "timeout is" in await fails(session, "shell", command="echo hi", timeout=0)
