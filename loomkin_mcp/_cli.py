@@ -13,6 +13,7 @@ from ._errors import ConfigError
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._logging import McpLogBridge
     from ._server import LoomkinServer
     from .config import Settings
 
@@ -32,9 +33,11 @@ Register `loomkin-mcp --stdio` as an MCP server in your editor (see README.md), 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    from ._logging import configure_stderr_logging
+    from ._logging import McpLogBridge, configure_stderr_logging
 
     configure_stderr_logging(args.log_level)
+    # Installed before the config loads, so its warnings reach the client once one connects.
+    bridge = McpLogBridge().install()
     try:
         root = _project_root(args.root)
         if args.command == "init":
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             return _list_tools(root, settings)
         if args.command == "call":
             return _call(root, settings, args.tool, args.arguments)
-        return _serve(root, settings)
+        return _serve(root, settings, bridge)
     except ConfigError as exc:
         print(f"loomkin-mcp: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -75,7 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stdio", action="store_true", help="serve MCP over stdin/stdout (the default)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     init = commands.add_parser(
-        "init", parents=[common], help="write .loomkin.toml from the shipped example", argument_default=argparse.SUPPRESS
+        "init",
+        parents=[common],
+        help="write .loomkin.toml from the shipped example",
+        argument_default=argparse.SUPPRESS,
     )
     init.add_argument("--force", action="store_true", default=False, help="overwrite an existing .loomkin.toml")
     commands.add_parser("tools", parents=[common], help="list the tools", argument_default=argparse.SUPPRESS)
@@ -110,15 +116,15 @@ def _init(root: Path, force: bool) -> int:
     return 0
 
 
-def _build(root: Path, settings: Settings) -> LoomkinServer:
-    # Imported here so `--help`, `--version` and `init` never pay for the MCP SDK.
+def _build(root: Path, settings: Settings, bridge: McpLogBridge | None = None) -> LoomkinServer:
+    # Imported here so `--help`, `--version` and `init` never pay for building the server.
     from ._server import build_server
     from .workspace import Workspace
 
-    return build_server(Workspace(root, settings))
+    return build_server(Workspace(root, settings), bridge)
 
 
-def _serve(root: Path, settings: Settings) -> int:
+def _serve(root: Path, settings: Settings, bridge: McpLogBridge) -> int:
     if not settings.config.mcp.server_enabled:
         where = settings.path or root / ".loomkin.toml"
         print(
@@ -127,7 +133,7 @@ def _serve(root: Path, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    _build(root, settings).run("stdio")
+    _build(root, settings, bridge).run("stdio")
     return 0
 
 
@@ -151,11 +157,9 @@ def _call(root: Path, settings: Settings, tool: str, raw_arguments: str) -> int:
         print(f"loomkin-mcp: arguments are not valid JSON ({exc.msg} at column {exc.colno}).", file=sys.stderr)
         return EXIT_USAGE
     if not isinstance(arguments, dict):
-        print("loomkin-mcp: arguments must be a JSON object, e.g. '{\"file_path\": \"README.md\"}'.", file=sys.stderr)
+        print('loomkin-mcp: arguments must be a JSON object, e.g. \'{"file_path": "README.md"}\'.', file=sys.stderr)
         return EXIT_USAGE
     result = anyio.run(_build(root, settings).call_tool, tool, arguments)
     text = "\n".join(getattr(block, "text", "") for block in getattr(result, "content", []))
     print(text, file=sys.stderr if getattr(result, "is_error", False) else sys.stdout)
     return 1 if getattr(result, "is_error", False) else 0
-
-

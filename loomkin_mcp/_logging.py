@@ -9,14 +9,15 @@ import asyncio
 import logging
 import sys
 from collections import deque
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.session import ServerSession
-from mcp_types import EmptyResult, LoggingLevel, SetLevelRequestParams
+if TYPE_CHECKING:
+    # The CLI installs the bridge before it knows whether it will serve: keep the SDK off that path.
+    from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+    from mcp.server.session import ServerSession
+    from mcp_types import EmptyResult, LoggingLevel, SetLevelRequestParams
 
 LOGGER_NAME = "loomkin_mcp"
 
@@ -76,18 +77,17 @@ class McpLogBridge(logging.Handler):
         self._early: deque[logging.LogRecord] = deque(maxlen=_EARLY_RECORDS)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def install(self) -> Callable[[], None]:
-        logger = logging.getLogger(LOGGER_NAME)
-        logger.addHandler(self)
-        return lambda: logger.removeHandler(self)
+    def install(self) -> McpLogBridge:
+        logging.getLogger(LOGGER_NAME).addHandler(self)
+        return self
 
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         target = _Target(ctx.session, ctx.request_id, asyncio.get_running_loop())
-        first = self._last is None
         self._last = _Target(ctx.session, None, target.loop)
         token = _current.set(target)
         try:
-            if first and ctx.method != "initialize":
+            # Not during initialize: a client may only be sent messages once it is initialized.
+            if self._early and ctx.method != "initialize":
                 self._replay_early()
             return await call_next(ctx)
         finally:
@@ -95,6 +95,8 @@ class McpLogBridge(logging.Handler):
 
     async def set_level(self, ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams) -> EmptyResult:
         """`logging/setLevel` from clients of the handshake era."""
+        from mcp_types import EmptyResult
+
         self.setLevel(_FROM_MCP.get(params.level, logging.INFO))
         return EmptyResult()
 

@@ -58,7 +58,8 @@ class LoomkinServer(MCPServer):
         )
 
 
-def build_server(workspace: Workspace) -> LoomkinServer:
+def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -> LoomkinServer:
+    """The server for `workspace`; `log_bridge` may already hold records logged while starting."""
     services = Services.for_workspace(workspace)
     server = LoomkinServer(
         SERVER_NAME,
@@ -78,8 +79,7 @@ def build_server(workspace: Workspace) -> LoomkinServer:
     def rules_resource() -> str:
         return render_rules(workspace)
 
-    bridge = McpLogBridge()
-    bridge.install()
+    bridge = log_bridge or McpLogBridge().install()
     server.middleware.append(bridge.middleware)
     # MCPServer does not serve logging/setLevel; handshake-era clients send it.
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)

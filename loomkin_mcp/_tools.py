@@ -8,7 +8,6 @@ No `from __future__ import annotations` here: the SDK evaluates the tools' and r
 annotations, and these are closures whose names only exist inside `register_tools`.
 """
 
-
 from typing import Annotated
 
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
@@ -25,7 +24,9 @@ from .services.shell import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 WRITES_FILES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 EDITS_FILES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
-RUNS_COMMANDS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True)
+RUNS_COMMANDS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
+)
 RUNS_GIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 
 ApprovalOutcome = ElicitationResult[Approval]

@@ -103,7 +103,9 @@ async def test_file_edit_zero_one_many_matches(project: Path) -> None:
 
         assert "identical" in await fails(session, "file_edit", file_path="app.py", old_string="x", new_string="x")
         assert "file_write" in await fails(session, "file_edit", file_path="app.py", old_string="", new_string="y")
-        assert "does not exist" in await fails(session, "file_edit", file_path="nope.py", old_string="a", new_string="b")
+        assert "does not exist" in await fails(
+            session, "file_edit", file_path="nope.py", old_string="a", new_string="b"
+        )
 
 
 async def test_file_edit_preserves_crlf_and_missing_final_newline(project: Path) -> None:

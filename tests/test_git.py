@@ -61,12 +61,8 @@ async def test_git_refuses_smuggled_options_and_bad_arguments(project: Path) -> 
             message = await fails(session, "git", operation="log", args={"ref": ref})
             assert "ref" in message or "empty" in message
             await fails(session, "git", operation="show", args={"ref": ref})
-        assert "outside the project" in await fails(
-            session, "git", operation="add", args={"paths": ["../outside.txt"]}
-        )
-        assert "does not take message" in await fails(
-            session, "git", operation="status", args={"message": "x"}
-        )
+        assert "outside the project" in await fails(session, "git", operation="add", args={"paths": ["../outside.txt"]})
+        assert "does not take message" in await fails(session, "git", operation="status", args={"message": "x"})
         assert "needs a message" in await fails(session, "git", operation="commit", args={})
         assert "paths, or all=true" in await fails(session, "git", operation="add")
         assert "`operation`" in await fails(session, "git", operation="push")

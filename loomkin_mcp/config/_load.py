@@ -99,7 +99,10 @@ def load_environment(environ: Mapping[str, str]) -> Environment:
 def unknown_keys(model: BaseModel, prefix: tuple[str | int, ...] = ()) -> list[str]:
     """Key paths (`[teams.budget] max_agent`) that the models kept as extras."""
     extras = model.model_extra or {}
-    found = [f"[{key}]" if not prefix and isinstance(value, dict) else _key_path((*prefix, key)) for key, value in extras.items()]
+    found = [
+        f"[{key}]" if not prefix and isinstance(value, dict) else _key_path((*prefix, key))
+        for key, value in extras.items()
+    ]
     for name in type(model).model_fields:
         value = getattr(model, name)
         items = enumerate(value) if isinstance(value, list) else [(None, value)]

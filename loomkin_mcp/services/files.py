@@ -79,7 +79,9 @@ class FileService:
         if parent.is_dir():
             return
         if parent.exists():
-            raise ToolInputError(f"'{self._ws.relative(parent)}' is a file, so '{relative}' cannot be created under it.")
+            raise ToolInputError(
+                f"'{self._ws.relative(parent)}' is a file, so '{relative}' cannot be created under it."
+            )
         parent.mkdir(parents=True, exist_ok=True)
 
     # -- edit -------------------------------------------------------------------------------

@@ -60,7 +60,9 @@ class GitArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    paths: list[str] = Field(default_factory=list, description="Project-relative paths (status, diff, log, show, add, reset).")
+    paths: list[str] = Field(
+        default_factory=list, description="Project-relative paths (status, diff, log, show, add, reset)."
+    )
     ref: str | None = Field(None, description="Commit, branch, tag or range such as `HEAD~3` or `main..feature`.")
     staged: bool = Field(False, description="diff: compare the index instead of the work tree.")
     stat: bool = Field(False, description="diff, log, show: summary of changed files only.")

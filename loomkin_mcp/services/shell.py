@@ -122,7 +122,7 @@ def matching_pattern(argv: list[str], patterns: tuple[str, ...]) -> str | None:
 def _words_match(words: list[str], argv: list[str]) -> bool:
     """Word by word; a last word ending in `*` matches the rest of the line (`mix *`, `git log*`)."""
     *fixed, last = words
-    if len(argv) < len(fixed) or not all(fnmatch.fnmatchcase(a, w) for w, a in zip(fixed, argv)):
+    if len(argv) < len(fixed) or not all(fnmatch.fnmatchcase(a, w) for w, a in zip(fixed, argv, strict=False)):
         return False
     rest = argv[len(fixed) :]
     if last.endswith("*"):

@@ -51,7 +51,7 @@ class IgnoreRules:
         cached = self._cache.get(directory)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        rules = [rule for path, mtime in zip(files, stamp) if mtime >= 0 for rule in _parse(path)]
+        rules = [rule for path, mtime in zip(files, stamp, strict=True) if mtime >= 0 for rule in _parse(path)]
         self._cache[directory] = (stamp, rules)
         return rules
 

@@ -1,0 +1,175 @@
+"""The MCP surface: handshake, instructions, tool annotations, resources, logging, stdout purity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp import Client, StdioServerParameters
+
+from conftest import LOOMKIN, fails, ok, serve, server_env, text_of, write_rules
+
+pytestmark = pytest.mark.anyio
+
+EXPECTED_TOOLS = {"file_read", "file_write", "file_edit", "directory_list", "shell", "git"}
+
+
+async def test_initialize_serves_instructions_tools_and_rules(project: Path) -> None:
+    write_rules(
+        project,
+        "# Project Instructions\n\nUse tabs.\n\n## Rules\n- Run tests first\n\n"
+        "## Allowed Operations\n- Shell: `mix *`\n",
+    )
+    async with serve(project) as session:
+        init = session.initialize_result
+        assert init is not None and init.server_info.name == "loomkin"
+        assert "Use tabs." in (init.instructions or "") and "Run tests first" in (init.instructions or "")
+
+        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+        assert set(tools) == EXPECTED_TOOLS
+        for tool in tools.values():
+            hints = tool.annotations
+            assert hints is not None and None not in (
+                hints.read_only_hint,
+                hints.destructive_hint,
+                hints.idempotent_hint,
+                hints.open_world_hint,
+            ), tool.name
+            assert tool.description
+            assert "approval" not in json.dumps(tool.input_schema), "resolver parameters must stay hidden"
+        assert tools["file_read"].annotations.read_only_hint is True
+        assert tools["file_write"].annotations.destructive_hint is True
+        assert tools["file_read"].input_schema["required"] == ["file_path"]
+        assert set(tools["git"].input_schema["properties"]) == {"operation", "args"}
+
+        resources = {str(resource.uri) for resource in (await session.list_resources()).resources}
+        assert "loomkin://rules" in resources
+        rules = await session.read_resource("loomkin://rules")
+        text = rules.contents[0].text
+        assert "Run tests first" in text and "`mix *`" in text and "Enforced by loomkin-mcp" in text
+
+        # LOOMKIN.md is re-read when it changes.
+        write_rules(project, "## Allowed Operations\n- Shell: `make *`\n")
+        assert "`make *`" in (await session.read_resource("loomkin://rules")).contents[0].text
+
+
+async def test_modern_protocol_client_works_too(project: Path) -> None:
+    (project / "a.txt").write_text("hello\n")
+    params = StdioServerParameters(command=LOOMKIN, args=["--stdio", "--root", str(project)], env=server_env())
+    async with Client(params) as client:
+        assert client.session.protocol_version == "2026-07-28"
+        result = await client.call_tool("file_read", {"file_path": "a.txt"})
+        assert "hello" in text_of(result)
+        bad = await client.call_tool("file_read", {"file_path": "../x"})
+        assert bad.is_error and "outside the project" in text_of(bad)
+
+
+async def test_bad_arguments_are_one_sentence_errors(project: Path) -> None:
+    async with serve(project) as session:
+        assert "missing required argument `file_path`" in await fails(session, "file_read")
+        assert "`limit`" in await fails(session, "file_read", file_path="a", limit="many")
+        assert "`content`" in await fails(session, "file_write", file_path="a.txt", content=["not", "text"])
+        assert "no tool named 'rm'" in await fails(session, "rm", path="/")
+        assert "`operation`" in await fails(session, "git", operation=7)
+
+
+async def test_logs_reach_the_client_as_notifications(project: Path) -> None:
+    (project / ".loomkin.toml").write_text("[permissions]\nauto_aprove = []\n")
+    received: list[types.LoggingMessageNotificationParams] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        received.append(params)
+
+    async with serve(project, logging_callback=on_log) as session:
+        await ok(session, "file_write", file_path="a.txt", content="x\n")
+        with anyio.fail_after(10):
+            while not any("created a.txt" in str(p.data) for p in received):
+                await anyio.sleep(0.02)
+        # The start-up warning about the misspelt key is replayed once a client is there.
+        assert any("auto_aprove" in str(p.data) and p.level == "warning" for p in received)
+
+
+def test_stdout_carries_nothing_but_json_rpc(project: Path) -> None:
+    write_rules(project, f"## Allowed Operations\n- Shell: `{sys.executable} *`\n")
+    (project / "a.txt").write_text("hello\n")
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "shell", "arguments": {"command": f"{sys.executable} -c \"print('to stdout')\""}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "tools/call",
+            "params": {"name": "file_read", "arguments": {"file_path": "../../etc/passwd"}},
+        },
+        {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "nope", "arguments": {}}},
+        {"jsonrpc": "2.0", "id": 6, "method": "no/such/method"},
+        {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "file_write", "arguments": {"file_path": "b.txt", "content": "x"}},
+        },
+    ]
+    process = subprocess.Popen(
+        [LOOMKIN, "--stdio", "--root", str(project)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=server_env(),
+    )
+    assert process.stdin is not None and process.stdout is not None
+    answered: dict[int, dict] = {}
+
+    def send(message: dict | str) -> None:
+        process.stdin.write((message if isinstance(message, str) else json.dumps(message)) + "\n")
+        process.stdin.flush()
+
+    def read_until(ids: set[int]) -> None:
+        while not ids <= set(answered):
+            line = process.stdout.readline()
+            assert line, "the server closed stdout early"
+            message = json.loads(line)  # every stdout line must be JSON-RPC
+            assert message.get("jsonrpc") == "2.0", line
+            if "id" in message:
+                answered[message["id"]] = message
+
+    try:
+        for message in messages:
+            send(message)
+        read_until({1, 2, 3, 4, 5, 6, 7})
+        # Garbage on stdin gets at most an error, and the server keeps serving.
+        send("this is not json")
+        send({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})
+        read_until({8})
+    finally:
+        process.stdin.close()
+        rest = process.stdout.read()
+        process.wait(timeout=30)
+    for line in rest.splitlines():
+        assert json.loads(line).get("jsonrpc") == "2.0", line
+    assert "to stdout" in answered[3]["result"]["content"][0]["text"]
+    assert answered[4]["result"]["isError"] is True
+    assert "error" in answered[6]
+    assert (project / "b.txt").read_text() == "x"
