@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     # Installed before the config loads, so its warnings reach the client once one connects.
     bridge = McpLogBridge().install()
     try:
-        root = _project_root(args.root)
+        root = _project_root(args.root, serving=args.command is None)
         if args.command == "init":
             return _init(root, args.force)
         from .config import load_settings
@@ -96,8 +96,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _project_root(raw: str | None) -> Path:
-    root = Path(raw).expanduser() if raw else Path.cwd()
+def _project_root(raw: str | None, serving: bool) -> Path:
+    if raw is None:
+        root = Path.cwd().resolve()
+        # Some editors (Claude Desktop) start servers in / or ~: never serve those by accident.
+        if serving and root in (Path("/"), Path.home().resolve()):
+            raise ConfigError(
+                f"refusing to serve {root} as a project because it is the current directory by default; "
+                "pass --root /path/to/project."
+            )
+        return root
+    root = Path(raw).expanduser()
     if not root.is_dir():
         raise ConfigError(f"--root {raw}: no such directory; give the project's directory.")
     return root.resolve()
@@ -133,6 +142,12 @@ def _serve(root: Path, settings: Settings, bridge: McpLogBridge) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if sys.stdin.isatty():
+        print(
+            f"loomkin-mcp {__version__} serves {root} over stdio and waits for an MCP client; "
+            "register it in your editor (README.md) or try `loomkin-mcp tools`. Ctrl-C stops it.",
+            file=sys.stderr,
+        )
     _build(root, settings, bridge).run("stdio")
     return 0
 

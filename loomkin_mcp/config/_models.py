@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 _READ_ONLY_TOOLS = ["file_read", "file_search", "content_search", "directory_list"]
 
@@ -101,8 +101,15 @@ class TeamsSection(Section):
 class ProviderEndpoint(Section):
     """An OpenAI-compatible backend (Ollama, vLLM, SGLang, LM Studio, Exo, LiteLLM...)."""
 
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: str
     auth_key: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f'expected an http:// or https:// URL such as "http://localhost:11434/v1", got "{url}"')
+        return url
 
 
 class ProviderSection(Section):
