@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, LOOMKIN, ok, serve, server_env
 from loomkin_mcp.config import LoomkinConfig, load_settings, parse_config
+
+from conftest import DATA, LOOMKIN, ok, serve, server_env
 
 SEED = DATA / "seed-full.loomkin.toml"
 
