@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = load_settings(root, Path(args.config) if args.config else None)
         if args.command == "tools":
-            return _list_tools(root, settings)
+            return _list_tools(_build(root, settings, bridge))
         if args.command == "call":
-            return _call(root, settings, args.tool, args.arguments)
+            return _call(_build(root, settings, bridge), args.tool, args.arguments)
         return _serve(root, settings, bridge)
     except ConfigError as exc:
         print(f"loomkin-mcp: {exc}", file=sys.stderr)
@@ -125,7 +125,7 @@ def _init(root: Path, force: bool) -> int:
     return 0
 
 
-def _build(root: Path, settings: Settings, bridge: McpLogBridge | None = None) -> LoomkinServer:
+def _build(root: Path, settings: Settings, bridge: McpLogBridge) -> LoomkinServer:
     # Imported here so `--help`, `--version` and `init` never pay for building the server.
     from ._server import build_server
     from .workspace import Workspace
@@ -148,14 +148,18 @@ def _serve(root: Path, settings: Settings, bridge: McpLogBridge) -> int:
             "register it in your editor (README.md) or try `loomkin-mcp tools`. Ctrl-C stops it.",
             file=sys.stderr,
         )
-    _build(root, settings, bridge).run("stdio")
+    import anyio
+
+    from ._server import serve_stdio
+
+    anyio.run(serve_stdio, _build(root, settings, bridge))
     return 0
 
 
-def _list_tools(root: Path, settings: Settings) -> int:
+def _list_tools(server: LoomkinServer) -> int:
     import anyio
 
-    for tool in anyio.run(_build(root, settings).list_tools):
+    for tool in anyio.run(server.list_tools):
         hints = tool.annotations
         kind = "read-only" if hints and hints.read_only_hint else "changes things"
         summary = (tool.description or "").strip().splitlines()[0]
@@ -163,7 +167,7 @@ def _list_tools(root: Path, settings: Settings) -> int:
     return 0
 
 
-def _call(root: Path, settings: Settings, tool: str, raw_arguments: str) -> int:
+def _call(server: LoomkinServer, tool: str, raw_arguments: str) -> int:
     import anyio
 
     try:
@@ -174,7 +178,7 @@ def _call(root: Path, settings: Settings, tool: str, raw_arguments: str) -> int:
     if not isinstance(arguments, dict):
         print('loomkin-mcp: arguments must be a JSON object, e.g. \'{"file_path": "README.md"}\'.', file=sys.stderr)
         return EXIT_USAGE
-    result = anyio.run(_build(root, settings).call_tool, tool, arguments)
+    result = anyio.run(server.call_tool, tool, arguments)
     text = "\n".join(getattr(block, "text", "") for block in getattr(result, "content", []))
     print(text, file=sys.stderr if getattr(result, "is_error", False) else sys.stdout)
     return 1 if getattr(result, "is_error", False) else 0

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import signal
+from typing import Any, cast
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, InputRequiredResult, SetLevelRequestParams, TextContent
 from pydantic import ValidationError
 
 from ._errors import LoomkinError
 from ._logging import McpLogBridge
+from ._stdin import cancellable_stdin
 from ._tools import register_tools
 from ._version import __version__
 from .services import Services
@@ -39,6 +43,15 @@ class LoomkinServer(MCPServer):
             raise
         except ToolError as exc:
             return _error_result(self._describe_failure(name, exc))
+
+    async def run_stdio_async(self) -> None:
+        """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read."""
+        stdin = cancellable_stdin()
+        # The SDK types stdin as an AsyncFile; it only iterates it line by line.
+        async with stdio_server(stdin=cast(Any, stdin)) as (read_stream, write_stream):
+            await self._lowlevel_server.run(
+                read_stream, write_stream, self._lowlevel_server.create_initialization_options()
+            )
 
     def _describe_failure(self, name: str, exc: ToolError) -> str:
         cause = _find_cause(exc)
@@ -84,6 +97,26 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     # MCPServer does not serve logging/setLevel; handshake-era clients send it.
     server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
     return server
+
+
+async def serve_stdio(server: MCPServer) -> None:
+    """Serve until stdin closes or a SIGTERM / SIGHUP arrives.
+
+    On a signal, in-flight tool calls are cancelled so their cleanup runs (a running shell
+    command's process group is killed) instead of the process dying with children left behind.
+    """
+    async with anyio.create_task_group() as group:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+                async for signum in signals:
+                    logger.info("received %s, shutting down", signal.Signals(signum).name)
+                    group.cancel_scope.cancel()
+                    return
+
+        group.start_soon(stop_on_signal)
+        await server.run_stdio_async()
+        group.cancel_scope.cancel()
 
 
 def render_instructions(root: str, rules: Rules) -> str:

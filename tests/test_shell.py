@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import fails, ok, serve, write_rules
+from conftest import LOOMKIN, fails, ok, serve, server_env, write_rules
 
 pytestmark = pytest.mark.anyio
 
@@ -118,16 +122,7 @@ async def test_timeout_kills_the_whole_process_group(project: Path) -> None:
     async with serve(project) as session:
         out = await ok(session, "shell", command=f'{sys.executable} -c "{script}"', timeout=1500)
         assert "started" in out and "timed out after 1500 ms" in out
-    survivors = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if marker.encode() in cmdline:
-                survivors.append(pid)
-    assert survivors == []
+    assert _processes_with(marker) == []
 
 
 async def test_output_is_capped_head_and_tail(project: Path) -> None:
@@ -138,3 +133,67 @@ async def test_output_is_capped_head_and_tail(project: Path) -> None:
         assert out.count("x") < 11_000
         assert "HEAD" in out and "TAIL" in out and "bytes of output omitted" in out
         assert "timeout is" in await fails(session, "shell", command="echo hi", timeout=0)
+
+
+def _processes_with(marker: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "stdin-closed"])
+def test_stopping_the_server_mid_command_leaves_no_orphans(project: Path, stop: str) -> None:
+    write_rules(project, RULES)
+    marker = "27.1828" if stop == "sigterm" else "27.1829"
+    script = f"import subprocess, time; subprocess.Popen(['sleep', '{marker}']); time.sleep(60)"
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "shell", "arguments": {"command": f'{sys.executable} -c "{script}"', "timeout": 120000}},
+        },
+    ]
+    process = subprocess.Popen(
+        [LOOMKIN, "--stdio", "--root", str(project)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=server_env(),
+    )
+    assert process.stdin is not None and process.stdout is not None
+    for message in messages:
+        process.stdin.write(json.dumps(message) + "\n")
+    process.stdin.flush()
+    assert json.loads(process.stdout.readline())["id"] == 1
+    deadline = time.monotonic() + 20
+    while not _processes_with(marker):
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    if stop == "sigterm":
+        process.send_signal(signal.SIGTERM)
+    else:
+        process.stdin.close()
+    process.wait(timeout=20)
+    deadline = time.monotonic() + 5
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(marker) == []
