@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+from functools import partial
 from pathlib import Path
 
+import anyio
 import pytest
 
 from conftest import fails, ok, serve
@@ -144,3 +147,42 @@ async def test_directory_list_respects_gitignore(project: Path) -> None:
         assert "main.py" in await ok(session, "directory_list", path="src")
         assert "file_read" in await fails(session, "directory_list", path="src/main.py")
         assert "does not exist" in await fails(session, "directory_list", path="nowhere")
+
+
+async def test_concurrent_edits_lose_nothing_and_readers_never_see_a_torn_file(project: Path) -> None:
+    slots = project / "slots.txt"
+    slots.write_text("".join(f"slot-{n}\n" for n in range(24)))
+    big = project / "big.txt"
+    versions = [("A" * 999 + "\n") * 1000, ("B" * 999 + "\n") * 1000]
+    big.write_text(versions[0])
+    torn: list[int] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            content = big.read_text()
+            if content not in versions:
+                torn.append(len(content))
+
+    watcher = threading.Thread(target=reader)
+    watcher.start()
+    try:
+        async with serve(project) as session:
+            async with anyio.create_task_group() as group:
+                for n in range(24):
+                    edit = {"file_path": "slots.txt", "old_string": f"slot-{n}\n", "new_string": f"done-{n}\n"}
+                    group.start_soon(partial(ok, session, "file_edit", **edit))
+                for n in range(30):
+                    group.start_soon(partial(ok, session, "file_write", file_path="big.txt", content=versions[n % 2]))
+    finally:
+        stop.set()
+        watcher.join()
+    assert slots.read_text() == "".join(f"done-{n}\n" for n in range(24))
+    assert torn == []
+
+
+async def test_file_read_output_is_bounded_whatever_the_limit(project: Path) -> None:
+    (project / "wide.txt").write_text(("y" * 1500 + "\n") * 1000)
+    async with serve(project) as session:
+        text = await ok(session, "file_read", file_path="wide.txt", limit=100_000)
+        assert len(text) < 210_000 and "read on with offset=" in text

@@ -7,6 +7,7 @@ import logging
 import os
 import stat
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from ..workspace import Workspace
 
 DEFAULT_READ_LIMIT = 2000
 MAX_LINE_CHARS = 2000
+# One read returns at most this much text, whatever `limit` says.
+MAX_READ_CHARS = 200_000
 # Bytes of one line we read at most; the rest of a longer line is skipped, never loaded.
 _MAX_LINE_BYTES = 64 * 1024
 _BINARY_SNIFF_BYTES = 8192
@@ -36,6 +39,13 @@ class WriteResult:
 class FileService:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
+        # Tools run concurrently: writes to one file are serialised so no edit is lost.
+        self._locks: dict[Path, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, path: Path) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(path, threading.Lock())
 
     # -- read -------------------------------------------------------------------------------
 
@@ -68,9 +78,10 @@ class FileService:
             )
         if path.is_dir():
             raise ToolInputError(f"'{relative}' is a directory; give a file path inside it.")
-        created = not path.exists()
-        self._ensure_parents(path, relative)
-        atomic_write(path, data)
+        with self._lock(path):
+            created = not path.exists()
+            self._ensure_parents(path, relative)
+            atomic_write(path, data)
         logger.info("%s %s (%d bytes)", "created" if created else "wrote", relative, len(data))
         return WriteResult(relative=relative, created=created, size=len(data))
 
@@ -95,33 +106,19 @@ class FileService:
         path = self._ws.resolve_for_write(file_path)
         relative = self._ws.relative(path)
         _require_regular_file(path, relative)
-        if path.stat().st_size > MAX_EDIT_FILE_BYTES:
-            raise ToolInputError(f"'{relative}' is over {MAX_EDIT_FILE_BYTES} bytes; edit it in another way.")
-        raw = path.read_bytes()
-        if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
-            raise ToolInputError(f"'{relative}' looks binary (it contains NUL bytes), so it cannot be edited as text.")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ToolInputError(
-                f"'{relative}' is not valid UTF-8 (byte {exc.start}), so a text edit could corrupt it; "
-                "rewrite it with file_write if that is intended."
-            ) from None
-        old, new = _match_line_endings(text, old_string), _match_line_endings(text, new_string)
-        count = text.count(old)
-        if count == 0:
-            raise ToolInputError(_no_match_message(relative, text, old_string))
-        if count > 1 and not replace_all:
-            lines = _match_lines(text, old)
-            shown = ", ".join(map(str, lines[:20])) + (", …" if len(lines) > 20 else "")
-            raise ToolInputError(
-                f"old_string occurs {count} times in '{relative}' (lines {shown}); add surrounding lines to make "
-                "it unique, or set replace_all=true to replace every occurrence."
-            )
-        updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
-        atomic_write(path, _encode(updated, "new_string"))
-        logger.info("edited %s (%d replaced)", relative, count if replace_all else 1)
-        return _unified_diff(relative, text, updated, count if replace_all else 1)
+        with self._lock(path):
+            before = path.stat()
+            if before.st_size > MAX_EDIT_FILE_BYTES:
+                raise ToolInputError(f"'{relative}' is over {MAX_EDIT_FILE_BYTES} bytes; edit it in another way.")
+            text = _read_text_for_edit(path, relative)
+            updated, count = _replace(relative, text, old_string, new_string, replace_all)
+            if _changed_since(path, before):
+                raise ToolInputError(
+                    f"'{relative}' changed on disk while it was being edited; read it again and retry the edit."
+                )
+            atomic_write(path, _encode(updated, "new_string"))
+        logger.info("edited %s (%d replaced)", relative, count)
+        return _unified_diff(relative, text, updated, count)
 
     # -- list -------------------------------------------------------------------------------
 
@@ -156,6 +153,42 @@ class FileService:
         if not shown:
             lines.append("(empty)")
         return "\n".join(lines)
+
+
+def _read_text_for_edit(path: Path, relative: str) -> str:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
+        raise ToolInputError(f"'{relative}' looks binary (it contains NUL bytes), so it cannot be edited as text.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolInputError(
+            f"'{relative}' is not valid UTF-8 (byte {exc.start}), so a text edit could corrupt it; "
+            "rewrite it with file_write if that is intended."
+        ) from None
+
+
+def _replace(relative: str, text: str, old_string: str, new_string: str, replace_all: bool) -> tuple[str, int]:
+    """`text` with the edit applied, and how many occurrences were replaced."""
+    old, new = _match_line_endings(text, old_string), _match_line_endings(text, new_string)
+    count = text.count(old)
+    if count == 0:
+        raise ToolInputError(_no_match_message(relative, text, old_string))
+    if count > 1 and not replace_all:
+        lines = _match_lines(text, old)
+        shown = ", ".join(map(str, lines[:20])) + (", …" if len(lines) > 20 else "")
+        raise ToolInputError(
+            f"old_string occurs {count} times in '{relative}' (lines {shown}); add surrounding lines to make "
+            "it unique, or set replace_all=true to replace every occurrence."
+        )
+    if replace_all:
+        return text.replace(old, new), count
+    return text.replace(old, new, 1), 1
+
+
+def _changed_since(path: Path, before: os.stat_result) -> bool:
+    after = path.stat()
+    return (after.st_mtime_ns, after.st_size, after.st_ino) != (before.st_mtime_ns, before.st_size, before.st_ino)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -229,6 +262,7 @@ def _open_for_read(path: Path, relative: str):  # type: ignore[no-untyped-def]
 
 def _numbered_lines(handle, relative: str, offset: int, limit: int) -> str:  # type: ignore[no-untyped-def]
     out: list[str] = []
+    size = 0
     number = 0
     cut_lines = 0
     invalid_lines = 0
@@ -245,7 +279,7 @@ def _numbered_lines(handle, relative: str, offset: int, limit: int) -> str:  # t
         number += 1
         if number < offset:
             continue
-        if number >= offset + limit:
+        if number >= offset + limit or size > MAX_READ_CHARS:
             more = True
             break
         line = raw.rstrip(b"\n").rstrip(b"\r")
@@ -258,6 +292,7 @@ def _numbered_lines(handle, relative: str, offset: int, limit: int) -> str:  # t
             text = text[:MAX_LINE_CHARS] + f" … [line cut at {MAX_LINE_CHARS} characters]"
             cut_lines += 1
         out.append(f"{number:>6}\t{text}")
+        size += len(out[-1]) + 1
     if number == 0:
         return f"'{relative}' is empty."
     if number < offset:
