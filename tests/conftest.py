@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -101,3 +102,68 @@ async def fails(session: ClientSession, tool: str, **arguments: Any) -> str:
     assert result.is_error, f"{tool}({arguments!r}) should have failed but returned: {text[:300]}"
     assert "Traceback" not in text and "\n" not in text.strip(), text
     return text
+
+
+class RawServer:
+    """`loomkin-mcp --stdio` driven with hand-written JSON-RPC lines, to check the wire itself."""
+
+    def __init__(self, root: Path) -> None:
+        self.process = subprocess.Popen(
+            [LOOMKIN, "--stdio", "--root", str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=server_env(),
+        )
+        self.answered: dict[int, dict[str, Any]] = {}
+
+    def send(self, message: dict[str, Any] | str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write((message if isinstance(message, str) else json.dumps(message)) + "\n")
+        self.process.stdin.flush()
+
+    def call_tool(self, request_id: int, name: str, arguments: dict[str, Any]) -> None:
+        self.send(
+            {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "method": "tools/call",
+                "params": {"name": name, "arguments": arguments},
+            }
+        )
+
+    def handshake(self) -> None:
+        self.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "0"},
+                },
+            }
+        )
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.read_until({0})
+
+    def read_until(self, ids: set[int]) -> None:
+        """Read stdout until every id in `ids` is answered; every line must be JSON-RPC."""
+        assert self.process.stdout is not None
+        while not ids <= set(self.answered):
+            line = self.process.stdout.readline()
+            assert line, "the server closed stdout early"
+            message = json.loads(line)
+            assert message.get("jsonrpc") == "2.0", line
+            if "id" in message:
+                self.answered[message["id"]] = message
+
+    def close(self) -> str:
+        """Close stdin, wait for the exit, and return what stdout still held."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        rest = self.process.stdout.read()
+        self.process.wait(timeout=30)
+        return rest

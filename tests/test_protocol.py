@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
-from conftest import LOOMKIN, fails, ok, serve, server_env, text_of, write_rules
+from conftest import LOOMKIN, RawServer, fails, ok, serve, server_env, text_of, write_rules
 
 pytestmark = pytest.mark.anyio
 
@@ -97,78 +96,25 @@ async def test_logs_reach_the_client_as_notifications(project: Path) -> None:
 def test_stdout_carries_nothing_but_json_rpc(project: Path) -> None:
     write_rules(project, f"## Allowed Operations\n- Shell: `{sys.executable} *`\n")
     (project / "a.txt").write_text("hello\n")
-    messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-        {
-            "jsonrpc": "2.0",
-            "id": 3,
-            "method": "tools/call",
-            "params": {"name": "shell", "arguments": {"command": f"{sys.executable} -c \"print('to stdout')\""}},
-        },
-        {
-            "jsonrpc": "2.0",
-            "id": 4,
-            "method": "tools/call",
-            "params": {"name": "file_read", "arguments": {"file_path": "../../etc/passwd"}},
-        },
-        {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "nope", "arguments": {}}},
-        {"jsonrpc": "2.0", "id": 6, "method": "no/such/method"},
-        {
-            "jsonrpc": "2.0",
-            "id": 7,
-            "method": "tools/call",
-            "params": {"name": "file_write", "arguments": {"file_path": "b.txt", "content": "x"}},
-        },
-    ]
-    process = subprocess.Popen(
-        [LOOMKIN, "--stdio", "--root", str(project)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=server_env(),
-    )
-    assert process.stdin is not None and process.stdout is not None
-    answered: dict[int, dict] = {}
-
-    def send(message: dict | str) -> None:
-        process.stdin.write((message if isinstance(message, str) else json.dumps(message)) + "\n")
-        process.stdin.flush()
-
-    def read_until(ids: set[int]) -> None:
-        while not ids <= set(answered):
-            line = process.stdout.readline()
-            assert line, "the server closed stdout early"
-            message = json.loads(line)  # every stdout line must be JSON-RPC
-            assert message.get("jsonrpc") == "2.0", line
-            if "id" in message:
-                answered[message["id"]] = message
-
+    server = RawServer(project)
     try:
-        for message in messages:
-            send(message)
-        read_until({1, 2, 3, 4, 5, 6, 7})
+        server.handshake()
+        server.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        server.call_tool(3, "shell", {"command": f"{sys.executable} -c \"print('to stdout')\""})
+        server.call_tool(4, "file_read", {"file_path": "../../etc/passwd"})
+        server.call_tool(5, "nope", {})
+        server.send({"jsonrpc": "2.0", "id": 6, "method": "no/such/method"})
+        server.call_tool(7, "file_write", {"file_path": "b.txt", "content": "x"})
+        server.read_until({2, 3, 4, 5, 6, 7})
         # Garbage on stdin gets at most an error, and the server keeps serving.
-        send("this is not json")
-        send({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})
-        read_until({8})
+        server.send("this is not json")
+        server.send({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})
+        server.read_until({8})
     finally:
-        process.stdin.close()
-        rest = process.stdout.read()
-        process.wait(timeout=30)
+        rest = server.close()
     for line in rest.splitlines():
         assert json.loads(line).get("jsonrpc") == "2.0", line
+    answered = server.answered
     assert "to stdout" in answered[3]["result"]["content"][0]["text"]
     assert answered[4]["result"]["isError"] is True
     assert "error" in answered[6]

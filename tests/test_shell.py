@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import LOOMKIN, fails, ok, serve, server_env, write_rules
+from conftest import RawServer, fails, ok, serve, write_rules
 
 pytestmark = pytest.mark.anyio
 
@@ -152,47 +150,18 @@ def test_stopping_the_server_mid_command_leaves_no_orphans(project: Path, stop: 
     write_rules(project, RULES)
     marker = "27.1828" if stop == "sigterm" else "27.1829"
     script = f"import subprocess, time; subprocess.Popen(['sleep', '{marker}']); time.sleep(60)"
-    messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {
-            "jsonrpc": "2.0",
-            "id": 2,
-            "method": "tools/call",
-            "params": {"name": "shell", "arguments": {"command": f'{sys.executable} -c "{script}"', "timeout": 120000}},
-        },
-    ]
-    process = subprocess.Popen(
-        [LOOMKIN, "--stdio", "--root", str(project)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=server_env(),
-    )
-    assert process.stdin is not None and process.stdout is not None
-    for message in messages:
-        process.stdin.write(json.dumps(message) + "\n")
-    process.stdin.flush()
-    assert json.loads(process.stdout.readline())["id"] == 1
+    server = RawServer(project)
+    server.handshake()
+    server.call_tool(1, "shell", {"command": f'{sys.executable} -c "{script}"', "timeout": 120000})
     deadline = time.monotonic() + 20
     while not _processes_with(marker):
         assert time.monotonic() < deadline, "the command never started"
         time.sleep(0.05)
     if stop == "sigterm":
-        process.send_signal(signal.SIGTERM)
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=20)
     else:
-        process.stdin.close()
-    process.wait(timeout=20)
+        server.close()
     deadline = time.monotonic() + 5
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
