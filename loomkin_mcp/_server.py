@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import anyio
@@ -11,18 +13,30 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult, InputRequiredResult, SetLevelRequestParams, TextContent
+from mcp_types import (
+    CallToolResult,
+    InputRequiredResult,
+    SetLevelRequestParams,
+    SubscribeRequestParams,
+    TextContent,
+    UnsubscribeRequestParams,
+)
 from pydantic import ValidationError
 
 from ._errors import LoomkinError
 from ._logging import McpLogBridge
+from ._lsp_tools import register_lsp_tools
 from ._stdin import cancellable_stdin
+from ._subscriptions import ResourceSubscriptions
 from ._tools import register_tools
 from ._version import __version__
 from .services import Services
 from .workspace import Rules, Workspace
 
 SERVER_NAME = "loomkin"
+DIAGNOSTICS_URI = "loomkin://diagnostics"
+# How long shutting down may take: language servers get `shutdown`, `exit`, then a kill.
+SHUTDOWN_SECONDS = 6
 
 logger = logging.getLogger("loomkin_mcp.server")
 
@@ -43,6 +57,13 @@ class LoomkinServer(MCPServer):
             raise
         except ToolError as exc:
             return _error_result(self._describe_failure(name, exc))
+
+    services: Services
+
+    async def close(self) -> None:
+        """Stop what the tools started (language servers), even while being cancelled."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
+            await self.services.lsp.shutdown()
 
     async def run_stdio_async(self) -> None:
         """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read."""
@@ -74,13 +95,24 @@ class LoomkinServer(MCPServer):
 def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -> LoomkinServer:
     """The server for `workspace`; `log_bridge` may already hold records logged while starting."""
     services = Services.for_workspace(workspace)
+
+    @asynccontextmanager
+    async def lifespan(app: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        try:
+            yield {}
+        finally:
+            await server.close()
+
     server = LoomkinServer(
         SERVER_NAME,
         title="Loomkin",
         version=__version__,
         instructions=render_instructions(workspace.root.as_posix(), workspace.rules),
+        lifespan=lifespan,
     )
+    server.services = services
     register_tools(server, services)
+    register_lsp_tools(server, services)
 
     @server.resource(
         "loomkin://rules",
@@ -92,11 +124,31 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     def rules_resource() -> str:
         return render_rules(workspace)
 
+    @server.resource(
+        DIAGNOSTICS_URI,
+        name="diagnostics",
+        title="Language server diagnostics",
+        description="Current diagnostics of every open file, from all language servers; updated as they change.",
+        mime_type="text/plain",
+    )
+    def diagnostics_resource() -> str:
+        return render_diagnostics(services)
+
+    # MCPServer serves neither logging/setLevel nor resources/subscribe; handshake-era clients send both.
+    lowlevel = server._lowlevel_server
     bridge = log_bridge or McpLogBridge().install()
     server.middleware.append(bridge.middleware)
-    # MCPServer does not serve logging/setLevel; handshake-era clients send it.
-    server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
+    lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
+    subscriptions = ResourceSubscriptions(server._subscriptions)
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscriptions.subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, subscriptions.unsubscribe)
+    services.lsp.on_diagnostics_changed(lambda: subscriptions.changed(DIAGNOSTICS_URI))
     return server
+
+
+def render_diagnostics(services: Services) -> str:
+    rows = services.lsp.collect_rows()
+    return "\n".join(rows) if rows else "No diagnostics in the files the language servers have open."
 
 
 async def serve_stdio(server: MCPServer) -> None:

@@ -10,6 +10,7 @@ annotations, and these are closures whose names only exist inside `register_tool
 
 from typing import Annotated
 
+import anyio
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Elicit, Resolve
@@ -17,7 +18,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from ._errors import PermissionRefused
-from .services import Approval, GitArgs, GitOperation, Services, is_read_only
+from .services import Approval, GitArgs, GitOperation, PermissionService, Services, is_read_only
 from .services.files import DEFAULT_READ_LIMIT
 from .services.shell import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS
 
@@ -33,14 +34,12 @@ ApprovalOutcome = ElicitationResult[Approval]
 
 
 def register_tools(server: MCPServer, services: Services) -> None:
-    workspace, files, commands = services.workspace, services.files, services.shell
+    workspace, files, commands, lsp = services.workspace, services.files, services.shell, services.lsp
 
     # Resolvers run before the tool body: each refuses what the rules forbid first, so the
     # person is never asked to approve something that would be refused anyway.
     def ask(ctx: Context, tool: str, action: str) -> Approval | Elicit[Approval]:
-        if not services.permissions.needs_approval(tool) or not _client_can_elicit(ctx):
-            return Approval()
-        return Elicit(f"Allow {tool} to {action}?", Approval)
+        return ask_person(services.permissions, ctx, tool, action)
 
     def approve_write(ctx: Context, file_path: str, content: str) -> Approval | Elicit[Approval]:
         workspace.resolve_for_write(file_path)
@@ -60,37 +59,53 @@ def register_tools(server: MCPServer, services: Services) -> None:
         return ask(ctx, "git", f"run git {operation}")
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
-    def file_read(
+    async def file_read(
         file_path: Annotated[str, Field(description="Path relative to the project root.")],
         offset: Annotated[int, Field(description="First line to show, 1-based.")] = 1,
         limit: Annotated[int, Field(description="Number of lines to show.")] = DEFAULT_READ_LIMIT,
     ) -> str:
         """Read a text file with numbered lines. Long files and long lines are cut with a note saying how to read on."""
-        return files.read(file_path, offset, limit)
+        text = await anyio.to_thread.run_sync(files.read, file_path, offset, limit)
+        # A file that is read is often edited next: let its language server look at it now.
+        lsp.prefetch(workspace.resolve(file_path))
+        return text
 
     @server.tool(annotations=WRITES_FILES, structured_output=False)
-    def file_write(
+    async def file_write(
         file_path: Annotated[str, Field(description="Path relative to the project root.")],
         content: Annotated[str, Field(description="The whole new content of the file.")],
         approval: Annotated[ApprovalOutcome, Resolve(approve_write)],
     ) -> str:
-        """Create or overwrite a file with `content`, atomically; parent directories are created."""
-        _require(approval, "file_write", "nothing was written")
-        result = files.write(file_path, content)
+        """Create or overwrite a file with `content`, atomically; parent directories are created.
+
+        The result ends with the language server's fresh diagnostics for the file, when one is configured.
+        """
+        require_approval(approval, "file_write", "nothing was written")
+        path = workspace.resolve_for_write(file_path)
+        deadline = await lsp.before_edit(path)
+        result = await anyio.to_thread.run_sync(files.write, file_path, content)
         verb = "Created" if result.created else "Wrote"
-        return f"{verb} '{result.relative}' ({result.size} bytes)."
+        return _with_diagnostics(
+            f"{verb} '{result.relative}' ({result.size} bytes).", await lsp.after_edit([path], deadline)
+        )
 
     @server.tool(annotations=EDITS_FILES, structured_output=False)
-    def file_edit(
+    async def file_edit(
         file_path: Annotated[str, Field(description="Path relative to the project root.")],
         old_string: Annotated[str, Field(description="Exact text to replace, whitespace included.")],
         new_string: Annotated[str, Field(description="Text to put in its place.")],
         approval: Annotated[ApprovalOutcome, Resolve(approve_edit)],
         replace_all: Annotated[bool, Field(description="Replace every occurrence, not just a unique one.")] = False,
     ) -> str:
-        """Replace exact text in a file and return the unified diff. Without replace_all the match must be unique."""
-        _require(approval, "file_edit", "the file is unchanged")
-        return files.edit(file_path, old_string, new_string, replace_all)
+        """Replace exact text in a file and return the unified diff. Without replace_all the match must be unique.
+
+        The result ends with the language server's fresh diagnostics: what the edit introduced and resolved.
+        """
+        require_approval(approval, "file_edit", "the file is unchanged")
+        path = workspace.resolve_for_write(file_path)
+        deadline = await lsp.before_edit(path)
+        diff = await anyio.to_thread.run_sync(files.edit, file_path, old_string, new_string, replace_all)
+        return _with_diagnostics(diff, await lsp.after_edit([path], deadline))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     def directory_list(
@@ -113,7 +128,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
         No shell is involved: pipes, `;`, `&&`, redirections, `$(…)` and globs are refused.
         Output (stdout and stderr together) is cut to its head and tail.
         """
-        _require(approval, "shell", "the command did not run")
+        require_approval(approval, "shell", "the command did not run")
         result = await commands.run(commands.authorize(command), timeout)
         if result.timed_out:
             status = f"timed out after {timeout} ms and was stopped"
@@ -128,8 +143,19 @@ def register_tools(server: MCPServer, services: Services) -> None:
         args: Annotated[GitArgs | None, Field(description="Options of the operation.")] = None,
     ) -> str:
         """Run a git operation in the project: status, diff, log, show (read-only), add, commit, reset, stash."""
-        _require(approval, "git", "git was not run")
+        require_approval(approval, "git", "git was not run")
         return services.git.run(operation, args)
+
+
+def ask_person(permissions: PermissionService, ctx: Context, tool: str, action: str) -> Approval | Elicit[Approval]:
+    """What an approval resolver returns: ask through elicitation, or approve when no one is to be asked."""
+    if not permissions.needs_approval(tool) or not _client_can_elicit(ctx):
+        return Approval()
+    return Elicit(f"Allow {tool} to {action}?", Approval)
+
+
+def _with_diagnostics(result: str, diagnostics: str | None) -> str:
+    return f"{result}\n\n{diagnostics}" if diagnostics else result
 
 
 def _client_can_elicit(ctx: Context) -> bool:
@@ -141,7 +167,7 @@ def _client_can_elicit(ctx: Context) -> bool:
     return capabilities is not None and capabilities.elicitation is not None
 
 
-def _require(outcome: ApprovalOutcome, tool: str, consequence: str) -> None:
+def require_approval(outcome: ApprovalOutcome, tool: str, consequence: str) -> None:
     if isinstance(outcome, AcceptedElicitation) and outcome.data.approve:
         return
     how = "declined" if outcome.action in ("decline", "accept") else "cancelled"

@@ -15,7 +15,20 @@ from conftest import LOOMKIN, RawServer, fails, ok, serve, server_env, text_of, 
 
 pytestmark = pytest.mark.anyio
 
-EXPECTED_TOOLS = {"file_read", "file_write", "file_edit", "directory_list", "shell", "git"}
+EXPECTED_TOOLS = {
+    "file_read",
+    "file_write",
+    "file_edit",
+    "directory_list",
+    "shell",
+    "git",
+    "lsp_diagnostics",
+    "lsp_definition",
+    "lsp_references",
+    "lsp_hover",
+    "lsp_symbols",
+    "lsp_rename",
+}
 
 
 async def test_initialize_serves_instructions_tools_and_rules(project: Path) -> None:
@@ -47,7 +60,7 @@ async def test_initialize_serves_instructions_tools_and_rules(project: Path) -> 
         assert set(tools["git"].input_schema["properties"]) == {"operation", "args"}
 
         resources = {str(resource.uri) for resource in (await session.list_resources()).resources}
-        assert "loomkin://rules" in resources
+        assert {"loomkin://rules", "loomkin://diagnostics"} <= resources
         rules = await session.read_resource("loomkin://rules")
         text = rules.contents[0].text
         assert "Run tests first" in text and "`mix *`" in text and "Enforced by loomkin-mcp" in text

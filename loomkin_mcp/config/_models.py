@@ -80,6 +80,13 @@ class LspServerEntry(Section):
 class LspSection(Section):
     enabled: bool = True
     servers: list[LspServerEntry] = Field(default_factory=list)
+    """Empty: well-known servers found on PATH are used for the project's languages."""
+    diagnostics_on_edit: bool = True
+    """Append fresh diagnostics to file_write / file_edit / lsp_rename results."""
+    diagnostics_timeout_ms: Annotated[int, Field(ge=100, le=120_000)] = 4000
+    request_timeout_ms: Annotated[int, Field(ge=100, le=300_000)] = 10_000
+    start_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 20_000
+    max_open_documents: Annotated[int, Field(ge=1, le=10_000)] = 50
 
 
 class RepoSection(Section):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..workspace import Workspace
 from .files import FileService, atomic_write
 from .git import GitArgs, GitOperation, GitService, is_read_only, refuse_git_program_options
+from .lsp import LspService
 from .permissions import Approval, PermissionService
 from .shell import ShellResult, ShellService, matching_pattern, parse_command
 
@@ -18,6 +19,7 @@ class Services:
     shell: ShellService
     git: GitService
     permissions: PermissionService
+    lsp: LspService
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Services:
@@ -27,6 +29,7 @@ class Services:
             shell=ShellService(workspace),
             git=GitService(workspace),
             permissions=PermissionService(workspace),
+            lsp=LspService(workspace),
         )
 
 
@@ -36,6 +39,7 @@ __all__ = [
     "GitArgs",
     "GitOperation",
     "GitService",
+    "LspService",
     "PermissionService",
     "Services",
     "ShellResult",

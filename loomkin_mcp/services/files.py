@@ -120,6 +120,15 @@ class FileService:
         logger.info("edited %s (%d replaced)", relative, count)
         return _unified_diff(relative, text, updated, count)
 
+    def rewrite(self, path: Path, new_text: str) -> str:
+        """Replace a text file's whole content (already checked for writing); returns the diff."""
+        relative = self._ws.relative(path)
+        with self._lock(path):
+            old_text = _read_text_for_edit(path, relative)
+            atomic_write(path, _encode(new_text, "the new text"))
+        logger.info("rewrote %s", relative)
+        return _unified_diff(relative, old_text, new_text, None)
+
     # -- list -------------------------------------------------------------------------------
 
     def list_directory(self, path: str = ".", include_ignored: bool = False) -> str:
@@ -347,7 +356,7 @@ def _no_match_message(relative: str, text: str, old_string: str) -> str:
     )
 
 
-def _unified_diff(relative: str, before: str, after: str, replacements: int) -> str:
+def _unified_diff(relative: str, before: str, after: str, replacements: int | None) -> str:
     diff = "".join(
         difflib.unified_diff(
             before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{relative}", f"b/{relative}"
@@ -355,6 +364,8 @@ def _unified_diff(relative: str, before: str, after: str, replacements: int) -> 
     )
     if len(diff) > MAX_DIFF_CHARS:
         diff = diff[:MAX_DIFF_CHARS] + f"\n… diff cut at {MAX_DIFF_CHARS} characters; read the file to see the rest.\n"
+    if replacements is None:
+        return f"Edited '{relative}'.\n{diff}"
     noun = "occurrence" if replacements == 1 else "occurrences"
     return f"Edited '{relative}' ({replacements} {noun} replaced).\n{diff}"
 

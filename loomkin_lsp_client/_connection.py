@@ -1,0 +1,365 @@
+"""One running language server: its process, the pygls client, and what it has told us."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
+
+from ._errors import LspError, ServerCrashed, ServerTimeout
+from ._spec import ServerSpec
+
+logger = logging.getLogger("loomkin_lsp_client")
+
+_STDERR_TAIL_LINES = 20
+
+
+@dataclass
+class Published:
+    """The diagnostics a server last published (or answered to a pull) for one document."""
+
+    version: int | None
+    items: list[lsp.Diagnostic]
+    received_at: float = field(default_factory=time.monotonic)
+
+
+# Looked up once here: between fork and exec the child must not load libraries or take locks.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the server gets SIGKILL when we die, even by `kill -9`, so it is never orphaned."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+
+
+class _Client(LanguageClient):
+    """pygls' client, telling its owner when the server process exits."""
+
+    def __init__(self, on_exit: Callable[[int | None], None]) -> None:
+        super().__init__("loomkin-mcp", "1")
+        self._on_exit = on_exit
+
+    async def server_exit(self, server: asyncio.subprocess.Process) -> None:
+        self._on_exit(server.returncode)
+
+
+class ServerConnection:
+    """Spawn, initialize, talk to and stop one language server process."""
+
+    def __init__(self, spec: ServerSpec, root: Path, on_diagnostics: Callable[[str], None] | None = None) -> None:
+        self.spec = spec
+        self.root = root
+        self.capabilities: lsp.ServerCapabilities | None = None
+        self.diagnostics: dict[str, Published] = {}
+        self.returncode: int | None = None
+        self.exited = asyncio.Event()
+        self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+        self._on_diagnostics = on_diagnostics
+        self._published = asyncio.Condition()
+        self._progress: set[str | int] = set()
+        self._progress_done = asyncio.Event()
+        self._progress_done.set()
+        self._pull_registered = False
+        self._client = _Client(self._exited)
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._register_handlers()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        # pygls keeps the process private; we need its pid to stop its process group.
+        process = self._client._server
+        return process.pid if process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.pid is not None and not self.exited.is_set()
+
+    async def start(self, timeout: float) -> None:
+        """Spawn the server and complete the initialize handshake within `timeout` seconds."""
+        env = os.environ | dict(self.spec.env)
+        try:
+            await self._client.start_io(
+                self.spec.command,
+                *self.spec.args,
+                cwd=str(self.root),
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except FileNotFoundError:
+            raise LspError(
+                f"{self.spec.name}: `{self.spec.command}` was not found; install it or fix its `command` in [lsp]."
+            ) from None
+        except PermissionError:
+            raise LspError(
+                f"{self.spec.name}: `{self.spec.command}` is not executable; check its permissions."
+            ) from None
+        process = self._client._server
+        if process is not None and process.stderr is not None:
+            # pygls pipes stderr and never reads it: a chatty server would block once the pipe fills.
+            self._stderr_task = asyncio.create_task(self._drain_stderr(process.stderr))
+        result = await self.request("initialize", self._initialize_params(), timeout)
+        self.capabilities = result.capabilities
+        self._client.initialized(lsp.InitializedParams())
+        if self.spec.settings:
+            self._client.workspace_did_change_configuration(
+                lsp.DidChangeConfigurationParams(settings=dict(self.spec.settings))
+            )
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """`shutdown` + `exit`, then SIGTERM and SIGKILL of the whole process group if it lingers."""
+        if self.alive:
+            with contextlib.suppress(LspError):
+                await self.request("shutdown", None, grace)
+                self._client.exit(None)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.exited.wait(), grace)
+        self._kill_group(signal.SIGTERM)
+        if not self.exited.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.exited.wait(), grace)
+        self._kill_group(signal.SIGKILL)
+        if self._stderr_task is not None:
+            self._stderr_task.cancel()
+        with contextlib.suppress(asyncio.TimeoutError, Exception):
+            await asyncio.wait_for(self._client.stop(), grace)
+
+    def _kill_group(self, sig: signal.Signals) -> None:
+        pid = self.pid
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+
+    def _exited(self, returncode: int | None) -> None:
+        self.returncode = returncode
+        self.exited.set()
+        self._progress_done.set()
+        logger.info("%s exited with code %s", self.spec.name, returncode)
+
+    async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            text = line.decode("utf-8", errors="replace").rstrip()
+            if text:
+                self.stderr_tail.append(text)
+
+    def describe_exit(self) -> str:
+        code = self.returncode
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+        tail = " | ".join(list(self.stderr_tail)[-3:])
+        return f"{self.spec.name} {how}" + (f"; its last stderr: {tail[:400]}" if tail else "")
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def request(self, method: str, params: Any, timeout: float) -> Any:
+        """Send a request and wait at most `timeout` seconds; a dead server fails at once."""
+        if self.exited.is_set():
+            raise ServerCrashed(self.describe_exit())
+        protocol = self._client.protocol
+        msg_id = str(uuid.uuid4())
+        future = asyncio.wrap_future(protocol.send_request(method, params, msg_id=msg_id))
+        exited = asyncio.ensure_future(self.exited.wait())
+        try:
+            done, _ = await asyncio.wait({future, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            exited.cancel()
+        if future in done:
+            return future.result()
+        # Forget the request so a late answer is dropped, and tell the server to stop working on it.
+        protocol._request_futures.pop(msg_id, None)
+        future.cancel()
+        if self.exited.is_set():
+            raise ServerCrashed(self.describe_exit())
+        with contextlib.suppress(Exception):
+            protocol.notify("$/cancelRequest", lsp.CancelParams(id=msg_id))
+        raise ServerTimeout(f"{self.spec.name} did not answer {method} within {timeout * 1000:.0f} ms")
+
+    def notify(self, method: str, params: Any) -> None:
+        if self.exited.is_set():
+            raise ServerCrashed(self.describe_exit())
+        self._client.protocol.notify(method, params)
+
+    # -- capabilities ---------------------------------------------------------------------
+
+    @property
+    def sync_kind(self) -> lsp.TextDocumentSyncKind:
+        sync = self.capabilities.text_document_sync if self.capabilities else None
+        if isinstance(sync, lsp.TextDocumentSyncKind):
+            return sync
+        if isinstance(sync, lsp.TextDocumentSyncOptions) and sync.change is not None:
+            return sync.change
+        return lsp.TextDocumentSyncKind.Full
+
+    @property
+    def save_includes_text(self) -> bool:
+        sync = self.capabilities.text_document_sync if self.capabilities else None
+        save = sync.save if isinstance(sync, lsp.TextDocumentSyncOptions) else None
+        return isinstance(save, lsp.SaveOptions) and bool(save.include_text)
+
+    @property
+    def pulls_diagnostics(self) -> bool:
+        return self._pull_registered or (
+            self.capabilities is not None and self.capabilities.diagnostic_provider is not None
+        )
+
+    def supports(self, provider: str) -> bool:
+        return self.capabilities is not None and bool(getattr(self.capabilities, provider, None))
+
+    # -- diagnostics ----------------------------------------------------------------------
+
+    async def wait_published(self, uri: str, version: int, since: float, timeout: float) -> Published | None:
+        """The first publish for `version` (or, from servers that send no version, after `since`)."""
+        deadline = time.monotonic() + timeout
+
+        def fresh() -> bool:
+            got = self.diagnostics.get(uri)
+            if got is None:
+                return False
+            return got.version >= version if got.version is not None else got.received_at >= since
+
+        async with self._published:
+            while not fresh():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.exited.is_set():
+                    return None
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._published.wait(), remaining)
+            return self.diagnostics[uri]
+
+    async def wait_until_idle(self, timeout: float) -> bool:
+        """Wait for work-done progress (indexing) to end; True when nothing is in progress."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._progress_done.wait(), timeout)
+        return self._progress_done.is_set()
+
+    @property
+    def busy(self) -> bool:
+        return not self._progress_done.is_set()
+
+    async def _store(self, uri: str, published: Published) -> None:
+        async with self._published:
+            self.diagnostics[uri] = published
+            self._published.notify_all()
+        if self._on_diagnostics is not None:
+            self._on_diagnostics(uri)
+
+    # -- what the server sends us ---------------------------------------------------------
+
+    def _register_handlers(self) -> None:
+        client = self._client
+
+        @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        async def on_diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
+            await self._store(params.uri, Published(params.version, list(params.diagnostics)))
+
+        @client.feature(lsp.WORKSPACE_CONFIGURATION)
+        def on_configuration(params: lsp.ConfigurationParams) -> list[Any]:
+            return [self.spec.setting(item.section) for item in params.items]
+
+        @client.feature(lsp.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def on_progress_create(params: lsp.WorkDoneProgressCreateParams) -> None:
+            return None
+
+        @client.feature(lsp.PROGRESS)
+        def on_progress(params: lsp.ProgressParams) -> None:
+            kind = params.value.get("kind") if isinstance(params.value, dict) else getattr(params.value, "kind", None)
+            if kind == "begin":
+                self._progress.add(params.token)
+                self._progress_done.clear()
+            elif kind == "end":
+                self._progress.discard(params.token)
+                if not self._progress:
+                    self._progress_done.set()
+
+        @client.feature(lsp.CLIENT_REGISTER_CAPABILITY)
+        def on_register(params: lsp.RegistrationParams) -> None:
+            if any(r.method == lsp.TEXT_DOCUMENT_DIAGNOSTIC for r in params.registrations):
+                self._pull_registered = True
+
+        @client.feature(lsp.CLIENT_UNREGISTER_CAPABILITY)
+        def on_unregister(params: lsp.UnregistrationParams) -> None:
+            return None
+
+        @client.feature(lsp.WORKSPACE_WORKSPACE_FOLDERS)
+        def on_folders(params: None) -> list[lsp.WorkspaceFolder]:
+            return [self._folder()]
+
+        @client.feature(lsp.WORKSPACE_APPLY_EDIT)
+        def on_apply_edit(params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
+            # Every change goes through loomkin's guarded write path, never straight from a server.
+            return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="loomkin-mcp applies edits itself")
+
+        @client.feature(lsp.WINDOW_SHOW_MESSAGE_REQUEST)
+        def on_message_request(params: lsp.ShowMessageRequestParams) -> None:
+            return None
+
+        @client.feature(lsp.WINDOW_LOG_MESSAGE)
+        def on_log(params: lsp.LogMessageParams) -> None:
+            logger.debug("%s: %s", self.spec.name, params.message)
+
+        @client.feature(lsp.WINDOW_SHOW_MESSAGE)
+        def on_show(params: lsp.ShowMessageParams) -> None:
+            logger.debug("%s: %s", self.spec.name, params.message)
+
+        @client.feature(lsp.TELEMETRY_EVENT)
+        def on_telemetry(params: Any) -> None:
+            return None
+
+    def _folder(self) -> lsp.WorkspaceFolder:
+        return lsp.WorkspaceFolder(uri=self.root.as_uri(), name=self.root.name)
+
+    def _initialize_params(self) -> lsp.InitializeParams:
+        return lsp.InitializeParams(
+            process_id=os.getpid(),
+            client_info=lsp.ClientInfo(name="loomkin-mcp"),
+            root_uri=self.root.as_uri(),
+            root_path=str(self.root),
+            workspace_folders=[self._folder()],
+            initialization_options=self.spec.initialization_options,
+            capabilities=_CLIENT_CAPABILITIES,
+        )
+
+
+_CLIENT_CAPABILITIES = lsp.ClientCapabilities(
+    general=lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf16]),
+    window=lsp.WindowClientCapabilities(work_done_progress=True),
+    workspace=lsp.WorkspaceClientCapabilities(
+        workspace_folders=True,
+        configuration=True,
+        did_change_configuration=lsp.DidChangeConfigurationClientCapabilities(dynamic_registration=False),
+        did_change_watched_files=lsp.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True),
+        symbol=lsp.WorkspaceSymbolClientCapabilities(),
+        workspace_edit=lsp.WorkspaceEditClientCapabilities(document_changes=True),
+        diagnostics=lsp.DiagnosticWorkspaceClientCapabilities(refresh_support=False),
+    ),
+    text_document=lsp.TextDocumentClientCapabilities(
+        synchronization=lsp.TextDocumentSyncClientCapabilities(did_save=True),
+        publish_diagnostics=lsp.PublishDiagnosticsClientCapabilities(
+            related_information=False, version_support=True, code_description_support=True, data_support=False
+        ),
+        diagnostic=lsp.DiagnosticClientCapabilities(dynamic_registration=True, related_document_support=False),
+        definition=lsp.DefinitionClientCapabilities(link_support=False),
+        references=lsp.ReferenceClientCapabilities(),
+        hover=lsp.HoverClientCapabilities(content_format=[lsp.MarkupKind.PlainText, lsp.MarkupKind.Markdown]),
+        document_symbol=lsp.DocumentSymbolClientCapabilities(hierarchical_document_symbol_support=True),
+        rename=lsp.RenameClientCapabilities(prepare_support=False),
+    ),
+)

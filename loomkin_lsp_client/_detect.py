@@ -1,0 +1,58 @@
+"""Which well-known language servers to run when the config names none."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._languages import KNOWN_SERVERS, find_executable, language_of
+from ._spec import ServerSpec
+
+# Directories that hold dependencies or build output, not the project's own sources.
+_SKIP_DIRS = {"node_modules", "_build", "deps", "target", "build", "dist", "vendor", "__pycache__", "venv"}
+_MAX_ENTRIES = 20_000
+
+
+def languages_present(root: Path) -> set[str]:
+    """Language ids of the project's files (a bounded walk that skips hidden and dependency dirs)."""
+    found: set[str] = set()
+    seen = 0
+    stack = [root]
+    while stack and seen < _MAX_ENTRIES:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif language := language_of(entry.name):
+                found.add(language)
+    return found
+
+
+def detect_servers(root: Path) -> list[ServerSpec]:
+    """For each language in the project, the first known server that is installed."""
+    present = languages_present(root)
+    covered: set[str] = set()
+    specs = []
+    for known in KNOWN_SERVERS:
+        if not (known.languages & present) - covered:
+            continue
+        executable = find_executable(known.command)
+        if executable is None:
+            continue
+        specs.append(
+            ServerSpec.build(
+                known.name,
+                executable,
+                tuple(sorted(known.languages)),
+                args=known.args,
+                root_markers=known.root_markers,
+            )
+        )
+        covered |= known.languages
+    return specs

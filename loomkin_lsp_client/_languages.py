@@ -1,0 +1,84 @@
+"""Language ids by file extension, and the language servers we know how to start."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+EXTENSION_LANGUAGE: dict[str, str] = {
+    ".py": "python",
+    ".pyi": "python",
+    ".ex": "elixir",
+    ".exs": "elixir",
+    ".heex": "phoenix-heex",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascriptreact",
+    ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".tsx": "typescriptreact",
+    ".go": "go",
+    ".rs": "rust",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".hpp": "cpp",
+    ".hh": "cpp",
+    ".hxx": "cpp",
+    ".java": "java",
+    ".rb": "ruby",
+}
+
+
+def language_of(path: Path | str) -> str | None:
+    return EXTENSION_LANGUAGE.get(Path(path).suffix.lower())
+
+
+@dataclass(frozen=True)
+class KnownServer:
+    name: str
+    command: str
+    args: tuple[str, ...]
+    languages: frozenset[str]
+    root_markers: tuple[str, ...] = ()
+
+
+# In order of preference per language: the first one installed is chosen.
+KNOWN_SERVERS: tuple[KnownServer, ...] = (
+    KnownServer("basedpyright", "basedpyright-langserver", ("--stdio",), frozenset({"python"}), ("pyproject.toml",)),
+    KnownServer("pyright", "pyright-langserver", ("--stdio",), frozenset({"python"}), ("pyproject.toml",)),
+    KnownServer("pylsp", "pylsp", (), frozenset({"python"}), ("pyproject.toml", "setup.py")),
+    KnownServer(
+        "typescript-language-server",
+        "typescript-language-server",
+        ("--stdio",),
+        frozenset({"javascript", "javascriptreact", "typescript", "typescriptreact"}),
+        ("package.json", "tsconfig.json"),
+    ),
+    KnownServer("gopls", "gopls", (), frozenset({"go"}), ("go.mod",)),
+    KnownServer("rust-analyzer", "rust-analyzer", (), frozenset({"rust"}), ("Cargo.toml",)),
+    KnownServer("clangd", "clangd", (), frozenset({"c", "cpp"}), ("compile_commands.json",)),
+    KnownServer("elixir-ls", "elixir-ls", (), frozenset({"elixir", "phoenix-heex"}), ("mix.exs",)),
+    KnownServer("elixir-ls", "language_server.sh", (), frozenset({"elixir", "phoenix-heex"}), ("mix.exs",)),
+)
+
+
+def known_server(name_or_command: str) -> KnownServer | None:
+    """The known server a config entry names, by its name or its command's file name."""
+    base = os.path.basename(name_or_command)
+    return next((s for s in KNOWN_SERVERS if base in (s.name, s.command)), None)
+
+
+def find_executable(command: str) -> str | None:
+    """`command` on PATH, or beside this Python (a venv's bin is not on PATH unless activated)."""
+    found = shutil.which(command)
+    if found:
+        return found
+    return shutil.which(command, path=str(Path(sys.executable).parent))

@@ -1,0 +1,286 @@
+"""All configured language servers: started lazily, restarted with backoff, documents kept in sync."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsprotocol import types as lsp
+
+from ._connection import ServerConnection
+from ._errors import LspError
+from ._spec import ServerSpec
+from ._text import incremental_change
+
+logger = logging.getLogger("loomkin_lsp_client")
+
+MAX_RESTARTS_PER_MINUTE = 5
+
+
+@dataclass
+class Document:
+    uri: str
+    language_id: str
+    text: str
+    version: int
+    stamp: tuple[int, int]
+    """(mtime_ns, size) of the file when its text was last sent."""
+
+
+@dataclass
+class Synced:
+    """A document sent to one server: the version to wait diagnostics for."""
+
+    connection: ServerConnection
+    uri: str
+    version: int
+    sent_at: float
+    baseline: list[lsp.Diagnostic] | None
+    """The diagnostics of the version before this one, when the server had published them."""
+
+
+@dataclass
+class _Slot:
+    spec: ServerSpec
+    connection: ServerConnection | None = None
+    state: str = "not started"
+    last_error: str | None = None
+    failures: deque[float] = field(default_factory=deque)
+    retry_at: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    documents: OrderedDict[str, Document] = field(default_factory=OrderedDict)
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    name: str
+    command: str
+    languages: tuple[str, ...]
+    state: str
+    pid: int | None
+    open_documents: int
+    last_error: str | None
+
+
+class LanguageServerPool:
+    def __init__(
+        self,
+        specs: list[ServerSpec],
+        root: Path,
+        *,
+        start_timeout: float = 20.0,
+        max_open_documents: int = 50,
+        on_diagnostics: Callable[[str], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.start_timeout = start_timeout
+        self.max_open_documents = max_open_documents
+        self._on_diagnostics = on_diagnostics
+        self._slots = [_Slot(spec) for spec in specs]
+
+    @property
+    def specs(self) -> list[ServerSpec]:
+        return [slot.spec for slot in self._slots]
+
+    def handles(self, path: Path) -> bool:
+        return any(slot.spec.handles(path) for slot in self._slots)
+
+    def connections(self, server: str | None = None) -> list[ServerConnection]:
+        """Running connections (optionally only the one named `server`)."""
+        return [
+            slot.connection
+            for slot in self._slots
+            if slot.connection is not None and slot.connection.alive and server in (None, slot.spec.name)
+        ]
+
+    # -- servers --------------------------------------------------------------------------
+
+    async def ready_for(self, path: Path, server: str | None = None) -> list[ServerConnection]:
+        """Running connections for `path`, starting (or restarting) them as needed."""
+        slots = [s for s in self._slots if s.spec.handles(path) and server in (None, s.spec.name)]
+        if not slots:
+            return []
+        results = await asyncio.gather(*(self._ready(slot) for slot in slots), return_exceptions=True)
+        connections = [r for r in results if isinstance(r, ServerConnection)]
+        if not connections:
+            error = next(r for r in results if isinstance(r, BaseException))
+            raise error if isinstance(error, LspError) else LspError(str(error))
+        return connections
+
+    async def _ready(self, slot: _Slot) -> ServerConnection:
+        async with slot.lock:
+            connection = slot.connection
+            if connection is not None and connection.alive:
+                return connection
+            if connection is not None:
+                self._record_failure(slot, connection.describe_exit())
+                await connection.stop(grace=0.5)
+                slot.connection = None
+            wait = slot.retry_at - time.monotonic()
+            if wait > 0:
+                if wait > 5:
+                    raise LspError(f"{slot.last_error}; it is retried in {wait:.0f} s (see `loomkin-mcp lsp-status`).")
+                await asyncio.sleep(wait)
+            return await self._start(slot)
+
+    async def _start(self, slot: _Slot) -> ServerConnection:
+        spec = slot.spec
+        slot.state = "starting"
+        connection = ServerConnection(spec, self.root, on_diagnostics=self._on_diagnostics)
+        try:
+            await connection.start(self.start_timeout)
+        except LspError as exc:
+            await connection.stop(grace=0.5)
+            message = str(exc)
+            if "did not answer initialize" in message:
+                message = f"{spec.name} did not finish starting within {self.start_timeout:.0f} s"
+            self._record_failure(slot, message)
+            raise LspError(message) from None
+        slot.connection = connection
+        slot.state = "running"
+        logger.info("started %s (pid %s) for %s", spec.name, connection.pid, ", ".join(sorted(spec.languages)))
+        for document in slot.documents.values():
+            document.version += 1
+            self._open(connection, document)
+        return connection
+
+    def _record_failure(self, slot: _Slot, message: str) -> None:
+        now = time.monotonic()
+        slot.failures.append(now)
+        while slot.failures and slot.failures[0] < now - 60:
+            slot.failures.popleft()
+        count = len(slot.failures)
+        slot.last_error = message
+        slot.state = "failed"
+        if count >= MAX_RESTARTS_PER_MINUTE:
+            slot.retry_at = slot.failures[0] + 60
+            slot.last_error = f"{message} ({count} failures in the last minute)"
+        else:
+            slot.retry_at = now + min(0.25 * 2 ** (count - 1), 4.0)
+        logger.warning("%s", slot.last_error)
+
+    async def shutdown(self) -> None:
+        """Stop every server: `shutdown` + `exit`, then kill what lingers. No child survives."""
+        await asyncio.gather(
+            *(slot.connection.stop() for slot in self._slots if slot.connection is not None), return_exceptions=True
+        )
+        for slot in self._slots:
+            slot.connection = None
+            slot.state = "stopped"
+
+    def status(self) -> list[ServerStatus]:
+        return [
+            ServerStatus(
+                name=slot.spec.name,
+                command=" ".join([slot.spec.command, *slot.spec.args]),
+                languages=tuple(sorted(slot.spec.languages | slot.spec.extensions)),
+                state=slot.state if slot.connection is None or slot.connection.alive else "crashed",
+                pid=slot.connection.pid if slot.connection is not None and slot.connection.alive else None,
+                open_documents=len(slot.documents),
+                last_error=slot.last_error,
+            )
+            for slot in self._slots
+        ]
+
+    # -- documents ------------------------------------------------------------------------
+
+    async def sync(self, path: Path, server: str | None = None) -> list[Synced]:
+        """Send the file's current text to every server for it; didOpen, or didChange + didSave."""
+        connections = await self.ready_for(path, server)
+        text, stamp = _read(path)
+        uri = path.as_uri()
+        synced = []
+        for connection in connections:
+            slot = next(s for s in self._slots if s.connection is connection)
+            document = slot.documents.get(uri)
+            sent_at = time.monotonic()
+            if document is None:
+                document = Document(uri, connection.spec.language_id(path), text, 1, stamp)
+                self._remember(slot, document)
+                self._open(connection, document)
+                synced.append(Synced(connection, uri, document.version, sent_at, baseline=None))
+                continue
+            slot.documents.move_to_end(uri)
+            if document.text == text and document.stamp == stamp:
+                synced.append(Synced(connection, uri, document.version, sent_at, self._known(connection, document)))
+                continue
+            baseline = self._known(connection, document)
+            self._change(connection, document, text, stamp)
+            synced.append(Synced(connection, uri, document.version, sent_at, baseline))
+        return synced
+
+    def document_text(self, path: Path) -> str | None:
+        uri = path.as_uri()
+        for slot in self._slots:
+            if uri in slot.documents:
+                return slot.documents[uri].text
+        return None
+
+    @staticmethod
+    def _known(connection: ServerConnection, document: Document) -> list[lsp.Diagnostic] | None:
+        published = connection.diagnostics.get(document.uri)
+        if published is None or (published.version is not None and published.version != document.version):
+            return None
+        return published.items
+
+    def _remember(self, slot: _Slot, document: Document) -> None:
+        slot.documents[document.uri] = document
+        while len(slot.documents) > self.max_open_documents:
+            uri, _ = slot.documents.popitem(last=False)
+            if slot.connection is not None and slot.connection.alive:
+                with contextlib.suppress(LspError):
+                    slot.connection.notify(
+                        lsp.TEXT_DOCUMENT_DID_CLOSE,
+                        lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)),
+                    )
+                slot.connection.diagnostics.pop(uri, None)
+
+    @staticmethod
+    def _open(connection: ServerConnection, document: Document) -> None:
+        connection.notify(
+            lsp.TEXT_DOCUMENT_DID_OPEN,
+            lsp.DidOpenTextDocumentParams(
+                text_document=lsp.TextDocumentItem(
+                    uri=document.uri, language_id=document.language_id, version=document.version, text=document.text
+                )
+            ),
+        )
+
+    @staticmethod
+    def _change(connection: ServerConnection, document: Document, text: str, stamp: tuple[int, int]) -> None:
+        if connection.sync_kind == lsp.TextDocumentSyncKind.Incremental:
+            change: lsp.TextDocumentContentChangeEvent = incremental_change(document.text, text)
+        else:
+            change = lsp.TextDocumentContentChangeWholeDocument(text=text)
+        document.version += 1
+        document.text = text
+        document.stamp = stamp
+        connection.notify(
+            lsp.TEXT_DOCUMENT_DID_CHANGE,
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=document.uri, version=document.version),
+                content_changes=[change],
+            ),
+        )
+        # Some servers (elixir-ls) only compile on save: the file is on disk, so say so.
+        connection.notify(
+            lsp.TEXT_DOCUMENT_DID_SAVE,
+            lsp.DidSaveTextDocumentParams(
+                text_document=lsp.TextDocumentIdentifier(uri=document.uri),
+                text=text if connection.save_includes_text else None,
+            ),
+        )
+
+
+def _read(path: Path) -> tuple[str, tuple[int, int]]:
+    info = os.stat(path)
+    with open(path, "rb") as handle:
+        text = handle.read().decode("utf-8", errors="replace")
+    return text, (info.st_mtime_ns, info.st_size)

@@ -1,0 +1,50 @@
+"""How to start one language server, and which files it is for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._languages import EXTENSION_LANGUAGE, language_of
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    command: str
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    languages: frozenset[str] = frozenset()
+    """Language ids (`python`); a `.ext` entry given in config is turned into its id."""
+    extensions: frozenset[str] = frozenset()
+    """Extra file extensions this server handles beyond its languages' own."""
+    root_markers: tuple[str, ...] = ()
+    initialization_options: Any = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, name: str, command: str, languages: list[str] | tuple[str, ...] = (), **kwargs: Any) -> ServerSpec:
+        ids = {item for item in languages if not item.startswith(".")}
+        extensions = {item.lower() for item in languages if item.startswith(".")}
+        ids |= {EXTENSION_LANGUAGE[ext] for ext in extensions if ext in EXTENSION_LANGUAGE}
+        return cls(name=name, command=command, languages=frozenset(ids), extensions=frozenset(extensions), **kwargs)
+
+    def handles(self, path: Path | str) -> bool:
+        language = language_of(path)
+        return (language is not None and language in self.languages) or Path(path).suffix.lower() in self.extensions
+
+    def language_id(self, path: Path | str) -> str:
+        return language_of(path) or next(iter(sorted(self.languages)), "plaintext")
+
+    def setting(self, section: str | None) -> Any:
+        """The value `workspace/configuration` asks for: `a.b` looks up nested tables."""
+        if not section:
+            return dict(self.settings)
+        value: Any = self.settings
+        for part in section.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                return None
+            value = value[part]
+        return value

@@ -1,0 +1,126 @@
+"""Language servers for the workspace: which ones, and when to involve them.
+
+The servers come from `[lsp].servers`, or, when none are configured, from the well-known
+servers installed for the languages present in the project. Nothing starts, and nothing
+heavy is imported, until a file of a server's language is touched: the session (pool,
+diagnostics, navigation) lives in `_lsp_session` and loads then.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loomkin_lsp_client import ServerSpec, detect_servers, known_server
+
+from .._errors import ToolInputError
+from ..config import LspServerEntry
+from ..workspace import Workspace
+
+if TYPE_CHECKING:
+    from loomkin_lsp_client import ServerStatus
+
+    from ._lsp_session import LspSession
+
+logger = logging.getLogger("loomkin_mcp.lsp")
+
+
+class LspService:
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+        self._config = workspace.settings.config.lsp
+        self._specs: list[ServerSpec] | None = None
+        self._session: LspSession | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self._config.enabled
+
+    def specs(self) -> list[ServerSpec]:
+        """The configured servers, or the detected ones when `[lsp].servers` is empty."""
+        if self._specs is None:
+            if not self.enabled:
+                self._specs = []
+            elif self._config.servers:
+                self._specs = [spec for entry in self._config.servers if (spec := spec_from_config(entry))]
+            else:
+                self._specs = detect_servers(self._ws.root)
+        return self._specs
+
+    def handles(self, path: Path) -> bool:
+        return self.enabled and any(spec.handles(path) for spec in self.specs())
+
+    @property
+    def session(self) -> LspSession:
+        """The running side; refuses with a sentence when `[lsp]` is off."""
+        if not self.enabled:
+            raise ToolInputError("language servers are off (`[lsp] enabled = false` in .loomkin.toml).")
+        if self._session is None:
+            from ._lsp_session import LspSession
+
+            self._session = LspSession(self._ws, self.specs(), self._notify)
+        return self._session
+
+    def on_diagnostics_changed(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- around edits: cheap no-ops for files no server handles ----------------------------
+
+    def _diagnoses(self, path: Path) -> bool:
+        return self._config.diagnostics_on_edit and self.handles(path)
+
+    def prefetch(self, path: Path) -> None:
+        if self._diagnoses(path):
+            self.session.prefetch(path)
+
+    async def before_edit(self, path: Path) -> float:
+        """Baseline diagnostics before `path` changes; returns the deadline for the edit's own."""
+        if self._diagnoses(path):
+            return await self.session.before_edit(path)
+        return time.monotonic()
+
+    async def after_edit(self, paths: list[Path], deadline: float) -> str | None:
+        paths = [path for path in paths if self._diagnoses(path)]
+        return await self.session.after_edit(paths, deadline) if paths else None
+
+    def collect_rows(self) -> list[str]:
+        """`path:line:col severity message (source) [server]` for every open document."""
+        if self._session is None:
+            return []
+        return [f"{self._session.format_row(path, d)} [{name}]" for name, path, d in self._session.collect()]
+
+    def status(self) -> list[ServerStatus]:
+        return self.session.pool.status() if self.enabled and self.specs() else []
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.shutdown()
+
+
+def spec_from_config(entry: LspServerEntry) -> ServerSpec | None:
+    known = known_server(entry.name) or known_server(entry.command)
+    languages = tuple(entry.languages) or (tuple(sorted(known.languages)) if known else ())
+    if not languages:
+        logger.warning(
+            '[lsp] server %s: no `languages` given and none known for it; add e.g. languages = ["python"].',
+            entry.name,
+        )
+        return None
+    return ServerSpec.build(
+        entry.name,
+        entry.command,
+        languages,
+        args=tuple(entry.args),
+        env=dict(entry.env),
+        root_markers=tuple(entry.root_markers) or (known.root_markers if known else ()),
+        initialization_options=entry.initialization_options or None,
+        settings=dict(entry.settings),
+    )
