@@ -21,6 +21,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
 from ._errors import LspError, ServerCrashed, ServerTimeout
+from ._languages import find_executable
 from ._spec import ServerSpec
 
 logger = logging.getLogger("loomkin_lsp_client")
@@ -66,6 +67,7 @@ class ServerConnection:
         self.spec = spec
         self.root = root
         self.capabilities: lsp.ServerCapabilities | None = None
+        self.server_info: lsp.ServerInfo | None = None
         self.diagnostics: dict[str, Published] = {}
         self.returncode: int | None = None
         self.exited = asyncio.Event()
@@ -97,7 +99,7 @@ class ServerConnection:
         env = os.environ | dict(self.spec.env)
         try:
             await self._client.start_io(
-                self.spec.command,
+                find_executable(self.spec.command) or self.spec.command,
                 *self.spec.args,
                 cwd=str(self.root),
                 env=env,
@@ -118,6 +120,7 @@ class ServerConnection:
             self._stderr_task = asyncio.create_task(self._drain_stderr(process.stderr))
         result = await self.request("initialize", self._initialize_params(), timeout)
         self.capabilities = result.capabilities
+        self.server_info = result.server_info
         self._client.initialized(lsp.InitializedParams())
         if self.spec.settings:
             self._client.workspace_did_change_configuration(

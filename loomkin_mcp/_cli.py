@@ -27,6 +27,7 @@ Register `loomkin-mcp --stdio` as an MCP server in your editor (see README.md), 
   loomkin-mcp init                        write a starter .loomkin.toml
   loomkin-mcp tools                       list the tools
   loomkin-mcp call file_read '{"file_path": "README.md"}'
+  loomkin-mcp lsp-status                  check the language servers
 """
 
 
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list_tools(_build(root, settings, bridge))
         if args.command == "call":
             return _call(_build(root, settings, bridge), args.tool, args.arguments)
+        if args.command == "lsp-status":
+            return _lsp_status(root, settings, args.json)
         return _serve(root, settings, bridge)
     except ConfigError as exc:
         print(f"loomkin-mcp: {exc}", file=sys.stderr)
@@ -91,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
         help="run one tool in-process and print its result",
         argument_default=argparse.SUPPRESS,
     )
+    status = commands.add_parser(
+        "lsp-status",
+        parents=[common],
+        help="start each language server once and report whether it works",
+        argument_default=argparse.SUPPRESS,
+    )
+    status.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
     call.add_argument("tool", help="tool name, e.g. file_read")
     call.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
     return parser
@@ -167,6 +177,49 @@ def _list_tools(server: LoomkinServer) -> int:
     return 0
 
 
+def _lsp_status(root: Path, settings: Settings, as_json: bool) -> int:
+    import anyio
+
+    from .services.lsp import LspService
+    from .workspace import Workspace
+
+    service = LspService(Workspace(root, settings))
+    if not service.enabled:
+        print("Language servers are off: `[lsp] enabled = false` in .loomkin.toml.")
+        return 0
+    checks = anyio.run(service.check)
+    if as_json:
+        rows = [
+            {
+                "name": check.spec.name,
+                "command": " ".join([check.spec.command, *check.spec.args]),
+                "languages": sorted(check.spec.languages | check.spec.extensions),
+                "detected": check.detected,
+                "ok": check.ok,
+                "server": check.server_version,
+                "seconds": round(check.seconds, 3),
+                "error": check.error,
+            }
+            for check in checks
+        ]
+        print(json.dumps(rows, indent=2))
+    elif not checks:
+        print("No language servers: none configured in [lsp].servers, and none installed for this project's languages.")
+    else:
+        origin = "detected on PATH" if checks[0].detected else "from [lsp].servers"
+        print(f"Language servers for {root} ({origin}):")
+        for check in checks:
+            languages = ", ".join(sorted(check.spec.languages | check.spec.extensions))
+            if check.ok:
+                print(
+                    f"  ✔ {check.spec.name:<28} {languages:<30} "
+                    f"started in {check.seconds:.2f} s ({check.server_version})"
+                )
+            else:
+                print(f"  ✘ {check.spec.name:<28} {languages:<30} {check.error}")
+    return 0 if all(check.ok for check in checks) else 1
+
+
 def _call(server: LoomkinServer, tool: str, raw_arguments: str) -> int:
     import anyio
 
@@ -178,7 +231,14 @@ def _call(server: LoomkinServer, tool: str, raw_arguments: str) -> int:
     if not isinstance(arguments, dict):
         print('loomkin-mcp: arguments must be a JSON object, e.g. \'{"file_path": "README.md"}\'.', file=sys.stderr)
         return EXIT_USAGE
-    result = anyio.run(server.call_tool, tool, arguments)
+
+    async def call_and_close() -> object:
+        try:
+            return await server.call_tool(tool, arguments)
+        finally:
+            await server.close()
+
+    result = anyio.run(call_and_close)
     text = "\n".join(getattr(block, "text", "") for block in getattr(result, "content", []))
     print(text, file=sys.stderr if getattr(result, "is_error", False) else sys.stdout)
     return 1 if getattr(result, "is_error", False) else 0

@@ -61,6 +61,7 @@ async def serve(
     *args: str,
     elicitation: Elicitation | None = None,
     logging_callback: Callable[[types.LoggingMessageNotificationParams], Awaitable[None]] | None = None,
+    message_handler: Callable[[Any], Awaitable[None]] | None = None,
     env: dict[str, str] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """`loomkin-mcp --stdio --root ROOT` as a subprocess, with an initialized ClientSession."""
@@ -75,6 +76,7 @@ async def serve(
                 write,
                 elicitation_callback=elicitation,
                 logging_callback=logging_callback,
+                message_handler=message_handler,
                 read_timeout_seconds=60,
             ) as session:
                 await session.initialize()

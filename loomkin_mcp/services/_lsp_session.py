@@ -111,7 +111,7 @@ class LspSession:
         try:
             synced = await self.pool.sync(path)
         except LspError as exc:
-            return [f"Diagnostics unavailable for {relative}: {exc}."]
+            return [f"Diagnostics unavailable for {relative}: {str(exc).rstrip('.')}."]
         lines: list[str] = []
         # The edit's own diagnostics get at least half of the budget, whatever the baseline took.
         deadline = max(deadline, time.monotonic() + self._config.diagnostics_timeout_ms / 2000)
@@ -174,10 +174,13 @@ class LspSession:
         introduced = sum(1 for _, mark in marked if mark.startswith("introduced"))
         if not marked and not resolved:
             return [f"{name}: no problems in {relative}."]
-        summary = [f"{len(after)} diagnostic(s)"]
-        if before is not None:
-            summary.append(f"{introduced} introduced by this edit, {len(resolved)} resolved")
-        lines = [f"{name} diagnostics for {relative}: {', '.join(summary)}:"]
+        if not marked:
+            lines = [f"{name}: no problems in {relative}; this edit resolved {len(resolved)}:"]
+        elif before is None:
+            lines = [f"{name} diagnostics for {relative}: {len(after)}:"]
+        else:
+            changes = f"{introduced} introduced by this edit, {len(resolved)} resolved"
+            lines = [f"{name} diagnostics for {relative}: {len(after)} ({changes}):"]
         for diagnostic, mark in marked[:MAX_REPORT_LINES]:
             lines.append("  " + self._format(relative, diagnostic) + (f" — {mark}" if mark else ""))
         if len(marked) > MAX_REPORT_LINES:
@@ -326,10 +329,13 @@ class LspSession:
         try:
             return await connection.request(method, params, self._config.request_timeout_ms / 1000)
         except LspError as exc:
-            raise ToolInputError(f"{exc}; it is restarted on the next call.") from None
+            raise ToolInputError(f"{str(exc).rstrip('.')}; it is restarted on the next call.") from None
 
     async def definition(self, target: Target) -> str:
-        result = await self.request(target.connection, lsp.TEXT_DOCUMENT_DEFINITION, self._position_params(target))
+        params = lsp.DefinitionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=target.uri), position=target.position
+        )
+        result = await self.request(target.connection, lsp.TEXT_DOCUMENT_DEFINITION, params)
         return self._render_locations(_locations(result), "definition") or "No definition found there."
 
     async def references(self, target: Target, include_declaration: bool) -> str:
@@ -342,7 +348,8 @@ class LspSession:
         return self._render_locations(_locations(result), "reference") or "No references found."
 
     async def hover(self, target: Target) -> str:
-        result = await self.request(target.connection, lsp.TEXT_DOCUMENT_HOVER, self._position_params(target))
+        params = lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=target.uri), position=target.position)
+        result = await self.request(target.connection, lsp.TEXT_DOCUMENT_HOVER, params)
         text = _hover_text(result.contents) if result is not None else ""
         return text.strip() or "No hover information there."
 
@@ -433,15 +440,10 @@ class LspSession:
         try:
             synced = await self.pool.sync(path, server)
         except LspError as exc:
-            raise ToolInputError(f"{exc}.".replace("..", ".")) from None
+            raise ToolInputError(f"{str(exc).rstrip('.')}.") from None
         if not synced:
             raise ToolInputError(f"no language server named '{server}' handles '{relative}'.")
         return synced
-
-    def _position_params(self, target: Target) -> lsp.TextDocumentPositionParams:
-        return lsp.TextDocumentPositionParams(
-            text_document=lsp.TextDocumentIdentifier(uri=target.uri), position=target.position
-        )
 
     def _relative_uri(self, uri: str) -> str | None:
         raw = to_fs_path(uri)

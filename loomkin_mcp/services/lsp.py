@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
     from ._lsp_session import LspSession
 
 logger = logging.getLogger("loomkin_mcp.lsp")
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    spec: ServerSpec
+    detected: bool
+    ok: bool
+    server_version: str | None
+    seconds: float
+    error: str | None
 
 
 class LspService:
@@ -103,6 +114,34 @@ class LspService:
     async def shutdown(self) -> None:
         if self._session is not None:
             await self._session.shutdown()
+
+    async def check(self) -> list[ServerCheck]:
+        """Start every server (spawn + initialize) at once, then stop it: what `lsp-status` shows."""
+        import anyio
+
+        from loomkin_lsp_client import LspError, ServerConnection
+
+        detected = not self._config.servers
+        results: list[ServerCheck] = []
+
+        async def one(spec: ServerSpec) -> None:
+            connection = ServerConnection(spec, self._ws.root)
+            started = time.monotonic()
+            try:
+                await connection.start(self._config.start_timeout_ms / 1000)
+                info = connection.server_info
+                version = f"{info.name} {info.version or ''}".strip() if info else spec.name
+                results.append(ServerCheck(spec, detected, True, version, time.monotonic() - started, None))
+            except LspError as exc:
+                results.append(ServerCheck(spec, detected, False, None, time.monotonic() - started, str(exc)))
+            finally:
+                await connection.stop(grace=1.0)
+
+        async with anyio.create_task_group() as group:
+            for spec in self.specs():
+                group.start_soon(one, spec)
+        order = {spec.name: index for index, spec in enumerate(self.specs())}
+        return sorted(results, key=lambda check: order[check.spec.name])
 
 
 def spec_from_config(entry: LspServerEntry) -> ServerSpec | None:
