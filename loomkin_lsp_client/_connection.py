@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
 
 from ._errors import LspError, ServerCrashed, ServerTimeout
@@ -164,6 +165,13 @@ class ServerConnection:
             if text:
                 self.stderr_tail.append(text)
 
+    async def _crashed(self) -> ServerCrashed:
+        """The error for a dead server, once its last stderr lines are in."""
+        if self._stderr_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._stderr_task), 0.5)
+        return ServerCrashed(self.describe_exit())
+
     def describe_exit(self) -> str:
         code = self.returncode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
@@ -175,7 +183,7 @@ class ServerConnection:
     async def request(self, method: str, params: Any, timeout: float) -> Any:
         """Send a request and wait at most `timeout` seconds; a dead server fails at once."""
         if self.exited.is_set():
-            raise ServerCrashed(self.describe_exit())
+            raise await self._crashed()
         protocol = self._client.protocol
         msg_id = str(uuid.uuid4())
         future = asyncio.wrap_future(protocol.send_request(method, params, msg_id=msg_id))
@@ -185,12 +193,23 @@ class ServerConnection:
         finally:
             exited.cancel()
         if future in done:
-            return future.result()
+            try:
+                return future.result()
+            except JsonRpcException as exc:
+                raise LspError(f"{self.spec.name} answered {method} with an error: {exc}") from None
+            except Exception:
+                # pygls fails pending requests with a RuntimeError when the process exits.
+                if self.pid is not None:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self.exited.wait(), 1.0)
+                if self.exited.is_set():
+                    raise await self._crashed() from None
+                raise
         # Forget the request so a late answer is dropped, and tell the server to stop working on it.
         protocol._request_futures.pop(msg_id, None)
         future.cancel()
         if self.exited.is_set():
-            raise ServerCrashed(self.describe_exit())
+            raise await self._crashed()
         with contextlib.suppress(Exception):
             protocol.notify("$/cancelRequest", lsp.CancelParams(id=msg_id))
         raise ServerTimeout(f"{self.spec.name} did not answer {method} within {timeout * 1000:.0f} ms")
