@@ -27,3 +27,8 @@ test: install-test
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# Speed, measured against the reference tools in the same run (not part of `make test`).
+.PHONY: bench
+bench: install-test
+	$(BIN)/python bench/edit_diagnostics.py --repetitions 30 --json bench/results/edit_diagnostics.json

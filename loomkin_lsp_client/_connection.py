@@ -71,6 +71,8 @@ class ServerConnection:
         self.server_info: lsp.ServerInfo | None = None
         self.diagnostics: dict[str, Published] = {}
         self.returncode: int | None = None
+        self.timeouts_in_a_row = 0
+        """Requests that went unanswered since the last answer: a stopped (hung) server piles them up."""
         self.exited = asyncio.Event()
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
         self._on_diagnostics = on_diagnostics
@@ -79,6 +81,8 @@ class ServerConnection:
         self._progress_done = asyncio.Event()
         self._progress_done.set()
         self._pull_registered = False
+        self.watches_files = False
+        """The server registered for workspace/didChangeWatchedFiles."""
         self._client = _Client(self._exited)
         self._stderr_task: asyncio.Task[None] | None = None
         self._register_handlers()
@@ -193,6 +197,7 @@ class ServerConnection:
         finally:
             exited.cancel()
         if future in done:
+            self.timeouts_in_a_row = 0
             try:
                 return future.result()
             except JsonRpcException as exc:
@@ -212,6 +217,7 @@ class ServerConnection:
             raise await self._crashed()
         with contextlib.suppress(Exception):
             protocol.notify("$/cancelRequest", lsp.CancelParams(id=msg_id))
+        self.timeouts_in_a_row += 1
         raise ServerTimeout(f"{self.spec.name} did not answer {method} within {timeout * 1000:.0f} ms")
 
     def notify(self, method: str, params: Any) -> None:
@@ -313,8 +319,9 @@ class ServerConnection:
 
         @client.feature(lsp.CLIENT_REGISTER_CAPABILITY)
         def on_register(params: lsp.RegistrationParams) -> None:
-            if any(r.method == lsp.TEXT_DOCUMENT_DIAGNOSTIC for r in params.registrations):
-                self._pull_registered = True
+            methods = {registration.method for registration in params.registrations}
+            self._pull_registered |= lsp.TEXT_DOCUMENT_DIAGNOSTIC in methods
+            self.watches_files |= lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES in methods
 
         @client.feature(lsp.CLIENT_UNREGISTER_CAPABILITY)
         def on_unregister(params: lsp.UnregistrationParams) -> None:

@@ -22,6 +22,8 @@ from ._text import incremental_change
 logger = logging.getLogger("loomkin_lsp_client")
 
 MAX_RESTARTS_PER_MINUTE = 5
+# A server that let this many requests in a row go unanswered is taken for hung and restarted.
+HUNG_AFTER_TIMEOUTS = 2
 
 
 @dataclass
@@ -117,10 +119,15 @@ class LanguageServerPool:
     async def _ready(self, slot: _Slot) -> ServerConnection:
         async with slot.lock:
             connection = slot.connection
-            if connection is not None and connection.alive:
+            if connection is not None and connection.alive and connection.timeouts_in_a_row < HUNG_AFTER_TIMEOUTS:
                 return connection
             if connection is not None:
-                self._record_failure(slot, connection.describe_exit())
+                reason = (
+                    connection.describe_exit()
+                    if not connection.alive
+                    else f"{slot.spec.name} stopped answering ({connection.timeouts_in_a_row} requests timed out)"
+                )
+                self._record_failure(slot, reason)
                 await connection.stop(grace=0.5)
                 slot.connection = None
             wait = slot.retry_at - time.monotonic()
@@ -188,6 +195,16 @@ class LanguageServerPool:
             )
             for slot in self._slots
         ]
+
+    def files_changed(self, changes: list[tuple[Path, lsp.FileChangeType]]) -> None:
+        """Tell the servers that watch files what changed on disk (they may not have it open)."""
+        events = [lsp.FileEvent(uri=path.as_uri(), type=kind) for path, kind in changes]
+        for connection in self.connections():
+            if connection.watches_files and events:
+                with contextlib.suppress(LspError):
+                    connection.notify(
+                        lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES, lsp.DidChangeWatchedFilesParams(changes=events)
+                    )
 
     # -- documents ------------------------------------------------------------------------
 

@@ -149,3 +149,12 @@ def test_version_help_tools_and_call(tmp_path: Path) -> None:
 def test_serving_refuses_the_filesystem_root_by_default(tmp_path: Path) -> None:
     done = run_cli("--stdio", cwd=Path("/"))
     assert done.returncode == 2 and "pass --root" in done.stderr
+
+
+def test_the_readme_config_examples_load(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in readme.split("```toml\n")[1:]]
+    assert blocks
+    for block in blocks:
+        (tmp_path / "example.toml").write_text(block)
+        parse_config(tmp_path / "example.toml")

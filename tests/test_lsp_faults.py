@@ -143,3 +143,17 @@ def test_kill_9_of_loomkin_takes_its_language_servers_along(project: Path) -> No
     while servers_of(project, "fake_lsp.py") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert servers_of(project, "fake_lsp.py") == []
+
+
+async def test_a_hung_server_is_restarted(project: Path) -> None:
+    fake_config(project, "ok")
+    async with serve(project) as session:
+        assert "fake hover" in await ok(session, "lsp_hover", file_path="a.py", line=1, column=1)
+        [pid] = servers_of(project, "fake_lsp.py")
+        os.kill(pid, signal.SIGSTOP)
+        for _ in range(2):
+            message, seconds = await timed(fails(session, "lsp_hover", file_path="a.py", line=1, column=1))
+            assert "did not answer textDocument/hover within 1500 ms" in message and seconds < 4
+        assert "fake hover" in await ok(session, "lsp_hover", file_path="a.py", line=1, column=1)
+        assert pid not in servers_of(project, "fake_lsp.py")
+    assert await gone(project, "fake_lsp.py")

@@ -100,6 +100,7 @@ class LspSession:
 
     async def after_edit(self, paths: list[Path], deadline: float) -> str | None:
         """Diagnostics of the edited files, marked introduced / already there / resolved."""
+        self.pool.files_changed([(path, lsp.FileChangeType.Changed) for path in paths])
         paths = [path for path in paths if _small_enough(path)]
         if not paths:
             return None
