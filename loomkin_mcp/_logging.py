@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from mcp.server.session import ServerSession
     from mcp_types import EmptyResult, LoggingLevel, SetLevelRequestParams
 
-LOGGER_NAME = "loomkin_mcp"
+# Our own records, and the language-server client's, go to stderr and to the client.
+LOGGER_NAMES = ("loomkin_mcp", "loomkin_lsp_client")
 
 _TO_MCP: dict[int, LoggingLevel] = {
     logging.DEBUG: "debug",
@@ -50,7 +51,8 @@ def configure_stderr_logging(level: str) -> None:
     root.handlers[:] = [handler]
     numeric = logging.getLevelName(level.upper())
     root.setLevel(logging.WARNING if numeric != logging.DEBUG else logging.DEBUG)
-    logging.getLogger(LOGGER_NAME).setLevel(numeric)
+    for name in LOGGER_NAMES:
+        logging.getLogger(name).setLevel(numeric)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ _current: ContextVar[_Target | None] = ContextVar("loomkin_mcp_log_target", defa
 
 
 class McpLogBridge(logging.Handler):
-    """Forwards `loomkin_mcp.*` records to the client that caused them, or the last one seen.
+    """Forwards our records to the client that caused them, or the last one seen.
 
     A record logged while a request is handled goes to that request (so it reaches clients
     of both protocol eras); others go to the most recent connection, where the protocol
@@ -78,7 +80,8 @@ class McpLogBridge(logging.Handler):
         self._tasks: set[asyncio.Task[None]] = set()
 
     def install(self) -> McpLogBridge:
-        logging.getLogger(LOGGER_NAME).addHandler(self)
+        for name in LOGGER_NAMES:
+            logging.getLogger(name).addHandler(self)
         return self
 
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
