@@ -15,9 +15,15 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
-install-test: $(BIN)/python
+install-test: $(BIN)/python node_modules/.installed
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
+
+# Upstream MCP servers from npm for the tests (Node.js and npm come with the machine, or from apt).
+node_modules/.installed: package.json
+	@command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
 
 run: install
 	$(BIN)/loomkin-mcp --stdio --root "$(PROJECT)"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._detect import detect_servers, languages_present
 from ._errors import LspError, ServerCrashed, ServerTimeout
 from ._languages import KNOWN_SERVERS, KnownServer, find_executable, known_server, language_of
+from ._process import die_with_parent
 from ._spec import ServerSpec
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ __all__ = [
     "Synced",
     "apply_edits",
     "detect_servers",
+    "die_with_parent",
     "find_executable",
     "known_server",
     "language_of",

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
-import sys
 import time
 import uuid
 from collections import deque
@@ -23,6 +21,7 @@ from pygls.lsp.client import LanguageClient
 
 from ._errors import LspError, ServerCrashed, ServerTimeout
 from ._languages import find_executable
+from ._process import die_with_parent
 from ._spec import ServerSpec
 
 logger = logging.getLogger("loomkin_lsp_client")
@@ -37,17 +36,6 @@ class Published:
     version: int | None
     items: list[lsp.Diagnostic]
     received_at: float = field(default_factory=time.monotonic)
-
-
-# Looked up once here: between fork and exec the child must not load libraries or take locks.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the server gets SIGKILL when we die, even by `kill -9`, so it is never orphaned."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 class _Client(LanguageClient):
@@ -109,7 +97,7 @@ class ServerConnection:
                 cwd=str(self.root),
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         except FileNotFoundError:
             raise LspError(

@@ -28,6 +28,7 @@ Register `loomkin-mcp --stdio` as an MCP server in your editor (see README.md), 
   loomkin-mcp tools                       list the tools
   loomkin-mcp call file_read '{"file_path": "README.md"}'
   loomkin-mcp lsp-status                  check the language servers
+  loomkin-mcp upstream-status             check the upstream MCP servers
 """
 
 
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             return _call(_build(root, settings, bridge), args.tool, args.arguments)
         if args.command == "lsp-status":
             return _lsp_status(root, settings, args.json)
+        if args.command == "upstream-status":
+            return _upstream_status(root, settings, args.json, args.wait)
         return _serve(root, settings, bridge)
     except ConfigError as exc:
         print(f"loomkin-mcp: {exc}", file=sys.stderr)
@@ -101,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     status.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
+    upstream = commands.add_parser(
+        "upstream-status",
+        parents=[common],
+        help="connect to each upstream MCP server once and report its state",
+        argument_default=argparse.SUPPRESS,
+    )
+    upstream.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
+    upstream.add_argument("--wait", type=float, default=15.0, help="seconds to wait for each upstream (default 15)")
     call.add_argument("tool", help="tool name, e.g. file_read")
     call.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
     return parser
@@ -137,8 +148,15 @@ def _init(root: Path, force: bool) -> int:
 
 def _build(root: Path, settings: Settings, bridge: McpLogBridge) -> LoomkinServer:
     # Imported here so `--help`, `--version` and `init` never pay for building the server.
+    import warnings
+
+    from mcp import MCPDeprecationWarning
+
     from ._server import build_server
     from .workspace import Workspace
+
+    # We serve clients of both protocol eras on purpose (logging, resources/subscribe).
+    warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
     return build_server(Workspace(root, settings), bridge)
 
@@ -218,6 +236,38 @@ def _lsp_status(root: Path, settings: Settings, as_json: bool) -> int:
             else:
                 print(f"  ✘ {check.spec.name:<28} {languages:<30} {check.error}")
     return 0 if all(check.ok for check in checks) else 1
+
+
+def _upstream_status(root: Path, settings: Settings, as_json: bool, wait: float) -> int:
+    import dataclasses
+
+    import anyio
+
+    from .upstream import UpstreamPool, UpstreamStatus
+
+    pool = UpstreamPool(settings.config.mcp.servers, root)
+
+    async def check() -> list[UpstreamStatus]:
+        async with anyio.create_task_group() as group:
+            group.start_soon(pool.run)
+            await pool.wait_settled(wait)
+            rows = pool.status()  # before the cancel below takes them down again
+            group.cancel_scope.cancel()
+        return rows
+
+    rows = anyio.run(check)
+    if as_json:
+        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
+    elif not rows:
+        print("No upstream MCP servers: add them to [mcp].servers in .loomkin.toml.")
+    else:
+        print(f"Upstream MCP servers for {root}:")
+        for row in rows:
+            if row.state == "ready":
+                print(f"  ✔ {row.name:<20} {row.transport:<16} {row.tools} tools   {row.target}")
+            else:
+                print(f"  ✘ {row.name:<20} {row.state:<16} {row.last_error or 'not connected in time'}")
+    return 0 if all(row.state == "ready" for row in rows) else 1
 
 
 def _call(server: LoomkinServer, tool: str, raw_arguments: str) -> int:

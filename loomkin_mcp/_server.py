@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -9,8 +10,12 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import anyio
+import mcp_types as types
+from mcp.server.lowlevel.helper_types import ReadResourceContents
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
@@ -27,14 +32,17 @@ from ._errors import LoomkinError
 from ._logging import McpLogBridge
 from ._lsp_tools import register_lsp_tools
 from ._stdin import cancellable_stdin
-from ._subscriptions import ResourceSubscriptions
+from ._subscriptions import ClientNotifier
 from ._tools import register_tools
+from ._upstream_tools import listed, proxy_tool
 from ._version import __version__
 from .services import Services
+from .upstream import UpstreamDown, UpstreamPool
 from .workspace import Rules, Workspace
 
 SERVER_NAME = "loomkin"
 DIAGNOSTICS_URI = "loomkin://diagnostics"
+UPSTREAMS_URI = "loomkin://upstreams"
 # How long shutting down may take: language servers get `shutdown`, `exit`, then a kill.
 SHUTDOWN_SECONDS = 6
 
@@ -42,23 +50,17 @@ logger = logging.getLogger("loomkin_mcp.server")
 
 
 class LoomkinServer(MCPServer):
-    """MCPServer whose tool failures are always one sentence in an `isError` result.
+    """MCPServer with upstream servers' tools, resources and prompts beside its own.
 
-    The SDK would prefix "Error executing tool …", dump pydantic's multi-line validation
-    report, or hide a crash behind a generic line; the model gets one actionable sentence.
+    Tool failures are always one sentence in an `isError` result: the SDK would prefix
+    "Error executing tool …", dump pydantic's multi-line validation report, or hide a
+    crash behind a generic line.
     """
 
-    async def call_tool(
-        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
-    ) -> CallToolResult | InputRequiredResult:
-        try:
-            return await super().call_tool(name, arguments, context)
-        except MCPError:
-            raise
-        except ToolError as exc:
-            return _error_result(self._describe_failure(name, exc))
-
     services: Services
+    upstreams: UpstreamPool
+    # Exported upstream tool name -> (the upstream's tool it was built for, its proxy).
+    _proxies: dict[str, tuple[types.Tool, Tool]]
 
     async def close(self) -> None:
         """Stop what the tools started (language servers), even while being cancelled."""
@@ -68,11 +70,78 @@ class LoomkinServer(MCPServer):
     async def run_stdio_async(self) -> None:
         """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read."""
         stdin = cancellable_stdin()
+        # Upstream tools come and go: clients of both eras are told the lists change.
+        options = self._lowlevel_server.create_initialization_options(
+            NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+        )
         # The SDK types stdin as an AsyncFile; it only iterates it line by line.
         async with stdio_server(stdin=cast(Any, stdin)) as (read_stream, write_stream):
-            await self._lowlevel_server.run(
-                read_stream, write_stream, self._lowlevel_server.create_initialization_options()
-            )
+            await self._lowlevel_server.run(read_stream, write_stream, options)
+
+    # -- tools ----------------------------------------------------------------------------
+
+    async def list_tools(self) -> list[types.Tool]:
+        own = await super().list_tools()
+        return own + [listed(name, upstream, tool) for name, upstream, tool in self.upstreams.tools()]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            if self._tool_manager.get_tool(name) is None and self.upstreams.names_upstream(name) is not None:
+                return await self._call_upstream(name, arguments, context)
+            return await super().call_tool(name, arguments, context)
+        except MCPError:
+            raise
+        except ToolError as exc:
+            return _error_result(self._describe_failure(name, exc))
+        except LoomkinError as exc:
+            return _error_result(str(exc))
+
+    async def _call_upstream(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None
+    ) -> CallToolResult | InputRequiredResult:
+        found = self.upstreams.tool(name)
+        if found is None:
+            upstream = self.upstreams.names_upstream(name)
+            assert upstream is not None
+            raise UpstreamDown(upstream.down_message())
+        upstream, tool = found
+        cached = self._proxies.get(name)
+        if cached is None or cached[0] is not tool:
+            cached = (tool, proxy_tool(name, upstream, tool, self.upstreams, self.services.permissions))
+            self._proxies[name] = cached
+        context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
+        # The proxy takes the caller's arguments whole; the upstream validates them against its schema.
+        return await cached[1].run({"arguments": arguments}, context, convert_result=True)
+
+    # -- resources and prompts ------------------------------------------------------------
+
+    async def list_resources(self) -> list[types.Resource]:
+        return await super().list_resources() + self.upstreams.resources()
+
+    async def read_resource(self, uri: Any, context: Context[Any, Any] | None = None) -> Any:
+        if not self.upstreams.owns_resource(str(uri)):
+            return await super().read_resource(uri, context)
+        try:
+            result = await self.upstreams.read_resource(str(uri))
+        except UpstreamDown as exc:
+            raise ResourceError(str(exc)) from None
+        return [_resource_contents(item) for item in result.contents]
+
+    async def list_prompts(self) -> list[types.Prompt]:
+        upstream = [prompt.model_copy(update={"name": name}) for name, prompt in self.upstreams.prompts()]
+        return await super().list_prompts() + upstream
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> types.GetPromptResult | InputRequiredResult:
+        if self.upstreams.names_upstream(name) is None:
+            return await super().get_prompt(name, arguments, context)
+        try:
+            return await self.upstreams.get_prompt(name, arguments)
+        except UpstreamDown as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
 
     def _describe_failure(self, name: str, exc: ToolError) -> str:
         cause = _find_cause(exc)
@@ -80,8 +149,9 @@ class LoomkinServer(MCPServer):
             return str(cause)
         if isinstance(cause, ValidationError):
             return f"{name}: {_describe_validation(cause)}; see the tool's input schema."
-        if self._tool_manager.get_tool(name) is None:
-            known = ", ".join(sorted(tool.name for tool in self._tool_manager.list_tools()))
+        if self._tool_manager.get_tool(name) is None and self.upstreams.tool(name) is None:
+            own = [tool.name for tool in self._tool_manager.list_tools()]
+            known = ", ".join(sorted(own + [exported for exported, _, _ in self.upstreams.tools()]))
             return f"there is no tool named '{name}'; the tools are: {known}."
         if cause is None:
             return f"{name}: {exc}"
@@ -95,13 +165,18 @@ class LoomkinServer(MCPServer):
 def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -> LoomkinServer:
     """The server for `workspace`; `log_bridge` may already hold records logged while starting."""
     services = Services.for_workspace(workspace)
+    upstreams = UpstreamPool(workspace.settings.config.mcp.servers, workspace.root)
 
     @asynccontextmanager
     async def lifespan(app: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        try:
-            yield {}
-        finally:
-            await server.close()
+        # Upstreams connect in the background: a slow or broken one never delays initialize.
+        async with anyio.create_task_group() as group:
+            group.start_soon(upstreams.run)
+            try:
+                yield {}
+            finally:
+                group.cancel_scope.cancel()
+                await server.close()
 
     server = LoomkinServer(
         SERVER_NAME,
@@ -111,6 +186,8 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
         lifespan=lifespan,
     )
     server.services = services
+    server.upstreams = upstreams
+    server._proxies = {}
     register_tools(server, services)
     register_lsp_tools(server, services)
 
@@ -134,16 +211,40 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     def diagnostics_resource() -> str:
         return render_diagnostics(services)
 
+    @server.resource(
+        UPSTREAMS_URI,
+        name="upstreams",
+        title="Upstream MCP servers",
+        description="Each upstream MCP server from [mcp].servers: its state, tool count and last error.",
+        mime_type="text/plain",
+    )
+    def upstreams_resource() -> str:
+        return render_upstreams(upstreams)
+
     # MCPServer serves neither logging/setLevel nor resources/subscribe; handshake-era clients send both.
     lowlevel = server._lowlevel_server
     bridge = log_bridge or McpLogBridge().install()
-    server.middleware.append(bridge.middleware)
+    notifier = ClientNotifier(server._subscriptions)
+    server.middleware.extend([bridge.middleware, notifier.middleware])
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
-    subscriptions = ResourceSubscriptions(server._subscriptions)
-    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscriptions.subscribe)
-    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, subscriptions.unsubscribe)
-    services.lsp.on_diagnostics_changed(lambda: subscriptions.changed(DIAGNOSTICS_URI))
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, notifier.subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
+    services.lsp.on_diagnostics_changed(lambda: notifier.resource_updated(DIAGNOSTICS_URI))
+    upstreams.on_change(notifier.lists_changed)
+    upstreams.on_change(lambda: notifier.resource_updated(UPSTREAMS_URI))
     return server
+
+
+def render_upstreams(upstreams: UpstreamPool) -> str:
+    rows = upstreams.status()
+    if not rows:
+        return "No upstream MCP servers: add them to [mcp].servers in .loomkin.toml."
+    lines = []
+    for row in rows:
+        via = f" via {row.transport}" if row.transport else ""
+        error = f"; last error: {row.last_error}" if row.last_error else ""
+        lines.append(f"{row.name} ({row.target}): {row.state}{via}, {row.tools} tools, {row.restarts} restarts{error}")
+    return "\n".join(lines)
 
 
 def render_diagnostics(services: Services) -> str:
@@ -204,6 +305,12 @@ def render_rules(workspace: Workspace) -> str:
     else:
         head = rules.text.strip()
     return head + "\n\n" + "\n".join(enforced) + "\n"
+
+
+def _resource_contents(item: types.TextResourceContents | types.BlobResourceContents) -> ReadResourceContents:
+    if isinstance(item, types.TextResourceContents):
+        return ReadResourceContents(content=item.text, mime_type=item.mime_type)
+    return ReadResourceContents(content=base64.b64decode(item.blob), mime_type=item.mime_type)
 
 
 def _error_result(message: str) -> CallToolResult:

@@ -1,0 +1,137 @@
+"""Every upstream in `[mcp].servers`, connected concurrently, and what they offer under our names."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+
+from ..config import McpServerEntry
+from ._names import SEPARATOR, exported_names
+from ._upstream import Upstream, UpstreamDown, UpstreamStatus
+
+logger = logging.getLogger("loomkin_mcp.upstream")
+
+ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class UpstreamPool:
+    def __init__(self, entries: list[McpServerEntry], root: Path) -> None:
+        self._listeners: list[Callable[[], None]] = []
+        self._upstreams = [Upstream(entry, root, self._changed) for entry in entries]
+        self._tools: dict[str, tuple[Upstream, types.Tool]] = {}
+        self._prompts: dict[str, tuple[Upstream, types.Prompt]] = {}
+        self._resources: dict[str, Upstream] = {}
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    async def run(self) -> None:
+        """Keep every upstream connected until cancelled (at shutdown); one failing never stops the rest."""
+        async with anyio.create_task_group() as group:
+            for upstream in self._upstreams:
+                group.start_soon(upstream.run)
+
+    def _changed(self) -> None:
+        tools: dict[str, tuple[Upstream, types.Tool]] = {}
+        prompts: dict[str, tuple[Upstream, types.Prompt]] = {}
+        resources: dict[str, Upstream] = {}
+        for upstream in self._upstreams:
+            by_name = {tool.name: tool for tool in upstream.tools}
+            for exported, original in exported_names(upstream.name, list(by_name)).items():
+                tools[exported] = (upstream, by_name[original])
+            prompts_by_name = {prompt.name: prompt for prompt in upstream.prompts}
+            for exported, original in exported_names(upstream.name, list(prompts_by_name)).items():
+                prompts[exported] = (upstream, prompts_by_name[original])
+            for resource in upstream.resources:
+                resources.setdefault(str(resource.uri), upstream)
+        self._tools, self._prompts, self._resources = tools, prompts, resources
+        for listener in self._listeners:
+            listener()
+
+    # -- what we re-export ----------------------------------------------------------------
+
+    def tools(self) -> list[tuple[str, Upstream, types.Tool]]:
+        return [(name, upstream, tool) for name, (upstream, tool) in self._tools.items()]
+
+    def tool(self, name: str) -> tuple[Upstream, types.Tool] | None:
+        return self._tools.get(name)
+
+    def names_upstream(self, name: str) -> Upstream | None:
+        """The upstream a `<server>__…` name belongs to, connected or not."""
+        prefix = name.split(SEPARATOR, 1)[0]
+        return next((u for u in self._upstreams if SEPARATOR in name and u.name == prefix), None)
+
+    def prompts(self) -> list[tuple[str, types.Prompt]]:
+        return [(name, prompt) for name, (_, prompt) in self._prompts.items()]
+
+    def resources(self) -> list[types.Resource]:
+        return [resource for upstream in self._upstreams for resource in upstream.resources]
+
+    def status(self) -> list[UpstreamStatus]:
+        return [upstream.status() for upstream in self._upstreams]
+
+    async def wait_settled(self, timeout: float) -> None:
+        """Until every upstream has connected or failed once (at most `timeout` seconds)."""
+        async with anyio.create_task_group() as group:
+            for upstream in self._upstreams:
+                group.start_soon(upstream.wait_settled, timeout)
+
+    # -- calls ----------------------------------------------------------------------------
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], progress: ProgressCallback | None
+    ) -> types.CallToolResult:
+        found = self._tools.get(name)
+        if found is None:
+            upstream = self.names_upstream(name)
+            raise UpstreamDown(upstream.down_message() if upstream else f"there is no tool named '{name}'")
+        upstream, tool = found
+        session = upstream.session
+        if session is None:
+            raise UpstreamDown(upstream.down_message())
+        timeout = upstream.entry.timeout_ms / 1000
+        try:
+            result = await session.call_tool(
+                tool.name, arguments, read_timeout_seconds=timeout, progress_callback=progress
+            )
+        except MCPError as exc:
+            raise UpstreamDown(await self._call_failure(upstream, tool.name, exc, timeout)) from None
+        if not isinstance(result, types.CallToolResult):
+            raise UpstreamDown(f"{upstream.name} answered {tool.name} with a result loomkin-mcp cannot pass on")
+        return result
+
+    async def _call_failure(self, upstream: Upstream, tool: str, exc: MCPError, timeout: float) -> str:
+        if exc.error.code == types.REQUEST_TIMEOUT:
+            return f"{upstream.name}'s {tool} did not answer within {timeout:.0f} s and was cancelled"
+        if exc.error.code == types.CONNECTION_CLOSED:
+            reason = await upstream.connection_lost()
+            return f"{reason} during {tool}; it is being restarted, try again shortly."
+        return f"{upstream.name}'s {tool} failed: {exc.error.message}"
+
+    async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
+        found = self._prompts.get(name)
+        upstream = found[0] if found else self.names_upstream(name)
+        if found is None or upstream is None or upstream.session is None:
+            raise UpstreamDown(upstream.down_message() if upstream else f"there is no prompt named '{name}'")
+        try:
+            return await upstream.session.get_prompt(found[1].name, arguments)
+        except MCPError as exc:
+            raise UpstreamDown(f"{upstream.name} could not give prompt {found[1].name}: {exc.error.message}") from None
+
+    def owns_resource(self, uri: str) -> bool:
+        return uri in self._resources
+
+    async def read_resource(self, uri: str) -> types.ReadResourceResult:
+        upstream = self._resources.get(uri)
+        if upstream is None or upstream.session is None:
+            raise UpstreamDown(upstream.down_message() if upstream else f"no upstream serves {uri}")
+        try:
+            return await upstream.session.read_resource(uri)
+        except MCPError as exc:
+            raise UpstreamDown(f"{upstream.name} could not read {uri}: {exc.error.message}") from None

@@ -1,0 +1,226 @@
+"""One upstream MCP server: connected, kept connected, and restarted with backoff."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp import ClientSession
+from mcp.shared.exceptions import MCPError
+
+from .._errors import LoomkinError
+from ..config import McpServerEntry
+from ._transport import ProcessInfo, open_stdio, open_url, url_transports
+
+logger = logging.getLogger("loomkin_mcp.upstream")
+
+_CONNECT_TIMEOUT_SECONDS = 30.0
+_MAX_BACKOFF_SECONDS = 30.0
+# A server that connected and later died is restarted at once, up to this many times a minute;
+# one that cannot even connect backs off exponentially.
+_QUICK_RESTARTS_PER_MINUTE = 30
+
+
+@dataclass(frozen=True)
+class UpstreamStatus:
+    name: str
+    target: str
+    state: str
+    transport: str | None
+    tools: int
+    restarts: int
+    last_error: str | None
+
+
+class UpstreamDown(LoomkinError):
+    """The upstream is not connected, or failed the call (its message says why and what happens next)."""
+
+
+class Upstream:
+    def __init__(self, entry: McpServerEntry, root: Path, on_change: Callable[[], None]) -> None:
+        self.entry = entry
+        self.name = entry.name
+        self._root = root
+        self._on_change = on_change
+        self.session: ClientSession | None = None
+        self.state = "connecting"
+        self.transport: str | None = None
+        self.tools: list[types.Tool] = []
+        self.resources: list[types.Resource] = []
+        self.prompts: list[types.Prompt] = []
+        self.last_error: str | None = None
+        self.restarts = 0
+        self._process: ProcessInfo | None = None
+        self._lost = anyio.Event()
+        self._settled = anyio.Event()
+        """Set once the first attempt to connect has ended, either way."""
+
+    @property
+    def target(self) -> str:
+        return self.entry.url or " ".join([self.entry.command or "", *self.entry.args])
+
+    def status(self) -> UpstreamStatus:
+        return UpstreamStatus(
+            self.name, self.target, self.state, self.transport, len(self.tools), self.restarts, self.last_error
+        )
+
+    async def wait_settled(self, timeout: float) -> None:
+        """Wait until the first connection attempt succeeded or failed (at most `timeout` seconds)."""
+        with anyio.move_on_after(timeout):
+            await self._settled.wait()
+
+    # -- the supervisor -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, serve until the connection is lost, wait, reconnect; forever (until cancelled)."""
+        failures = 0
+        restarts: deque[float] = deque()
+        reported: str | None = None
+        while True:
+            connected = False
+            try:
+                async with self._connected() as session:
+                    await self._refresh(session)
+                    self.session, self.state, connected = session, "ready", True
+                    self._settled.set()
+                    logger.info("upstream %s ready (%s, %d tools)", self.name, self.transport, len(self.tools))
+                    self._on_change()
+                    await self._lost.wait()
+                    self.last_error = self._why_lost()
+            except Exception as exc:  # noqa: BLE001 - any failure of an upstream is reported, never fatal
+                self.last_error = self._why_failed(exc)
+                self._settled.set()
+            finally:
+                was_ready = self.session is not None
+                self.session, self.state, self.tools, self.resources, self.prompts = None, "down", [], [], []
+                self._lost = anyio.Event()
+                if was_ready:
+                    self._on_change()
+            now = time.monotonic()
+            restarts.append(now)
+            while restarts[0] < now - 60:
+                restarts.popleft()
+            failures = 0 if connected and len(restarts) <= _QUICK_RESTARTS_PER_MINUTE else failures + 1
+            delay = min(0.25 * 2 ** (failures - 1), _MAX_BACKOFF_SECONDS) if failures else 0.1
+            if self.last_error != reported:
+                # Once per distinct problem: a missing command would otherwise repeat every retry.
+                logger.warning("upstream %s; retrying with backoff", self.last_error)
+                reported = self.last_error
+            self.restarts += 1
+            await anyio.sleep(delay)
+
+    @asynccontextmanager
+    async def _connected(self) -> AsyncIterator[ClientSession]:
+        """An initialized session over the first transport that works (stdio, or HTTP then SSE)."""
+        candidates = ["stdio"] if self.entry.command else url_transports(self.entry.url or "")
+        last: Exception | None = None
+        for transport in candidates:
+            connected = False
+            try:
+                async with AsyncExitStack() as stack:
+                    streams = await stack.enter_async_context(self._open(transport))
+                    session = await stack.enter_async_context(
+                        ClientSession(streams[0], streams[1], message_handler=self._on_message)
+                    )
+                    with anyio.fail_after(_CONNECT_TIMEOUT_SECONDS):
+                        await session.initialize()
+                    self.transport, connected = transport, True
+                    yield session
+                    return
+            except Exception as exc:  # noqa: BLE001 - before connecting: try the next transport
+                if connected:
+                    raise
+                last = exc
+        assert last is not None
+        raise last
+
+    def _open(self, transport: str) -> Any:
+        if transport == "stdio":
+            self._process = ProcessInfo()
+            return _watch_exit(open_stdio(self.entry, self._root, self._process), self._process, self._lost)
+        return open_url(self.entry, transport)
+
+    async def _refresh(self, session: ClientSession) -> None:
+        capabilities = session.server_capabilities
+        self.tools = (await session.list_tools()).tools if capabilities and capabilities.tools else []
+        self.resources = (await session.list_resources()).resources if capabilities and capabilities.resources else []
+        self.prompts = (await session.list_prompts()).prompts if capabilities and capabilities.prompts else []
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, Exception):
+            logger.debug("upstream %s sent something unreadable: %s", self.name, message)
+        elif isinstance(message, types.ToolListChangedNotification | types.ResourceListChangedNotification):
+            await self._resync()
+        elif isinstance(message, types.PromptListChangedNotification):
+            await self._resync()
+
+    async def _resync(self) -> None:
+        if self.session is not None:
+            try:
+                await self._refresh(self.session)
+            except MCPError as exc:
+                logger.info("upstream %s: re-listing after list_changed failed: %s", self.name, exc)
+                return
+            self._on_change()
+
+    async def connection_lost(self) -> str:
+        """A call found the connection broken: say why (its exit, for a process), and reconnect."""
+        if self._process is not None:
+            with anyio.move_on_after(1.0):
+                await self._process.exited.wait()
+        self._lost.set()
+        return self._why_lost()
+
+    def _why_lost(self) -> str:
+        if self._process is not None and self._process.exited.is_set():
+            return f"{self.name} {self._process.describe_exit()}"
+        return f"{self.name} closed the connection"
+
+    def _why_failed(self, exc: BaseException) -> str:
+        exc = _root_cause(exc)
+        if self._process is not None and self._process.exited.is_set():
+            return f"{self.name} {self._process.describe_exit()}"
+        if isinstance(exc, FileNotFoundError):
+            return f"{self.name}: `{self.entry.command}` was not found; install it or fix its `command` in [mcp]"
+        if isinstance(exc, TimeoutError):
+            return f"{self.name} did not finish connecting within {_CONNECT_TIMEOUT_SECONDS:.0f} s"
+        text = str(exc) or type(exc).__name__
+        if self.entry.url:
+            return f"{self.name} at {self.entry.url} could not be reached ({text[:200]})"
+        return f"{self.name} failed: {text[:200]}"
+
+    def down_message(self) -> str:
+        if self.last_error is None:
+            return f"{self.name} is still connecting; try again in a moment."
+        if "was not found" in self.last_error:
+            return f"{self.last_error}."
+        return f"{self.last_error}; it is being reconnected, try again shortly."
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first real error inside task-group wrappers (transports fail inside their task groups)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+@asynccontextmanager
+async def _watch_exit(transport: Any, info: ProcessInfo, lost: anyio.Event) -> AsyncIterator[Any]:
+    """The stdio transport, with `lost` set as soon as the process exits."""
+    async with transport as streams, anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            await info.exited.wait()
+            lost.set()
+
+        group.start_soon(watch)
+        yield streams
+        group.cancel_scope.cancel()

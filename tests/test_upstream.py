@@ -1,0 +1,248 @@
+"""Upstream MCP servers re-exported through loomkin-mcp: real servers over stdio, SSE and HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp import ClientSession
+
+from conftest import LOOMKIN, fails, ok, serve, server_env, text_of
+
+pytestmark = pytest.mark.anyio
+
+REPO = Path(__file__).parent.parent
+EVERYTHING = REPO / "node_modules" / ".bin" / "mcp-server-everything"
+TIME = Path(sys.executable).parent / "mcp-server-time"
+FAKE = Path(__file__).with_name("fake_upstream.py")
+
+
+def configure(root: Path, *servers: str, extra: str = "") -> None:
+    (root / ".loomkin.toml").write_text(extra + "[mcp]\nservers = [\n" + ",\n".join(servers) + "\n]\n")
+
+
+def stdio_everything(name: str = "everything") -> str:
+    return f'{{ name = "{name}", command = "{EVERYTHING}" }}'
+
+
+async def wait_for_tools(session: ClientSession, *names: str, timeout: float = 30) -> set[str]:
+    with anyio.fail_after(timeout):
+        while True:
+            tools = {tool.name for tool in (await session.list_tools()).tools}
+            if set(names) <= tools:
+                return tools
+            await anyio.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def http_everything(request: pytest.FixtureRequest) -> Iterator[int]:
+    """`mcp-server-everything sse|streamableHttp` on a free port of 127.0.0.1."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(EVERYTHING), request.param],
+        env=os.environ | {"PORT": str(port), "HOST": "127.0.0.1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    try:
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+async def test_stdio_upstreams_are_reexported_with_their_content(project: Path) -> None:
+    configure(project, stdio_everything(), f'{{ name = "time", command = "{TIME}" }}')
+    changes: list[str] = []
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changes.append("tools")
+
+    async with serve(project, message_handler=on_message) as session:
+        assert session.initialize_result.capabilities.tools.list_changed is True
+        tools = await wait_for_tools(session, "everything__echo", "time__get_current_time")
+        assert {"file_read", "everything__get-structured-content", "everything__get-tiny-image"} <= tools
+        assert "tools" in changes
+
+        assert await ok(session, "everything__echo", message="hello upstream") == "Echo: hello upstream"
+
+        listed = {tool.name: tool for tool in (await session.list_tools()).tools}
+        structured_tool = listed["everything__get-structured-content"]
+        assert structured_tool.output_schema is not None
+        structured = await session.call_tool("everything__get-structured-content", {"location": "New York"})
+        assert not structured.is_error and set(structured.structured_content) >= {"temperature", "conditions"}
+
+        image = await session.call_tool("everything__get-tiny-image", {})
+        assert any(isinstance(block, types.ImageContent) for block in image.content)
+
+        now = await session.call_tool("time__get_current_time", {"timezone": "UTC"})
+        assert not now.is_error and now.structured_content["timezone"] == "UTC"
+
+        resources = (await session.list_resources()).resources
+        upstream_resource = next(r for r in resources if not str(r.uri).startswith("loomkin://"))
+        read = await session.read_resource(upstream_resource.uri)
+        assert read.contents
+
+        prompts = {prompt.name for prompt in (await session.list_prompts()).prompts}
+        assert "everything__simple-prompt" in prompts
+        prompt = await session.get_prompt("everything__simple-prompt")
+        assert prompt.messages
+
+        status = (await session.read_resource("loomkin://upstreams")).contents[0].text
+        assert "everything" in status and "ready via stdio" in status and "time" in status
+
+
+async def test_progress_streams_and_cancellation_reaches_the_upstream(project: Path) -> None:
+    state = project.parent / "upstream-state"
+    state.mkdir()
+    configure(
+        project,
+        stdio_everything(),
+        f'{{ name = "fake", command = "{sys.executable}", args = ["{FAKE}", "{state}"] }}',
+        extra='[permissions]\nauto_approve = ["fake__*", "everything__*"]\n',
+    )
+    async with serve(project) as session:
+        await wait_for_tools(session, "everything__trigger-long-running-operation", "fake__wait")
+        progress: list[tuple[float, float | None]] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append((value, total))
+
+        result = await session.call_tool(
+            "everything__trigger-long-running-operation", {"duration": 1, "steps": 4}, progress_callback=on_progress
+        )
+        assert not result.is_error and "completed" in text_of(result)
+        assert len(progress) >= 3 and progress[-1] == (4.0, 4.0)
+
+        with anyio.move_on_after(1):
+            await session.call_tool("fake__wait", {"seconds": 60})
+        with anyio.fail_after(10):
+            while not (state / "cancelled").exists():
+                await anyio.sleep(0.05)
+        # The upstream is still there and answers.
+        assert await ok(session, "fake__wait", seconds=0) == "waited 0.0 s"
+
+
+async def test_upstream_tools_that_change_things_ask_first(project: Path) -> None:
+    configure(project, stdio_everything())
+    asked: list[str] = []
+
+    async def decline(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    async with serve(project, elicitation=decline) as session:
+        await wait_for_tools(session, "everything__gzip-file-as-resource")
+        message = await fails(session, "everything__gzip-file-as-resource", name="x.gz", data="aGVsbG8=")
+        assert "declined by the person" in message
+        assert asked == ["Allow everything__gzip-file-as-resource to call gzip-file-as-resource on everything?"]
+        await ok(session, "everything__echo", message="read-only tools are not asked about")
+        assert len(asked) == 1
+
+
+@pytest.mark.parametrize(
+    ("http_everything", "path", "transport"),
+    [("sse", "/sse", "sse"), ("streamableHttp", "/mcp", "streamable-http")],
+    indirect=["http_everything"],
+)
+async def test_url_upstreams_over_sse_and_streamable_http(
+    project: Path, http_everything: int, path: str, transport: str
+) -> None:
+    configure(project, f'{{ name = "remote", url = "http://127.0.0.1:{http_everything}{path}" }}')
+    async with serve(project) as session:
+        await wait_for_tools(session, "remote__echo")
+        assert await ok(session, "remote__echo", message="over http") == "Echo: over http"
+        status = (await session.read_resource("loomkin://upstreams")).contents[0].text
+        assert f"ready via {transport}" in status
+
+
+async def test_broken_entries_are_reported_once_and_the_rest_work(project: Path) -> None:
+    configure(
+        project,
+        '{ name = "ghost", command = "no-such-mcp-server" }',
+        f'{{ name = "nowhere", url = "http://127.0.0.1:{free_port()}/mcp" }}',
+        stdio_everything(),
+    )
+    async with serve(project) as session:
+        await wait_for_tools(session, "everything__echo")
+        assert "`no-such-mcp-server` was not found" in await fails(session, "ghost__anything")
+        with anyio.fail_after(30):
+            while "could not be reached" not in (message := await fails(session, "nowhere__echo")):
+                await anyio.sleep(0.2)
+        assert "nowhere at http://127.0.0.1:" in message
+        await ok(session, "everything__echo", message="still fine")
+
+
+async def test_kill_9_of_an_upstream_mid_call_twenty_times(project: Path) -> None:
+    configure(project, stdio_everything(), extra='[permissions]\nauto_approve = ["everything__*"]\n')
+    async with serve(project) as session:
+        for _ in range(20):
+            await wait_for_tools(session, "everything__trigger-long-running-operation")
+            [pid] = upstream_pids(project)
+            outcome: list[types.CallToolResult] = []
+
+            async def long_call(outcome: list[types.CallToolResult] = outcome) -> None:
+                outcome.append(
+                    await session.call_tool("everything__trigger-long-running-operation", {"duration": 30, "steps": 5})
+                )
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(long_call)
+                    await anyio.sleep(0.3)
+                    os.kill(pid, signal.SIGKILL)
+            [result] = outcome
+            assert result.is_error and "everything was killed by signal 9" in text_of(result)
+        await wait_for_tools(session, "everything__echo")
+        assert await ok(session, "everything__echo", message="back") == "Echo: back"
+    with anyio.fail_after(5):
+        while upstream_pids(project):
+            await anyio.sleep(0.05)
+
+
+def upstream_pids(root: Path) -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if b"mcp-server-everything" in cmdline and cwd == str(root):
+            pids.append(int(pid))
+    return pids
+
+
+def test_upstream_status_command(project: Path) -> None:
+    configure(project, stdio_everything(), '{ name = "ghost", command = "no-such-mcp-server" }')
+    done = subprocess.run(
+        [LOOMKIN, "upstream-status"], cwd=project, capture_output=True, text=True, timeout=60, env=server_env()
+    )
+    assert done.returncode == 1
+    assert "✔ everything" in done.stdout and "tools" in done.stdout
+    assert "✘ ghost" in done.stdout and "was not found" in done.stdout
