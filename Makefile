@@ -38,3 +38,4 @@ clean:
 .PHONY: bench
 bench: install-test
 	$(BIN)/python bench/edit_diagnostics.py --repetitions 30 --json bench/results/edit_diagnostics.json
+	$(BIN)/python bench/proxy_latency.py --calls 500 --json bench/results/proxy_latency.json

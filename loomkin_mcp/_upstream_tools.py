@@ -24,7 +24,7 @@ def proxy_tool(
 ) -> Tool:
     read_only = bool(tool.annotations and tool.annotations.read_only_hint)
 
-    def approve(ctx: Context) -> Approval | Elicit[Approval]:
+    async def approve(ctx: Context) -> Approval | Elicit[Approval]:  # async: no worker-thread hop per call
         if read_only:
             return Approval()
         return ask_person(permissions, ctx, exported, f"call {tool.name} on {upstream.name}")

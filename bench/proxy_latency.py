@@ -1,0 +1,98 @@
+"""A proxied upstream call versus the same upstream called directly, in the same run.
+
+Both clients are real MCP clients over stdio: one to `mcp-server-everything`, one to
+`loomkin-mcp --stdio` re-exporting that server. Calls alternate between them.
+
+Usage: python bench/proxy_latency.py [--calls N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+REPO = Path(__file__).resolve().parent.parent
+EVERYTHING = REPO / "node_modules" / ".bin" / "mcp-server-everything"
+LOOMKIN = Path(sys.executable).parent / "loomkin-mcp"
+
+
+async def timed_call(session: ClientSession, tool: str) -> float:
+    started = time.perf_counter()
+    result = await session.call_tool(tool, {"message": "ping"})
+    elapsed = (time.perf_counter() - started) * 1000
+    if result.is_error:
+        raise SystemExit(f"{tool} failed: {result.content}")
+    return elapsed
+
+
+async def run(calls: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
+        root = Path(tmp)
+        (root / ".loomkin.toml").write_text(f'[mcp]\nservers = [{{ name = "everything", command = "{EVERYTHING}" }}]\n')
+        direct_params = StdioServerParameters(command=str(EVERYTHING))
+        ours_params = StdioServerParameters(command=str(LOOMKIN), args=["--stdio", "--root", str(root)])
+        async with (
+            stdio_client(direct_params, errlog=devnull) as (direct_read, direct_write),
+            ClientSession(direct_read, direct_write) as direct,
+            stdio_client(ours_params, errlog=devnull) as (our_read, our_write),
+            ClientSession(our_read, our_write) as ours,
+        ):
+            await direct.initialize()
+            await ours.initialize()
+            with anyio.fail_after(30):
+                while "everything__echo" not in {t.name for t in (await ours.list_tools()).tools}:
+                    await anyio.sleep(0.1)
+            for _ in range(20):  # warm both paths
+                await timed_call(direct, "echo")
+                await timed_call(ours, "everything__echo")
+            reference, proxied = [], []
+            for _ in range(calls):
+                reference.append(await timed_call(direct, "echo"))
+                proxied.append(await timed_call(ours, "everything__echo"))
+    added = statistics.median(proxied) - statistics.median(reference)
+    return {
+        "measure": "proxied upstream call (everything echo) vs direct",
+        "calls": calls,
+        "reference_ms": summary(reference),
+        "ours_ms": summary(proxied),
+        "added_ms_at_median": round(added, 3),
+        "ratio": round(statistics.median(proxied) / statistics.median(reference), 2),
+        "target": "≤ 1 ms added at the median",
+        "met": added <= 1.0,
+    }
+
+
+def summary(values: list[float]) -> dict:
+    ordered = sorted(values)
+    return {
+        "median": round(statistics.median(values), 3),
+        "p99": round(ordered[int(len(ordered) * 0.99) - 1], 3),
+        "min": round(ordered[0], 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = anyio.run(run, args.calls)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
