@@ -1,7 +1,9 @@
 """An upstream MCP server that shows on disk what real ones keep to themselves: cancellation.
 
-Usage: fake_upstream.py STATE_DIR
+Usage: fake_upstream.py STATE_DIR [PORT]
 Tool `wait(seconds)` sleeps; when the call is cancelled it writes STATE_DIR/cancelled.
+With PORT it serves legacy SSE at http://127.0.0.1:PORT/events (a URL not ending in /sse,
+to show the fallback from streamable HTTP); otherwise stdio.
 """
 
 import sys
@@ -26,4 +28,7 @@ async def wait(seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    server.run()
+    if len(sys.argv) > 2:
+        server.run("sse", host="127.0.0.1", port=int(sys.argv[2]), sse_path="/events")
+    else:
+        server.run()

@@ -49,6 +49,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
 @pytest.fixture
 def http_everything(request: pytest.FixtureRequest) -> Iterator[int]:
     """`mcp-server-everything sse|streamableHttp` on a free port of 127.0.0.1."""
@@ -60,12 +70,7 @@ def http_everything(request: pytest.FixtureRequest) -> Iterator[int]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
+    wait_for_port(port)
     try:
         yield port
     finally:
@@ -246,3 +251,23 @@ def test_upstream_status_command(project: Path) -> None:
     assert done.returncode == 1
     assert "✔ everything" in done.stdout and "tools" in done.stdout
     assert "✘ ghost" in done.stdout and "was not found" in done.stdout
+
+
+async def test_a_url_not_ending_in_sse_falls_back_from_http_to_sse(project: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(FAKE), str(project.parent), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port)
+        configure(project, f'{{ name = "legacy", url = "http://127.0.0.1:{port}/events" }}')
+        async with serve(project) as session:
+            await wait_for_tools(session, "legacy__wait")
+            assert await ok(session, "legacy__wait", seconds=0) == "waited 0.0 s"
+            assert "ready via sse" in (await session.read_resource("loomkin://upstreams")).contents[0].text
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
