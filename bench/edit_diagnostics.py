@@ -10,9 +10,7 @@ Usage: python bench/edit_diagnostics.py [--repetitions N] [--json OUT]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -20,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import main, summary
 from lsprotocol import types as lsp
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -51,7 +50,9 @@ async def reference_client(root: Path) -> tuple[LanguageClient, asyncio.Queue]:
     return client, published
 
 
-async def measure_reference(client: LanguageClient, published: asyncio.Queue, uri: str, version: int, text: str) -> float:
+async def measure_reference(
+    client: LanguageClient, published: asyncio.Queue, uri: str, version: int, text: str
+) -> float:
     while not published.empty():
         published.get_nowait()
     started = time.perf_counter()
@@ -121,21 +122,5 @@ async def run(repetitions: int) -> dict:
     }
 
 
-def summary(values: list[float]) -> dict:
-    return {"median": round(statistics.median(values), 1), "min": round(min(values), 1), "max": round(max(values), 1)}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repetitions", type=int, default=20)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    result = asyncio.run(run(args.repetitions))
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, "repetitions", 20, lambda count: asyncio.run(run(count)))

@@ -8,8 +8,6 @@ Usage: python bench/proxy_latency.py [--calls N] [--json OUT]
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import sys
@@ -18,6 +16,7 @@ import time
 from pathlib import Path
 
 import anyio
+from _common import main, summary
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -72,27 +71,5 @@ async def run(calls: int) -> dict:
     }
 
 
-def summary(values: list[float]) -> dict:
-    ordered = sorted(values)
-    return {
-        "median": round(statistics.median(values), 3),
-        "p99": round(ordered[int(len(ordered) * 0.99) - 1], 3),
-        "min": round(ordered[0], 3),
-        "max": round(ordered[-1], 3),
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=500)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    result = anyio.run(run, args.calls)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, "calls", 500, lambda count: anyio.run(run, count))

@@ -83,37 +83,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loomkin-mcp {__version__}")
     parser.add_argument("--stdio", action="store_true", help="serve MCP over stdin/stdout (the default)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    init = commands.add_parser(
-        "init",
-        parents=[common],
-        help="write .loomkin.toml from the shipped example",
-        argument_default=argparse.SUPPRESS,
-    )
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        # SUPPRESS: options given before the command are not reset by the subparser's defaults.
+        return commands.add_parser(name, parents=[common], help=help_text, argument_default=argparse.SUPPRESS)
+
+    init = command("init", "write .loomkin.toml from the shipped example")
     init.add_argument("--force", action="store_true", default=False, help="overwrite an existing .loomkin.toml")
-    commands.add_parser("tools", parents=[common], help="list the tools", argument_default=argparse.SUPPRESS)
-    call = commands.add_parser(
-        "call",
-        parents=[common],
-        help="run one tool in-process and print its result",
-        argument_default=argparse.SUPPRESS,
-    )
-    status = commands.add_parser(
-        "lsp-status",
-        parents=[common],
-        help="start each language server once and report whether it works",
-        argument_default=argparse.SUPPRESS,
-    )
-    status.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
-    upstream = commands.add_parser(
-        "upstream-status",
-        parents=[common],
-        help="connect to each upstream MCP server once and report its state",
-        argument_default=argparse.SUPPRESS,
-    )
-    upstream.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
-    upstream.add_argument("--wait", type=float, default=15.0, help="seconds to wait for each upstream (default 15)")
+    command("tools", "list the tools")
+    call = command("call", "run one tool in-process and print its result")
     call.add_argument("tool", help="tool name, e.g. file_read")
     call.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
+    status = command("lsp-status", "start each language server once and report whether it works")
+    status.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
+    upstream = command("upstream-status", "connect to each upstream MCP server once and report its state")
+    upstream.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
+    upstream.add_argument("--wait", type=float, default=15.0, help="seconds to wait for each upstream (default 15)")
     return parser
 
 

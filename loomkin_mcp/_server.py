@@ -191,35 +191,19 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     register_tools(server, services)
     register_lsp_tools(server, services)
 
-    @server.resource(
-        "loomkin://rules",
-        name="rules",
-        title="Project rules (LOOMKIN.md)",
-        description="The project's LOOMKIN.md instructions and the permissions loomkin-mcp enforces.",
-        mime_type="text/markdown",
-    )
-    def rules_resource() -> str:
-        return render_rules(workspace)
-
-    @server.resource(
-        DIAGNOSTICS_URI,
-        name="diagnostics",
-        title="Language server diagnostics",
-        description="Current diagnostics of every open file, from all language servers; updated as they change.",
-        mime_type="text/plain",
-    )
-    def diagnostics_resource() -> str:
-        return render_diagnostics(services)
-
-    @server.resource(
-        UPSTREAMS_URI,
-        name="upstreams",
-        title="Upstream MCP servers",
-        description="Each upstream MCP server from [mcp].servers: its state, tool count and last error.",
-        mime_type="text/plain",
-    )
-    def upstreams_resource() -> str:
-        return render_upstreams(upstreams)
+    resources = [
+        ("loomkin://rules", "rules", "Project rules (LOOMKIN.md)", "text/markdown",
+         "The project's LOOMKIN.md instructions and the permissions loomkin-mcp enforces.",
+         lambda: render_rules(workspace)),
+        (DIAGNOSTICS_URI, "diagnostics", "Language server diagnostics", "text/plain",
+         "Current diagnostics of every open file, from all language servers; updated as they change.",
+         lambda: render_diagnostics(services)),
+        (UPSTREAMS_URI, "upstreams", "Upstream MCP servers", "text/plain",
+         "Each upstream MCP server from [mcp].servers: its state, tool count and last error.",
+         lambda: render_upstreams(upstreams)),
+    ]  # fmt: skip
+    for uri, name, title, mime_type, description, render in resources:
+        server.resource(uri, name=name, title=title, description=description, mime_type=mime_type)(render)
 
     # MCPServer serves neither logging/setLevel nor resources/subscribe; handshake-era clients send both.
     lowlevel = server._lowlevel_server

@@ -169,3 +169,19 @@ class RawServer:
         rest = self.process.stdout.read()
         self.process.wait(timeout=30)
         return rest
+
+
+def processes(needle: str, cwd: Path | None = None) -> list[int]:
+    """Pids whose command line contains `needle` (and that run in `cwd`, when given)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            where = os.readlink(f"/proc/{pid}/cwd") if cwd is not None else None
+        except OSError:
+            continue
+        if needle.encode() in cmdline and (cwd is None or where == str(cwd)):
+            found.append(int(pid))
+    return found

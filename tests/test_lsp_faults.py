@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import RawServer, fails, ok, serve
+from conftest import RawServer, fails, ok, processes, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -37,19 +37,7 @@ def fake_config(root: Path, mode: str) -> None:
 
 
 def servers_of(root: Path, needle: str) -> list[int]:
-    """Processes whose command line has `needle` and that run in `root`."""
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        if needle.encode() in cmdline and cwd == str(root):
-            pids.append(int(pid))
-    return pids
+    return processes(needle, cwd=root)
 
 
 async def gone(root: Path, needle: str) -> bool:

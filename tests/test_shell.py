@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RawServer, fails, ok, serve, write_rules
+from conftest import RawServer, fails, ok, processes, serve, write_rules
 
 pytestmark = pytest.mark.anyio
 
@@ -120,7 +119,7 @@ async def test_timeout_kills_the_whole_process_group(project: Path) -> None:
     async with serve(project) as session:
         out = await ok(session, "shell", command=f'{sys.executable} -c "{script}"', timeout=1500)
         assert "started" in out and "timed out after 1500 ms" in out
-    assert _processes_with(marker) == []
+    assert processes(marker) == []
 
 
 async def test_output_is_capped_head_and_tail(project: Path) -> None:
@@ -133,18 +132,6 @@ async def test_output_is_capped_head_and_tail(project: Path) -> None:
         assert "timeout is" in await fails(session, "shell", command="echo hi", timeout=0)
 
 
-def _processes_with(marker: str) -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.append(pid)
-            except OSError:
-                continue
-    return found
-
-
 @pytest.mark.parametrize("stop", ["sigterm", "stdin-closed"])
 def test_stopping_the_server_mid_command_leaves_no_orphans(project: Path, stop: str) -> None:
     write_rules(project, RULES)
@@ -154,7 +141,7 @@ def test_stopping_the_server_mid_command_leaves_no_orphans(project: Path, stop: 
     server.handshake()
     server.call_tool(1, "shell", {"command": f'{sys.executable} -c "{script}"', "timeout": 120000})
     deadline = time.monotonic() + 20
-    while not _processes_with(marker):
+    while not processes(marker):
         assert time.monotonic() < deadline, "the command never started"
         time.sleep(0.05)
     if stop == "sigterm":
@@ -163,6 +150,6 @@ def test_stopping_the_server_mid_command_leaves_no_orphans(project: Path, stop: 
     else:
         server.close()
     deadline = time.monotonic() + 5
-    while _processes_with(marker) and time.monotonic() < deadline:
+    while processes(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _processes_with(marker) == []
+    assert processes(marker) == []

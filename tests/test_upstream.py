@@ -16,7 +16,7 @@ import mcp_types as types
 import pytest
 from mcp import ClientSession
 
-from conftest import LOOMKIN, fails, ok, serve, server_env, text_of
+from conftest import LOOMKIN, fails, ok, processes, serve, server_env, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -229,18 +229,7 @@ async def test_kill_9_of_an_upstream_mid_call_twenty_times(project: Path) -> Non
 
 
 def upstream_pids(root: Path) -> list[int]:
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        if b"mcp-server-everything" in cmdline and cwd == str(root):
-            pids.append(int(pid))
-    return pids
+    return processes("mcp-server-everything", cwd=root)
 
 
 def test_upstream_status_command(project: Path) -> None:
