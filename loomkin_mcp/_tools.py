@@ -18,8 +18,9 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from ._errors import PermissionRefused
-from .services import Approval, GitArgs, GitOperation, PermissionService, Services, is_read_only
+from .services import Approval, GitArgs, GitOperation, OutputMode, PermissionService, Services, is_read_only
 from .services.files import DEFAULT_READ_LIMIT
+from .services.search import DEFAULT_MAX_RESULTS
 from .services.shell import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -114,6 +115,37 @@ def register_tools(server: MCPServer, services: Services) -> None:
     ) -> str:
         """List a directory's entries with their type and size; .gitignore'd entries are hidden unless asked for."""
         return files.list_directory(path, include_ignored)
+
+    @server.tool(annotations=READ_ONLY, structured_output=False)
+    def file_search(
+        pattern: Annotated[str, Field(description="Glob: `**/*.ex`, `lib/**/*.py`, `*.md` (any depth).")],
+        path: Annotated[str, Field(description="Directory to search, relative to the project root.")] = ".",
+        include_hidden: Annotated[bool, Field(description="Also list dot-files and dot-directories.")] = False,
+        include_ignored: Annotated[bool, Field(description="Also list what .gitignore / .ignore hide.")] = False,
+        max_results: Annotated[int, Field(ge=1, le=5000, description="Most paths to list.")] = DEFAULT_MAX_RESULTS,
+    ) -> str:
+        """Find files by glob, newest-modified first; .gitignore is respected."""
+        return services.search.find_files(pattern, path, include_hidden, include_ignored, max_results)
+
+    @server.tool(annotations=READ_ONLY, structured_output=False)
+    def content_search(
+        pattern: Annotated[str, Field(description="Regular expression (ripgrep syntax), e.g. `def \\w+\\(`.")],
+        path: Annotated[str, Field(description="Directory to search, relative to the project root.")] = ".",
+        glob: Annotated[str | None, Field(description="Only files matching this glob, e.g. `*.{ex,exs}`.")] = None,
+        case_insensitive: Annotated[bool, Field(description="Ignore case.")] = False,
+        context_lines: Annotated[int, Field(description="Lines of context around each match (0-20).")] = 0,
+        output_mode: Annotated[
+            OutputMode, Field(description="`content`: matching lines; `files`: paths; `count`: matches per file.")
+        ] = "content",
+        max_results: Annotated[
+            int, Field(ge=1, le=5000, description="Most matches (or files) to return.")
+        ] = DEFAULT_MAX_RESULTS,
+        include_hidden: Annotated[bool, Field(description="Also search dot-files.")] = False,
+    ) -> str:
+        """Search file contents with a regular expression (ripgrep); paths are relative to the project root."""
+        return services.search.search(
+            pattern, path, glob, case_insensitive, context_lines, output_mode, max_results, include_hidden
+        )
 
     @server.tool(annotations=RUNS_COMMANDS, structured_output=False)
     async def shell(

@@ -20,6 +20,8 @@ EXPECTED_TOOLS = {
     "file_write",
     "file_edit",
     "directory_list",
+    "file_search",
+    "content_search",
     "shell",
     "git",
     "lsp_diagnostics",

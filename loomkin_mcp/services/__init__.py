@@ -9,6 +9,7 @@ from .files import FileService, atomic_write
 from .git import GitArgs, GitOperation, GitService, is_read_only, refuse_git_program_options
 from .lsp import LspService
 from .permissions import Approval, PermissionService
+from .search import OutputMode, SearchService
 from .shell import ShellResult, ShellService, matching_pattern, parse_command
 
 
@@ -20,6 +21,7 @@ class Services:
     git: GitService
     permissions: PermissionService
     lsp: LspService
+    search: SearchService
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Services:
@@ -30,6 +32,7 @@ class Services:
             git=GitService(workspace),
             permissions=PermissionService(workspace),
             lsp=LspService(workspace),
+            search=SearchService(workspace),
         )
 
 
@@ -40,6 +43,8 @@ __all__ = [
     "GitOperation",
     "GitService",
     "LspService",
+    "OutputMode",
+    "SearchService",
     "PermissionService",
     "Services",
     "ShellResult",

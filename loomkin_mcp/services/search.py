@@ -1,0 +1,277 @@
+"""file_search and content_search: ripgrep when it is there, the same results in Python when not.
+
+ripgrep comes from the `ripgrep` wheel, which puts `rg` beside the venv's python (not on PATH
+unless the venv is active). `LOOMKIN_RG` names another `rg`, or turns it off when empty.
+Both engines respect `.gitignore` and `.ignore` files (in and out of git repositories), skip
+hidden files unless asked, skip binary files, and list results in path order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .._errors import ToolInputError
+from ..workspace import Workspace, compile_glob
+
+OutputMode = Literal["content", "files", "count"]
+
+DEFAULT_MAX_RESULTS = 100
+MAX_LINE_CHARS = 500
+_BINARY_SNIFF_BYTES = 8192
+_MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def find_rg() -> str | None:
+    configured = os.environ.get("LOOMKIN_RG")
+    if configured is not None:
+        return configured or None
+    beside_python = Path(sys.executable).parent / "rg"
+    return str(beside_python) if beside_python.exists() else shutil.which("rg")
+
+
+@dataclass(frozen=True)
+class Hit:
+    path: str
+    line: int
+    text: str
+    is_match: bool
+
+
+class SearchService:
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    # -- file_search ----------------------------------------------------------------------
+
+    def find_files(
+        self, pattern: str, path: str = ".", include_hidden: bool = False, include_ignored: bool = False,
+        max_results: int = DEFAULT_MAX_RESULTS,
+    ) -> str:  # fmt: skip
+        base, prefix = self._base(path)
+        if not pattern.strip():
+            raise ToolInputError("pattern is empty; give a glob such as `**/*.ex` or `lib/**/*.py`.")
+        rg = find_rg()
+        files = (
+            self._rg_files(rg, base, pattern, include_hidden, include_ignored)
+            if rg
+            else self._walk_files(base, pattern, include_hidden, include_ignored)
+        )
+        found = [prefix + name for name in files]
+        if not found:
+            return f"No files match `{pattern}` under {prefix or './'}."
+        found.sort(key=lambda name: (-_mtime(self._ws.root / name), name))
+        shown = found[:max_results]
+        more = len(found) - len(shown)
+        tail = [f"… {more} more (newest {len(shown)} shown); narrow the pattern or the path."] if more else []
+        return "\n".join(shown + tail)
+
+    def _rg_files(self, rg: str, base: Path, pattern: str, hidden: bool, ignored: bool) -> list[str]:
+        argv = [rg, "--files", "--no-require-git", "--glob", pattern, "--glob", "!.git"]
+        argv += ["--hidden"] if hidden else []
+        argv += ["--no-ignore"] if ignored else []
+        done = subprocess.run(argv, cwd=base, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode not in (0, 1):
+            raise ToolInputError(f"`{pattern}` is not a usable glob: {_first_line(done.stderr)}.")
+        names = [line.removeprefix("./") for line in done.stdout.splitlines() if line]
+        return names if ignored else [name for name in names if not self._ignored(base, name)]
+
+    def _walk_files(self, base: Path, pattern: str, hidden: bool, ignored: bool) -> list[str]:
+        matcher = compile_glob(pattern)
+        return [name for name in self._walk(base, hidden, ignored) if matcher.fullmatch(name)]
+
+    # -- content_search -------------------------------------------------------------------
+
+    def search(
+        self, pattern: str, path: str = ".", glob: str | None = None, case_insensitive: bool = False,
+        context_lines: int = 0, output_mode: OutputMode = "content", max_results: int = DEFAULT_MAX_RESULTS,
+        include_hidden: bool = False,
+    ) -> str:  # fmt: skip
+        if not pattern:
+            raise ToolInputError("pattern is empty; give a regular expression such as `def \\w+`.")
+        if not 0 <= context_lines <= 20:
+            raise ToolInputError(f"context_lines is {context_lines}; give 0 to 20.")
+        if max_results < 1:
+            raise ToolInputError("max_results must be 1 or more.")
+        base, prefix = self._base(path)
+        rg = find_rg()
+        hits = (
+            self._rg_search(rg, base, pattern, glob, case_insensitive, context_lines, output_mode, include_hidden)
+            if rg
+            else self._py_search(base, pattern, glob, case_insensitive, context_lines, include_hidden)
+        )
+        return _render(hits, prefix, output_mode, max_results, pattern)
+
+    def _rg_search(
+        self, rg: str, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,
+        output_mode: OutputMode, hidden: bool,
+    ) -> Iterator[Hit]:  # fmt: skip
+        argv = [rg, "--json", "--sort", "path", "--no-require-git", "--glob", "!.git", "--regexp", pattern]
+        argv += ["--ignore-case"] if case_insensitive else ["--case-sensitive"]
+        argv += [f"--context={context}"] if context and output_mode == "content" else []
+        argv += ["--glob", glob] if glob else []
+        argv += ["--hidden"] if hidden else []
+        process = subprocess.Popen(
+            argv, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        )
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            for raw in process.stdout:
+                event = json.loads(raw)
+                if event["type"] not in ("match", "context"):
+                    continue
+                data = event["data"]
+                text = data["lines"].get("text")
+                if text is None:  # not UTF-8: rg sends bytes as base64
+                    text = "[line is not valid UTF-8]"
+                path = _text(data["path"]).removeprefix("./")
+                if glob and self._ignored(base, path):
+                    continue
+                yield Hit(path, data["line_number"], text, event["type"] == "match")
+            process.wait()
+            if process.returncode == 2:
+                raise ToolInputError(_regex_problem(pattern, process.stderr.read().decode("utf-8", "replace")))
+        finally:
+            # Stopped early at the cap: rg is killed rather than left to finish.
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+            process.stderr.close()
+
+    def _py_search(
+        self, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int, hidden: bool
+    ) -> Iterator[Hit]:
+        try:
+            regex = re.compile(pattern, re.IGNORECASE if case_insensitive else 0)
+        except re.error as exc:
+            raise ToolInputError(f"`{pattern}` is not a valid regular expression: {exc}.") from None
+        matcher = compile_glob(glob) if glob else None
+        for name in self._walk(base, hidden, False):
+            if matcher is not None and not matcher.fullmatch(name):
+                continue
+            lines = _text_lines(base / name)
+            if lines is None:
+                continue
+            matches = [i for i, line in enumerate(lines) if regex.search(line)]
+            shown: set[int] = set()
+            for index in matches:
+                for near in range(max(index - context, 0), min(index + context + 1, len(lines))):
+                    shown.add(near)
+            for index in sorted(shown):
+                yield Hit(name, index + 1, lines[index] + "\n", index in matches)
+
+    # -- shared ---------------------------------------------------------------------------
+
+    def _base(self, path: str) -> tuple[Path, str]:
+        base = self._ws.resolve(path, what="path")
+        relative = self._ws.relative(base)
+        if not base.is_dir():
+            raise ToolInputError(f"'{relative}' is not a directory; give the directory to search in.")
+        return base, "" if relative == "." else relative + "/"
+
+    def _ignored(self, base: Path, name: str) -> bool:
+        """Whether `name` (relative to `base`) is ignored: ripgrep's globs would let it through."""
+        offset = self._ws.relative(base)
+        return self._ws.ignore.is_ignored(name if offset == "." else f"{offset}/{name}", False)
+
+    def _walk(self, base: Path, hidden: bool, ignored: bool) -> list[str]:
+        """Files under `base` (relative to it), as ripgrep would list them, in path order."""
+        found: list[str] = []
+        offset = self._ws.relative(base)
+        prefix = "" if offset == "." else offset + "/"
+        for directory, dirnames, filenames in os.walk(base):
+            here = Path(directory).relative_to(base).as_posix()
+            here = "" if here == "." else here + "/"
+            keep = []
+            for name in sorted(dirnames):
+                if name == ".git" or (not hidden and name.startswith(".")):
+                    continue
+                if not ignored and self._ws.ignore.is_ignored(prefix + here + name, True):
+                    continue
+                keep.append(name)
+            dirnames[:] = keep
+            for name in filenames:
+                if not hidden and name.startswith("."):
+                    continue
+                if not ignored and self._ws.ignore.is_ignored(prefix + here + name, False):
+                    continue
+                found.append(here + name)
+        found.sort(key=lambda name: name.split("/"))
+        return found
+
+
+def _render(hits: Iterator[Hit], prefix: str, mode: OutputMode, max_results: int, pattern: str) -> str:
+    lines: list[str] = []
+    counts: dict[str, int] = {}
+    matches = 0
+    capped = False
+    for hit in hits:
+        if mode == "content":
+            if hit.is_match and matches >= max_results:
+                capped = True
+                break
+            text = hit.text.rstrip("\n").rstrip("\r")
+            if len(text) > MAX_LINE_CHARS:
+                text = text[:MAX_LINE_CHARS] + " … [line cut]"
+            lines.append(
+                f"{prefix}{hit.path}{':' if hit.is_match else '-'}{hit.line}{':' if hit.is_match else '-'}{text}"
+            )
+        elif hit.is_match:
+            if hit.path not in counts and len(counts) >= max_results:
+                capped = True
+                break
+            counts[hit.path] = counts.get(hit.path, 0) + 1
+        matches += hit.is_match
+    if mode == "files":
+        lines = [prefix + path for path in counts]
+    elif mode == "count":
+        lines = [f"{prefix}{path}:{count}" for path, count in counts.items()]
+    if not lines:
+        return f"No matches for `{pattern}`."
+    if capped:
+        unit = "matches" if mode == "content" else "files"
+        lines.append(f"[stopped at {max_results} {unit}; narrow the pattern, path or glob, or raise max_results]")
+    return "\n".join(lines)
+
+
+def _text(value: dict[str, str]) -> str:
+    return value.get("text") or "[path is not valid UTF-8]"
+
+
+def _text_lines(path: Path) -> list[str] | None:
+    """A file's lines as text, or None for binary and huge files (what ripgrep skips)."""
+    try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
+        return None
+    return data.decode("utf-8", errors="replace").split("\n")[: -1 if data.endswith(b"\n") else None]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "ripgrep failed")
+
+
+def _regex_problem(pattern: str, stderr: str) -> str:
+    detail = [line.strip() for line in stderr.splitlines() if line.strip().startswith("error:")]
+    reason = detail[0].removeprefix("error:").strip() if detail else _first_line(stderr)
+    return f"`{pattern}` is not a valid regular expression: {reason}."

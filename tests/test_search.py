@@ -1,0 +1,118 @@
+"""file_search and content_search, checked against ripgrep itself and against the Python fallback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import fails, ok, serve
+
+pytestmark = pytest.mark.anyio
+
+RG = str(Path(sys.executable).parent / "rg")
+
+CASES = [
+    {"pattern": "def \\w+"},
+    {"pattern": "TODO|FIXME"},
+    {"pattern": "[0-9]{3,}"},
+    {"pattern": "^\\s+return"},
+    {"pattern": "hello", "case_insensitive": True},
+    {"pattern": "Hello"},
+    {"pattern": "import", "glob": "*.py"},
+    {"pattern": "fn|def", "glob": "*.{rs,md}"},
+    {"pattern": "return", "context_lines": 1},
+    {"pattern": "value", "context_lines": 2, "glob": "src/**"},
+    {"pattern": "def", "output_mode": "files"},
+    {"pattern": "e", "output_mode": "count"},
+    {"pattern": "ünïcode"},
+    {"pattern": "crlf line"},
+]
+
+
+def generated_tree(root: Path) -> None:
+    files = {
+        "README.md": "Hello world\nTODO: write docs\n",
+        "src/app.py": "import os\n\n\ndef main():\n    value = 12345\n    return value\n",
+        "src/util.py": "import sys\n# FIXME later\ndef helper(x):\n    return x * 2\n\ndef other():\n    return 7\n",
+        "src/lib.rs": "fn main() {\n    let value = 42;\n}\n",
+        "src/nested/deep.py": "def deep():\n    return 'hello HELLO'\n",
+        "src/nested/.gitignore": "generated_*.py\n",
+        "src/nested/generated_x.py": "def generated():\n    return 999\n",
+        "docs/notes.txt": "ünïcode text\nvalue 1000\n",
+        "build/out.py": "def built():\n    return 1\n",
+        ".hidden/secret.py": "def secret():\n    return 0\n",
+        ".gitignore": "build/\n*.log\n",
+        "debug.log": "def logged(): return 1\n",
+        "win.txt": "crlf line one\r\ncrlf line two\r\n",
+    }
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    (root / "blob.bin").write_bytes(b"\x00\x01def binary\x00")
+
+
+def rg_reference(root: Path, case: dict) -> str:
+    """What `rg` prints for the same search, in the same order and line format."""
+    argv = [RG, "--no-heading", "--line-number", "--sort", "path", "--no-require-git", "--glob", "!.git"]
+    argv += ["--ignore-case"] if case.get("case_insensitive") else []
+    mode = case.get("output_mode", "content")
+    argv += {"files": ["--files-with-matches"], "count": ["--count"]}.get(mode, [])
+    if case.get("context_lines") and mode == "content":
+        argv += [f"--context={case['context_lines']}"]
+    argv += ["--glob", case["glob"]] if case.get("glob") else []
+    done = subprocess.run([*argv, "--regexp", case["pattern"]], cwd=root, capture_output=True, text=True)
+    return "\n".join(line.rstrip("\r") for line in done.stdout.splitlines() if line != "--")
+
+
+@pytest.mark.parametrize("engine", ["rg", "python"])
+async def test_content_search_returns_what_rg_returns(project: Path, engine: str) -> None:
+    generated_tree(project)
+    env = {} if engine == "rg" else {"LOOMKIN_RG": ""}
+    async with serve(project, env=env) as session:
+        for case in CASES:
+            expected = rg_reference(project, case) or f"No matches for `{case['pattern']}`."
+            assert await ok(session, "content_search", **case) == expected, case
+
+
+@pytest.mark.parametrize("engine", ["rg", "python"])
+async def test_content_search_caps_and_errors(project: Path, engine: str) -> None:
+    env = {} if engine == "rg" else {"LOOMKIN_RG": ""}
+    (project / "many.txt").write_text("".join(f"match {n}\n" for n in range(500)))
+    (project / "wide.txt").write_text("needle " + "x" * 10_000 + "\n")
+    async with serve(project, env=env) as session:
+        capped = await ok(session, "content_search", pattern="match", max_results=10)
+        assert capped.count("\n") == 10 and "stopped at 10 matches" in capped
+        assert capped.splitlines()[0] == "many.txt:1:match 0"
+        wide = await ok(session, "content_search", pattern="needle")
+        assert len(wide) < 600 and "line cut" in wide
+        assert "not a valid regular expression" in await fails(session, "content_search", pattern="(oops")
+        assert "outside the project" in await fails(session, "content_search", pattern="x", path="..")
+
+
+@pytest.mark.parametrize("engine", ["rg", "python"])
+async def test_file_search_globs_ignores_and_order(project: Path, engine: str) -> None:
+    generated_tree(project)
+    env = {} if engine == "rg" else {"LOOMKIN_RG": ""}
+    now = time.time()
+    for age, name in enumerate(["src/nested/deep.py", "src/util.py", "src/app.py"]):
+        os.utime(project / name, (now - age * 100, now - age * 100))
+    async with serve(project, env=env) as session:
+        found = await ok(session, "file_search", pattern="**/*.py")
+        assert found.splitlines() == ["src/nested/deep.py", "src/util.py", "src/app.py"]
+        assert await ok(session, "file_search", pattern="*.py", path="src/nested") == "src/nested/deep.py"
+        assert "src/lib.rs" in await ok(session, "file_search", pattern="src/*.rs")
+        hidden = await ok(session, "file_search", pattern="**/*.py", include_hidden=True)
+        assert ".hidden/secret.py" in hidden and "generated_x.py" not in hidden
+        ignored = await ok(session, "file_search", pattern="**/*.py", include_ignored=True)
+        assert "build/out.py" in ignored and "src/nested/generated_x.py" in ignored
+        # Unlike `rg --glob`, a glob never brings back a file a nested .gitignore hides.
+        assert "generated_x" not in await ok(session, "content_search", pattern="def", glob="*.py")
+        few = await ok(session, "file_search", pattern="**/*.py", max_results=1)
+        assert few.splitlines()[0] == "src/nested/deep.py" and "2 more" in few
+        assert "No files match" in await ok(session, "file_search", pattern="**/*.java")
