@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._errors import ConfigError
+from ._errors import ConfigError, LoomkinError
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ Register `loomkin-mcp --stdio` as an MCP server in your editor (see README.md), 
   loomkin-mcp call file_read '{"file_path": "README.md"}'
   loomkin-mcp lsp-status                  check the language servers
   loomkin-mcp upstream-status             check the upstream MCP servers
+  loomkin-mcp repo-map --tokens 1024      the project's key definitions
 """
 
 
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             return _call(_build(root, settings, bridge), args.tool, args.arguments)
         if args.command == "lsp-status":
             return _lsp_status(root, settings, args.json)
+        if args.command == "repo-map":
+            return _repo_map(_build(root, settings, bridge), args.tokens, args.focus)
         if args.command == "upstream-status":
             return _upstream_status(root, settings, args.json, args.wait)
         return _serve(root, settings, bridge)
@@ -96,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
     status = command("lsp-status", "start each language server once and report whether it works")
     status.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
+    repo_map = command("repo-map", "print the repo map (ranked definitions within a token budget)")
+    repo_map.add_argument(
+        "--tokens", type=int, default=None, help="token budget (default [context].max_repo_map_tokens)"
+    )
+    repo_map.add_argument("--focus", action="append", default=[], metavar="FILE", help="centre on this file")
     upstream = command("upstream-status", "connect to each upstream MCP server once and report its state")
     upstream.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
     upstream.add_argument("--wait", type=float, default=15.0, help="seconds to wait for each upstream (default 15)")
@@ -253,6 +261,38 @@ def _upstream_status(root: Path, settings: Settings, as_json: bool, wait: float)
             else:
                 print(f"  ✘ {row.name:<20} {row.state:<16} {row.last_error or 'not connected in time'}")
     return 0 if all(row.state == "ready" for row in rows) else 1
+
+
+def _repo_map(server: LoomkinServer, tokens: int | None, focus: list[str]) -> int:
+    import anyio
+
+    terminal = sys.stderr.isatty()
+
+    async def bar(done: float, total: float | None, message: str | None) -> None:
+        if terminal and total:
+            width = 30
+            filled = int(width * done / total)
+            end = "\n" if done >= total else ""
+            print(
+                f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {int(done)}/{int(total)}",
+                end=end,
+                file=sys.stderr,
+            )
+
+    async def render() -> str:
+        try:
+            return await server.services.repomap.render(focus or None, None, tokens, bar)
+        finally:
+            await server.close()
+
+    try:
+        print(anyio.run(render))
+    except ConfigError:
+        raise
+    except LoomkinError as exc:
+        print(f"loomkin-mcp: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _call(server: LoomkinServer, tool: str, raw_arguments: str) -> int:

@@ -28,6 +28,7 @@ from mcp_types import (
 )
 from pydantic import ValidationError
 
+from ._context_tools import register_context_tools
 from ._errors import LoomkinError
 from ._logging import McpLogBridge
 from ._lsp_tools import register_lsp_tools
@@ -43,6 +44,7 @@ from .workspace import Rules, Workspace
 SERVER_NAME = "loomkin"
 DIAGNOSTICS_URI = "loomkin://diagnostics"
 UPSTREAMS_URI = "loomkin://upstreams"
+REPO_MAP_URI = "loomkin://repo-map"
 # How long shutting down may take: language servers get `shutdown`, `exit`, then a kill.
 SHUTDOWN_SECONDS = 6
 
@@ -66,6 +68,7 @@ class LoomkinServer(MCPServer):
         """Stop what the tools started (language servers), even while being cancelled."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
             await self.services.lsp.shutdown()
+            await self.services.repomap.shutdown()
 
     async def run_stdio_async(self) -> None:
         """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read."""
@@ -190,6 +193,10 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     server._proxies = {}
     register_tools(server, services)
     register_lsp_tools(server, services)
+    register_context_tools(server, services)
+
+    async def repo_map() -> str:
+        return await services.repomap.render()
 
     resources = [
         ("loomkin://rules", "rules", "Project rules (LOOMKIN.md)", "text/markdown",
@@ -201,6 +208,9 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
         (UPSTREAMS_URI, "upstreams", "Upstream MCP servers", "text/plain",
          "Each upstream MCP server from [mcp].servers: its state, tool count and last error.",
          lambda: render_upstreams(upstreams)),
+        (REPO_MAP_URI, "repo-map", "Repo map", "text/plain",
+         "The project's key definitions ranked by references, within [context].max_repo_map_tokens.",
+         repo_map),
     ]  # fmt: skip
     for uri, name, title, mime_type, description, render in resources:
         server.resource(uri, name=name, title=title, description=description, mime_type=mime_type)(render)
@@ -214,6 +224,7 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, notifier.subscribe)
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
     services.lsp.on_diagnostics_changed(lambda: notifier.resource_updated(DIAGNOSTICS_URI))
+    services.repomap.on_change(lambda: notifier.resource_updated(REPO_MAP_URI))
     upstreams.on_change(notifier.lists_changed)
     upstreams.on_change(lambda: notifier.resource_updated(UPSTREAMS_URI))
     return server

@@ -67,8 +67,10 @@ def register_tools(server: MCPServer, services: Services) -> None:
     ) -> str:
         """Read a text file with numbered lines. Long files and long lines are cut with a note saying how to read on."""
         text = await anyio.to_thread.run_sync(files.read, file_path, offset, limit)
+        path = workspace.resolve(file_path)
         # A file that is read is often edited next: let its language server look at it now.
-        lsp.prefetch(workspace.resolve(file_path))
+        lsp.prefetch(path)
+        services.repomap.note(path)
         return text
 
     @server.tool(annotations=WRITES_FILES, structured_output=False)
@@ -85,6 +87,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
         path = workspace.resolve_for_write(file_path)
         deadline = await lsp.before_edit(path)
         result = await anyio.to_thread.run_sync(files.write, file_path, content)
+        services.repomap.note(path)
         verb = "Created" if result.created else "Wrote"
         return _with_diagnostics(
             f"{verb} '{result.relative}' ({result.size} bytes).", await lsp.after_edit([path], deadline)
@@ -106,6 +109,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
         path = workspace.resolve_for_write(file_path)
         deadline = await lsp.before_edit(path)
         diff = await anyio.to_thread.run_sync(files.edit, file_path, old_string, new_string, replace_all)
+        services.repomap.note(path)
         return _with_diagnostics(diff, await lsp.after_edit([path], deadline))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)

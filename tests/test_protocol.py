@@ -30,6 +30,8 @@ EXPECTED_TOOLS = {
     "lsp_hover",
     "lsp_symbols",
     "lsp_rename",
+    "repo_map",
+    "project_context",
 }
 
 

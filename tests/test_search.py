@@ -59,7 +59,17 @@ def generated_tree(root: Path) -> None:
 
 def rg_reference(root: Path, case: dict) -> str:
     """What `rg` prints for the same search, in the same order and line format."""
-    argv = [RG, "--no-heading", "--line-number", "--sort", "path", "--no-require-git", "--glob", "!.git"]
+    argv = [
+        RG,
+        "--no-heading",
+        "--line-number",
+        "--sort",
+        "path",
+        "--no-require-git",
+        "--no-ignore-parent",
+        "--glob",
+        "!.git",
+    ]
     argv += ["--ignore-case"] if case.get("case_insensitive") else []
     mode = case.get("output_mode", "content")
     argv += {"files": ["--files-with-matches"], "count": ["--count"]}.get(mode, [])

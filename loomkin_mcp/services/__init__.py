@@ -9,6 +9,7 @@ from .files import FileService, atomic_write
 from .git import GitArgs, GitOperation, GitService, is_read_only, refuse_git_program_options
 from .lsp import LspService
 from .permissions import Approval, PermissionService
+from .repomap import RepoMapService
 from .search import OutputMode, SearchService
 from .shell import ShellResult, ShellService, matching_pattern, parse_command
 
@@ -22,17 +23,20 @@ class Services:
     permissions: PermissionService
     lsp: LspService
     search: SearchService
+    repomap: RepoMapService
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Services:
+        lsp, search = LspService(workspace), SearchService(workspace)
         return cls(
             workspace=workspace,
             files=FileService(workspace),
             shell=ShellService(workspace),
             git=GitService(workspace),
             permissions=PermissionService(workspace),
-            lsp=LspService(workspace),
-            search=SearchService(workspace),
+            lsp=lsp,
+            search=search,
+            repomap=RepoMapService(workspace, search, lsp),
         )
 
 
@@ -46,6 +50,7 @@ __all__ = [
     "OutputMode",
     "SearchService",
     "PermissionService",
+    "RepoMapService",
     "Services",
     "ShellResult",
     "ShellService",

@@ -71,6 +71,10 @@ class LspSession:
             on_diagnostics=lambda uri: on_diagnostics(),
         )
 
+    def files_changed(self, changes: list[tuple[Path, str]]) -> None:
+        kinds = {"added": lsp.FileChangeType.Created, "deleted": lsp.FileChangeType.Deleted}
+        self.pool.files_changed([(path, kinds.get(kind, lsp.FileChangeType.Changed)) for path, kind in changes])
+
     async def shutdown(self) -> None:
         for task in self._background:
             task.cancel()
@@ -100,7 +104,7 @@ class LspSession:
 
     async def after_edit(self, paths: list[Path], deadline: float) -> str | None:
         """Diagnostics of the edited files, marked introduced / already there / resolved."""
-        self.pool.files_changed([(path, lsp.FileChangeType.Changed) for path in paths])
+        self.files_changed([(path, "modified") for path in paths])
         paths = [path for path in paths if _small_enough(path)]
         if not paths:
             return None

@@ -108,6 +108,16 @@ class LspService:
             return []
         return [f"{self._session.format_row(path, d)} [{name}]" for name, path, d in self._session.collect()]
 
+    def files_with_diagnostics(self) -> list[str]:
+        if self._session is None:
+            return []
+        return sorted({path for _, path, _ in self._session.collect(threshold=2)})
+
+    def files_changed(self, changes: list[tuple[Path, str]]) -> None:
+        """Files changed on disk (`added`, `modified`, `deleted`): tell the servers that watch files."""
+        if self._session is not None:
+            self._session.files_changed(changes)
+
     def status(self) -> list[ServerStatus]:
         return self.session.pool.status() if self.enabled and self.specs() else []
 

@@ -3,7 +3,8 @@
 ripgrep comes from the `ripgrep` wheel, which puts `rg` beside the venv's python (not on PATH
 unless the venv is active). `LOOMKIN_RG` names another `rg`, or turns it off when empty.
 Both engines respect `.gitignore` and `.ignore` files (in and out of git repositories), skip
-hidden files unless asked, skip binary files, and list results in path order.
+hidden files unless asked, skip binary files, and list results in path order. Ignore files
+above the project root are not read (ripgrep would read them outside a git repository).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class SearchService:
         return "\n".join(shown + tail)
 
     def _rg_files(self, rg: str, base: Path, pattern: str, hidden: bool, ignored: bool) -> list[str]:
-        argv = [rg, "--files", "--no-require-git", "--glob", pattern, "--glob", "!.git"]
+        argv = [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", pattern, "--glob", "!.git"]
         argv += ["--hidden"] if hidden else []
         argv += ["--no-ignore"] if ignored else []
         done = subprocess.run(argv, cwd=base, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -87,6 +88,17 @@ class SearchService:
     def _walk_files(self, base: Path, pattern: str, hidden: bool, ignored: bool) -> list[str]:
         matcher = compile_glob(pattern)
         return [name for name in self._walk(base, hidden, ignored) if matcher.fullmatch(name)]
+
+    def list_source_files(self) -> list[str]:
+        """Every file of the project that is neither hidden nor ignored, relative to the root."""
+        rg = find_rg()
+        if rg is None:
+            return self._walk(self._ws.root, False, False)
+        done = subprocess.run(
+            [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", "!.git"],
+            cwd=self._ws.root, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        return [line.removeprefix("./") for line in done.stdout.splitlines() if line]
 
     # -- content_search -------------------------------------------------------------------
 
@@ -114,7 +126,18 @@ class SearchService:
         self, rg: str, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,
         output_mode: OutputMode, hidden: bool,
     ) -> Iterator[Hit]:  # fmt: skip
-        argv = [rg, "--json", "--sort", "path", "--no-require-git", "--glob", "!.git", "--regexp", pattern]
+        argv = [
+            rg,
+            "--json",
+            "--sort",
+            "path",
+            "--no-require-git",
+            "--no-ignore-parent",
+            "--glob",
+            "!.git",
+            "--regexp",
+            pattern,
+        ]
         argv += ["--ignore-case"] if case_insensitive else ["--case-sensitive"]
         argv += [f"--context={context}"] if context and output_mode == "content" else []
         argv += ["--glob", glob] if glob else []

@@ -1,0 +1,99 @@
+"""repo_map and project_context: a model's bearings in one call, each part inside its budget.
+
+No `from __future__ import annotations`: the SDK evaluates these closures' annotations.
+"""
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
+
+from ._tools import READ_ONLY
+from .services import Services
+from .services.repomap import ProgressReport
+from .workspace import Workspace
+
+DEFAULT_CONTEXT_TOKENS = 8192
+MAX_DIAGNOSTIC_ROWS = 30
+
+
+def register_context_tools(server: MCPServer, services: Services) -> None:
+    repomap = services.repomap
+
+    async def report(ctx: Context, progress: float, total: float | None, message: str | None) -> None:
+        try:
+            await ctx.report_progress(progress, total, message)
+        except Exception:  # noqa: BLE001 - no progress token, or no request (`loomkin-mcp call`)
+            pass
+
+    @server.tool(annotations=READ_ONLY, structured_output=False)
+    async def repo_map(
+        ctx: Context,
+        focus_files: Annotated[
+            list[str] | None, Field(description="Files to centre the map on (with those read and edited lately).")
+        ] = None,
+        identifiers: Annotated[list[str] | None, Field(description="Names the task is about.")] = None,
+        max_tokens: Annotated[
+            int | None, Field(ge=64, le=65536, description="Budget; default [context].max_repo_map_tokens.")
+        ] = None,
+    ) -> str:
+        """The project's most important definitions, ranked by how the code references them, within a token budget.
+
+        The first call indexes the project (progress is reported); later calls are quick and stay fresh.
+        """
+        return await repomap.render(focus_files, identifiers, max_tokens, lambda *a: report(ctx, *a))
+
+    @server.tool(annotations=READ_ONLY, structured_output=False)
+    async def project_context(
+        ctx: Context,
+        max_tokens: Annotated[
+            int, Field(ge=1024, le=1_000_000, description="The model's context to fill, output reserve included.")
+        ] = DEFAULT_CONTEXT_TOKENS,
+    ) -> str:
+        """LOOMKIN.md rules, the repo map and current diagnostics in one call, leaving room for the answer."""
+        return await render_project_context(services, max_tokens, lambda *a: report(ctx, *a))
+
+    @server.prompt(
+        name="project_context", title="Project context", description="The project's rules, map and problems."
+    )
+    async def project_context_prompt() -> str:
+        return await render_project_context(services, DEFAULT_CONTEXT_TOKENS, None)
+
+
+async def render_project_context(services: Services, max_tokens: int, progress: ProgressReport | None) -> str:
+    from .repomap import estimate_tokens
+
+    config = services.workspace.settings.config.context
+    budget = max(max_tokens - config.reserved_output_tokens, 256)
+    parts = [f"# Project context: {services.workspace.root}"]
+    rules = _rules_section(services.workspace, budget // 4)
+    if rules:
+        parts.append(rules)
+    diagnostics = _diagnostics_section(services)
+    used = sum(estimate_tokens(part) for part in parts) + estimate_tokens(diagnostics)
+    map_budget = min(config.max_repo_map_tokens, budget - used - 16)
+    if map_budget >= 64:
+        parts.append("## Repo map\n" + await services.repomap.render(max_tokens=map_budget, progress=progress))
+    parts.append(diagnostics)
+    return "\n\n".join(parts)
+
+
+def _rules_section(workspace: Workspace, budget: int) -> str:
+    from .repomap import estimate_tokens
+
+    text = workspace.rules.text.strip()
+    if not text:
+        return ""
+    section = f"## Rules ({workspace.rules.path.name if workspace.rules.path else 'LOOMKIN.md'})\n{text}"
+    while estimate_tokens(section) > budget and "\n" in section:
+        section = section.rsplit("\n", 1)[0]
+    return section
+
+
+def _diagnostics_section(services: Services) -> str:
+    rows = services.lsp.collect_rows()
+    if not rows:
+        return "## Diagnostics\nNone reported in the open files."
+    shown = rows[:MAX_DIAGNOSTIC_ROWS]
+    more = f"\n… {len(rows) - len(shown)} more (lsp_diagnostics)" if len(rows) > len(shown) else ""
+    return "## Diagnostics\n" + "\n".join(shown) + more

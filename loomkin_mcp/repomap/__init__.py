@@ -1,0 +1,22 @@
+"""The repo map: tree-sitter tags of every source file, ranked by PageRank, fit to a token budget.
+
+Importing this package loads tree-sitter; the service imports it only when a map is asked for.
+"""
+
+from ._index import BuildStats, RepoIndex
+from ._languages import GRAMMARS, grammar_for
+from ._rank import Ranked, estimate_tokens, rank_definitions, render
+from ._tags import FileTags, extract
+
+__all__ = [
+    "GRAMMARS",
+    "BuildStats",
+    "FileTags",
+    "Ranked",
+    "RepoIndex",
+    "estimate_tokens",
+    "extract",
+    "grammar_for",
+    "rank_definitions",
+    "render",
+]

@@ -1,0 +1,84 @@
+"""Grammars and tag queries: which definitions and references each language yields.
+
+The queries are the grammar wheels' own `queries/tags.scm`, plus ours where a wheel's finds
+no references (C, C++) or misses what JavaScript has too (TypeScript's functions and classes).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from tree_sitter import Language, Parser, Query
+
+
+@dataclass(frozen=True)
+class Grammar:
+    name: str
+    module: str
+    function: str
+    extensions: tuple[str, ...]
+    extra: str = ""
+
+
+_C_REFERENCES = """
+(call_expression function: (identifier) @name) @reference.call
+(type_identifier) @name @reference.type
+"""
+
+_CPP_REFERENCES = (
+    _C_REFERENCES
+    + """
+(call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
+(call_expression function: (qualified_identifier name: (identifier) @name)) @reference.call
+"""
+)
+
+# The wheel's TypeScript tags cover only what TypeScript adds to JavaScript.
+_TYPESCRIPT_EXTRA = """
+(function_declaration name: (identifier) @name) @definition.function
+(class_declaration name: (type_identifier) @name) @definition.class
+(method_definition name: (property_identifier) @name) @definition.method
+(type_alias_declaration name: (type_identifier) @name) @definition.type
+(enum_declaration name: (identifier) @name) @definition.enum
+(call_expression function: (identifier) @name) @reference.call
+(call_expression function: (member_expression property: (property_identifier) @name)) @reference.call
+(lexical_declaration
+  (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)])) @definition.function
+"""
+
+GRAMMARS: tuple[Grammar, ...] = (
+    Grammar("python", "tree_sitter_python", "language", (".py", ".pyi")),
+    Grammar("javascript", "tree_sitter_javascript", "language", (".js", ".jsx", ".mjs", ".cjs")),
+    Grammar("typescript", "tree_sitter_typescript", "language_typescript", (".ts", ".mts", ".cts"), _TYPESCRIPT_EXTRA),
+    Grammar("tsx", "tree_sitter_typescript", "language_tsx", (".tsx",), _TYPESCRIPT_EXTRA),
+    Grammar("go", "tree_sitter_go", "language", (".go",)),
+    Grammar("rust", "tree_sitter_rust", "language", (".rs",)),
+    Grammar("java", "tree_sitter_java", "language", (".java",)),
+    Grammar("c", "tree_sitter_c", "language", (".c", ".h"), _C_REFERENCES),
+    Grammar("cpp", "tree_sitter_cpp", "language", (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx"), _CPP_REFERENCES),
+    Grammar("ruby", "tree_sitter_ruby", "language", (".rb",)),
+    Grammar("elixir", "tree_sitter_elixir", "language", (".ex", ".exs")),
+)
+
+_BY_EXTENSION = {extension: grammar for grammar in GRAMMARS for extension in grammar.extensions}
+
+
+def grammar_for(path: str) -> Grammar | None:
+    dot = path.rfind(".")
+    return _BY_EXTENSION.get(path[dot:].lower()) if dot >= 0 else None
+
+
+@cache
+def parser_and_query(grammar: Grammar) -> tuple[Parser, Query] | None:
+    """The parser and tag query for `grammar`, or None when its wheel is not installed."""
+    try:
+        module = importlib.import_module(grammar.module)
+    except ImportError:
+        return None
+    language = Language(getattr(module, grammar.function)())
+    shipped = Path(module.__file__).parent / "queries" / "tags.scm"
+    source = shipped.read_text(encoding="utf-8") if shipped.exists() else ""
+    return Parser(language), Query(language, source + grammar.extra)

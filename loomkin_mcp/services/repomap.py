@@ -1,0 +1,183 @@
+"""The repo map service: build on first use (in a worker thread), keep fresh, rank for the caller.
+
+The index lives in memory, with its tags cached in `.loomkin/repomap/` so a restart is warm.
+With `[repo].watch_enabled` a watchfiles task updates it file by file, tells subscribers of
+`loomkin://repo-map`, and tells the language servers what changed on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..workspace import Workspace
+from .lsp import LspService
+from .search import SearchService
+
+if TYPE_CHECKING:
+    from ..repomap import RepoIndex
+
+logger = logging.getLogger("loomkin_mcp.repomap")
+
+CACHE_FILE = Path(".loomkin") / "repomap" / "tags.json"
+RECENT_FILES = 20
+ProgressReport = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class RepoMapService:
+    def __init__(self, workspace: Workspace, search: SearchService, lsp: LspService) -> None:
+        self._ws = workspace
+        self._search = search
+        self._lsp = lsp
+        self._index: RepoIndex | None = None
+        self._building = anyio.Lock()
+        self._recent: deque[str] = deque(maxlen=RECENT_FILES)
+        self._listeners: list[Callable[[], None]] = []
+        self._watcher: asyncio.Task[None] | None = None
+        self._stop_watching = anyio.Event()
+        self.last_change_at: float | None = None
+        """When the watcher last applied a change (monotonic), for tests and benchmarks."""
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def note(self, path: Path) -> None:
+        """A file the model read or edited: the map leans towards it."""
+        relative = self._ws.relative(path)
+        with contextlib.suppress(ValueError):
+            self._recent.remove(relative)
+        self._recent.append(relative)
+
+    # -- building and watching ------------------------------------------------------------
+
+    async def index(self, progress: ProgressReport | None = None) -> RepoIndex:
+        async with self._building:
+            if self._index is not None:
+                return self._index
+            from ..repomap import RepoIndex
+
+            _ensure_state_dir(self._ws.root / CACHE_FILE.parts[0])
+            index = RepoIndex(self._ws.root, self._ws.root / CACHE_FILE, self._search.list_source_files)
+            reporter = _thread_progress(progress) if progress else None
+            started = time.monotonic()
+            stats = await anyio.to_thread.run_sync(index.build, reporter)
+            logger.info(
+                "repo map: %d files indexed in %.1f s (%d parsed, %d from cache)",
+                stats.files, time.monotonic() - started, stats.parsed, stats.from_cache,
+            )  # fmt: skip
+            self._index = index
+            if self._ws.settings.config.repo.watch_enabled and self._watcher is None:
+                self._watcher = asyncio.ensure_future(self._watch())
+            return index
+
+    async def _watch(self) -> None:
+        import watchfiles
+
+        assert self._index is not None
+        index = self._index
+        root = self._ws.root
+        try:
+            async for changes in watchfiles.awatch(root, stop_event=self._stop_watching, debounce=50, step=20):
+                names = {}
+                for change, raw in changes:
+                    path = Path(raw)
+                    if not path.is_relative_to(root):
+                        continue
+                    relative = path.relative_to(root).as_posix()
+                    if relative.startswith((".git/", ".loomkin/")) or self._ws.ignore.is_ignored(relative, False):
+                        continue
+                    names[relative] = change
+                if not names:
+                    continue
+                changed = await anyio.to_thread.run_sync(index.update, list(names))
+                self.last_change_at = time.monotonic()
+                self._lsp.files_changed([(root / name, change.name.lower()) for name, change in names.items()])
+                if changed:
+                    for listener in self._listeners:
+                        listener()
+        except Exception:  # noqa: BLE001 - a dead watcher leaves a map that refreshes on demand
+            logger.warning("the repo map stopped watching files; it refreshes on each request instead", exc_info=True)
+            self._watcher = None
+
+    async def refresh_if_not_watching(self, index: RepoIndex) -> None:
+        if self._watcher is None:
+            await anyio.to_thread.run_sync(index.update, list(self._search.list_source_files()) + list(index.tags))
+
+    async def shutdown(self) -> None:
+        self._stop_watching.set()
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._watcher), 2)
+            self._watcher.cancel()
+        if self._index is not None:
+            await anyio.to_thread.run_sync(self._index.save)
+
+    # -- the map --------------------------------------------------------------------------
+
+    async def render(
+        self,
+        focus_files: list[str] | None = None,
+        identifiers: list[str] | None = None,
+        max_tokens: int | None = None,
+        progress: ProgressReport | None = None,
+    ) -> str:
+        from ..repomap import estimate_tokens, rank_definitions, render
+
+        budget = max_tokens if max_tokens is not None else self._ws.settings.config.context.max_repo_map_tokens
+        focus = [self._ws.relative(self._ws.resolve(path, what="focus_files entry")) for path in focus_files or []]
+        index = await self.index(progress)
+        await self.refresh_if_not_watching(index)
+        personal = self._personalization(focus)
+        mentioned = frozenset(identifiers or [])
+
+        def build() -> str:
+            ranked = rank_definitions(index.tags, personal, mentioned)
+            return render(ranked, budget, self._lines)
+
+        text = await anyio.to_thread.run_sync(build)
+        if not text:
+            return f"The repo map is empty: no source files in a language it reads ({len(index.tags)} indexed)."
+        header = f"Repo map: {len(index.tags)} files, ~{estimate_tokens(text)} of {budget} tokens (chars / 4)."
+        return f"{header}\n{text}"
+
+    def _personalization(self, focus: list[str]) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        for path in focus:
+            weights[path] = weights.get(path, 0.0) + 10.0
+        for path in self._recent:
+            weights[path] = weights.get(path, 0.0) + 3.0
+        for path in self._lsp.files_with_diagnostics():
+            weights[path] = weights.get(path, 0.0) + 2.0
+        return weights
+
+    def _lines(self, relative: str) -> list[str]:
+        try:
+            return (self._ws.root / relative).read_text(encoding="utf-8", errors="replace").split("\n")
+        except OSError:
+            return []
+
+
+def _ensure_state_dir(state: Path) -> None:
+    """`.loomkin/` holds caches and databases: never anything to commit, so it ignores itself."""
+    state.mkdir(exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# loomkin-mcp's caches and state\n*\n")
+
+
+def _thread_progress(report: ProgressReport) -> Callable[[int, int], None]:
+    """A progress callback for the indexing thread that reports on the event loop."""
+
+    def progress(done: int, total: int) -> None:
+        with contextlib.suppress(Exception):
+            anyio.from_thread.run(report, float(done), float(total), f"indexed {done} of {total} files")
+
+    return progress

@@ -1,0 +1,126 @@
+"""The repo map through a real MCP client: content, ranking, budget, freshness, cache, project_context."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import anyio
+import pytest
+
+from conftest import LOOMKIN, ok, serve, server_env, write_rules
+
+pytestmark = pytest.mark.anyio
+
+SOURCES = {
+    "core/models.py": "class User:\n    pass\n\n\ndef load_user(user_id):\n    return User()\n",
+    "app/views.py": "from core.models import load_user, User\n\n\ndef show(uid):\n    return load_user(uid)\n",
+    "app/api.py": "from core.models import load_user\n\n\ndef get(uid):\n    return load_user(uid)\n",
+    "cli.py": "from core.models import load_user, User\n\n\ndef main():\n    print(load_user(1), User)\n",
+    "leaf.py": "def unused_helper():\n    return 42\n",
+    "web/util.ts": "export function formatName(name: string): string {\n  return name.trim();\n}\n",
+    "web/app.tsx": "import { formatName } from './util';\nexport function App() {\n  return formatName(' x ');\n}\n",
+    "web/legacy.js": "function legacyInit() {\n  return 1;\n}\nlegacyInit();\n",
+    "native/lib.c": "int add(int a, int b) {\n    return a + b;\n}\n",
+    "native/main.c": "int add(int a, int b);\nint main(void) {\n    return add(1, 2);\n}\n",
+    "native/vec.cpp": "class Vec {\npublic:\n    int size() { return 0; }\n};\n",
+    "lib/app.ex": "defmodule App do\n  def run(x), do: x\nend\n",
+    "lib/worker.ex": "defmodule Worker do\n  def go, do: App.run(1)\nend\n",
+    "main.go": "package main\n\nfunc Serve() int {\n\treturn 1\n}\n",
+    "src/lib.rs": "pub fn parse_input(s: &str) -> usize {\n    s.len()\n}\n",
+    "Main.java": "public class Main {\n    public static void launch() {}\n}\n",
+    "tool.rb": "class Tool\n  def perform\n  end\nend\n",
+}
+
+
+def make_project(root: Path) -> None:
+    for name, text in SOURCES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def body(repo_map: str) -> str:
+    return repo_map.split("\n", 1)[1]
+
+
+async def test_the_map_holds_the_definitions_ranks_and_fits(project: Path) -> None:
+    make_project(project)
+    async with serve(project) as session:
+        repo_map = await ok(session, "repo_map")
+        assert repo_map.startswith("Repo map: 17 files")
+        for expected in [
+            "class User:", "def load_user(user_id):", "export function formatName(name: string): string {",
+            "function legacyInit() {", "int add(int a, int b) {", "class Vec {", "defmodule App do",
+            "func Serve() int {", "pub fn parse_input(s: &str) -> usize {", "public class Main {",
+            "def perform", "export function App() {",
+        ]:  # fmt: skip
+            assert expected in repo_map, expected
+        # The module everyone uses outranks a file nobody references.
+        assert repo_map.index("core/models.py:") < repo_map.index("leaf.py:")
+
+        for budget in (64, 128, 256, 1024):
+            text = body(await ok(session, "repo_map", max_tokens=budget))
+            assert len(text) / 4 <= budget, budget
+
+        focused = body(await ok(session, "repo_map", focus_files=["leaf.py"], max_tokens=64))
+        assert focused.startswith("leaf.py:")
+        named = body(await ok(session, "repo_map", identifiers=["parse_input"], max_tokens=64))
+        assert "parse_input" in named
+
+        resource = (await session.read_resource("loomkin://repo-map")).contents[0].text
+        assert "core/models.py:" in resource
+
+
+async def test_the_map_follows_edits_on_disk_while_watching(project: Path) -> None:
+    make_project(project)
+    async with serve(project) as session:
+        await ok(session, "repo_map")
+        (project / "core" / "extra.py").write_text("def brand_new_function():\n    return 1\n")
+        (project / "app" / "views.py").write_text(SOURCES["app/views.py"] + "\nbrand_new_function()\n")
+        with anyio.fail_after(10):
+            while "def brand_new_function" not in await ok(session, "repo_map", max_tokens=4096):
+                await anyio.sleep(0.05)
+        (project / "leaf.py").unlink()
+        with anyio.fail_after(10):
+            while "leaf.py" in await ok(session, "repo_map", max_tokens=4096):
+                await anyio.sleep(0.05)
+
+
+async def test_without_watching_the_map_refreshes_on_request(project: Path) -> None:
+    make_project(project)
+    (project / ".loomkin.toml").write_text("[repo]\nwatch_enabled = false\n")
+    async with serve(project) as session:
+        await ok(session, "repo_map")
+        (project / "late.py").write_text("def added_later():\n    pass\n")
+        assert "def added_later" in await ok(session, "repo_map", max_tokens=4096)
+
+
+def test_the_cache_makes_a_restart_warm_and_the_cli_prints_the_map(project: Path) -> None:
+    make_project(project)
+    first = subprocess.run(
+        [LOOMKIN, "repo-map", "--tokens", "512"], cwd=project, capture_output=True, text=True, timeout=60,
+        env=server_env(),
+    )  # fmt: skip
+    assert first.returncode == 0 and "core/models.py:" in first.stdout
+    assert "17 parsed, 0 from cache" in first.stderr
+    assert (project / ".loomkin" / "repomap" / "tags.json").exists()
+    assert (project / ".loomkin" / ".gitignore").read_text().endswith("*\n")
+    second = subprocess.run(
+        [LOOMKIN, "repo-map", "--tokens", "512"], cwd=project, capture_output=True, text=True, timeout=60,
+        env=server_env(),
+    )  # fmt: skip
+    assert "0 parsed, 17 from cache" in second.stderr and second.stdout == first.stdout
+
+
+async def test_project_context_gathers_rules_map_and_diagnostics(project: Path) -> None:
+    make_project(project)
+    write_rules(project, "# Project\n\n## Rules\n- Keep functions small\n")
+    async with serve(project) as session:
+        context = await ok(session, "project_context", max_tokens=6000)
+        assert "## Rules (LOOMKIN.md)" in context and "Keep functions small" in context
+        assert "## Repo map" in context and "core/models.py:" in context
+        assert "## Diagnostics" in context
+        assert len(context) / 4 <= 6000 - 4096
+        prompt = await session.get_prompt("project_context")
+        assert "## Repo map" in prompt.messages[0].content.text
