@@ -35,7 +35,15 @@ clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
 # Speed, measured against the reference tools in the same run (not part of `make test`).
+# Aider, the repo map's reference, lives in its own environment: its pins are not ours.
+AIDER_VENV := bench/.venv-aider
+
 .PHONY: bench
-bench: install-test
+bench: install-test $(AIDER_VENV)/bin/aider
 	$(BIN)/python bench/edit_diagnostics.py --repetitions 30 --json bench/results/edit_diagnostics.json
 	$(BIN)/python bench/proxy_latency.py --calls 500 --json bench/results/proxy_latency.json
+	AIDER_PYTHON=$(AIDER_VENV)/bin/python $(BIN)/python bench/repo_intel.py --repetitions 3 --json bench/results/repo_intel.json
+
+$(AIDER_VENV)/bin/aider:
+	$(PYTHON) -m venv $(AIDER_VENV)
+	$(AIDER_VENV)/bin/python -m pip install --quiet "aider-chat==0.86.2"

@@ -5,7 +5,7 @@ Importing this package loads tree-sitter; the service imports it only when a map
 
 from ._index import BuildStats, RepoIndex
 from ._languages import GRAMMARS, grammar_for
-from ._rank import Ranked, estimate_tokens, rank_definitions, render
+from ._rank import Ranked, estimate_tokens, rank_definitions, render, render_limit
 from ._tags import FileTags, extract
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "grammar_for",
     "rank_definitions",
     "render",
+    "render_limit",
 ]

@@ -43,6 +43,8 @@ class RepoMapService:
         self._listeners: list[Callable[[], None]] = []
         self._watcher: asyncio.Task[None] | None = None
         self._stop_watching = anyio.Event()
+        self._ranks: dict[str, float] = {}
+        """File ranks of the last map: the next PageRank starts from them."""
         self.last_change_at: float | None = None
         """When the watcher last applied a change (monotonic), for tests and benchmarks."""
 
@@ -129,7 +131,7 @@ class RepoMapService:
         max_tokens: int | None = None,
         progress: ProgressReport | None = None,
     ) -> str:
-        from ..repomap import estimate_tokens, rank_definitions, render
+        from ..repomap import estimate_tokens, rank_definitions, render, render_limit
 
         budget = max_tokens if max_tokens is not None else self._ws.settings.config.context.max_repo_map_tokens
         focus = [self._ws.relative(self._ws.resolve(path, what="focus_files entry")) for path in focus_files or []]
@@ -139,7 +141,7 @@ class RepoMapService:
         mentioned = frozenset(identifiers or [])
 
         def build() -> str:
-            ranked = rank_definitions(index.tags, personal, mentioned)
+            ranked = rank_definitions(index.tags, personal, mentioned, render_limit(budget), self._ranks)
             return render(ranked, budget, self._lines)
 
         text = await anyio.to_thread.run_sync(build)

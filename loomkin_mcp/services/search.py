@@ -9,7 +9,6 @@ above the project root are not read (ripgrep would read them outside a git repos
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -126,18 +125,9 @@ class SearchService:
         self, rg: str, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,
         output_mode: OutputMode, hidden: bool,
     ) -> Iterator[Hit]:  # fmt: skip
-        argv = [
-            rg,
-            "--json",
-            "--sort",
-            "path",
-            "--no-require-git",
-            "--no-ignore-parent",
-            "--glob",
-            "!.git",
-            "--regexp",
-            pattern,
-        ]
+        # Plain output with NUL after the path parses several times faster than --json.
+        argv = [rg, "--null", "--line-number", "--no-heading", "--with-filename", "--color=never", "--sort", "path"]
+        argv += ["--no-require-git", "--no-ignore-parent", "--glob", "!.git", "--regexp", pattern]
         argv += ["--ignore-case"] if case_insensitive else ["--case-sensitive"]
         argv += [f"--context={context}"] if context and output_mode == "content" else []
         argv += ["--glob", glob] if glob else []
@@ -148,17 +138,14 @@ class SearchService:
         assert process.stdout is not None and process.stderr is not None
         try:
             for raw in process.stdout:
-                event = json.loads(raw)
-                if event["type"] not in ("match", "context"):
-                    continue
-                data = event["data"]
-                text = data["lines"].get("text")
-                if text is None:  # not UTF-8: rg sends bytes as base64
-                    text = "[line is not valid UTF-8]"
-                path = _text(data["path"]).removeprefix("./")
+                path_bytes, separator, rest = raw.partition(b"\0")
+                if not separator:
+                    continue  # "--" between context groups
+                number, is_match, text = _split_numbered(rest)
+                path = path_bytes.decode("utf-8", errors="replace").removeprefix("./")
                 if glob and self._ignored(base, path):
                     continue
-                yield Hit(path, data["line_number"], text, event["type"] == "match")
+                yield Hit(path, number, text.decode("utf-8", errors="replace"), is_match)
             process.wait()
             if process.returncode == 2:
                 raise ToolInputError(_regex_problem(pattern, process.stderr.read().decode("utf-8", "replace")))
@@ -266,8 +253,12 @@ def _render(hits: Iterator[Hit], prefix: str, mode: OutputMode, max_results: int
     return "\n".join(lines)
 
 
-def _text(value: dict[str, str]) -> str:
-    return value.get("text") or "[path is not valid UTF-8]"
+def _split_numbered(rest: bytes) -> tuple[int, bool, bytes]:
+    """`12:text` (a match) or `12-text` (context) as ripgrep prints them after the path."""
+    digits = 0
+    while digits < len(rest) and 48 <= rest[digits] <= 57:
+        digits += 1
+    return int(rest[:digits] or 0), rest[digits : digits + 1] == b":", rest[digits + 1 :]
 
 
 def _text_lines(path: Path) -> list[str] | None:
