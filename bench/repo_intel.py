@@ -116,13 +116,13 @@ def aider_cold_build(root: Path, files: list[str]) -> float:
 
 
 def refresh_after_change(root: Path, repetitions: int) -> dict:
-    from loomkin_mcp.repomap import RepoIndex, rank_definitions, render, render_limit
+    from loomkin_mcp.repomap import RankEngine, RepoIndex, render, render_limit
 
     names = list_files(root)
     index = RepoIndex(root, root / ".loomkin" / "repomap" / "tags.json", lambda: names)
     index.build()
-    warm: dict[str, float] = {}
-    rank_definitions(index.tags, {}, frozenset(), render_limit(BUDGET), warm)
+    engine = RankEngine()
+    engine.rank(index.tags, {}, frozenset(), render_limit(BUDGET))
     target = root / "json" / "encoder.py"
     updates, renders = [], []
     for n in range(repetitions * 5):
@@ -131,7 +131,7 @@ def refresh_after_change(root: Path, repetitions: int) -> dict:
         started = time.perf_counter()
         index.update(["json/encoder.py"])
         middle = time.perf_counter()
-        ranked = rank_definitions(index.tags, {}, frozenset(), render_limit(BUDGET), warm)
+        ranked = engine.rank(index.tags, {}, frozenset(), render_limit(BUDGET))
         render(ranked, BUDGET, lambda name: (root / name).read_text(errors="replace").split("\n"))
         done = time.perf_counter()
         updates.append((middle - started) * 1000)

@@ -124,3 +124,24 @@ async def test_project_context_gathers_rules_map_and_diagnostics(project: Path) 
         assert len(context) / 4 <= 6000 - 4096
         prompt = await session.get_prompt("project_context")
         assert "## Repo map" in prompt.messages[0].content.text
+
+
+def test_incremental_ranking_equals_a_fresh_one(project: Path) -> None:
+    from loomkin_mcp.repomap import RankEngine, RepoIndex, grammar_for
+
+    make_project(project)
+    names = sorted(name for name in SOURCES if grammar_for(name))
+    index = RepoIndex(project, project.parent / "cache" / "tags.json", lambda: names)
+    index.build()
+    engine = RankEngine()
+    engine.rank(index.tags, {}, frozenset())
+    (project / "leaf.py").write_text("from core.models import User\n\n\ndef uses_user():\n    return User\n")
+    (project / "core" / "models.py").write_text(SOURCES["core/models.py"] + "\n\ndef load_users():\n    pass\n")
+    index.update(["leaf.py", "core/models.py", "tool.rb"])
+    (project / "tool.rb").unlink()
+    index.update(["tool.rb"])
+    for personal, mentioned in [({}, frozenset()), ({"leaf.py": 1.0}, frozenset({"formatName"}))]:
+        incremental = engine.rank(index.tags, personal, mentioned)
+        fresh = RankEngine().rank(index.tags, personal, mentioned)
+        assert [(r.path, r.line, r.name) for r in incremental] == [(r.path, r.line, r.name) for r in fresh]
+        assert all(abs(a.score - b.score) < 1e-6 for a, b in zip(incremental, fresh, strict=True))

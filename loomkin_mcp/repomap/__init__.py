@@ -5,13 +5,14 @@ Importing this package loads tree-sitter; the service imports it only when a map
 
 from ._index import BuildStats, RepoIndex
 from ._languages import GRAMMARS, grammar_for
-from ._rank import Ranked, estimate_tokens, rank_definitions, render, render_limit
+from ._rank import Ranked, RankEngine, estimate_tokens, rank_definitions, render, render_limit
 from ._tags import FileTags, extract
 
 __all__ = [
     "GRAMMARS",
     "BuildStats",
     "FileTags",
+    "RankEngine",
     "Ranked",
     "RepoIndex",
     "estimate_tokens",

@@ -4,22 +4,29 @@ A file that references a name another file defines gets an edge to it. Ranks are
 personalised towards the files the caller cares about, and a definition's score is the rank
 its referencing files pass to it, as in Aider's repo map. Tokens are estimated as
 characters / 4 (Loomkin's own estimate).
+
+`RankEngine` keeps the graph between calls: after a one-file change only the edges of that
+file, and of the files that use the names it (un)defines, are rebuilt; PageRank and scoring
+run vectorised (numpy) and start from the previous ranks.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ._tags import FileTags
 
+if TYPE_CHECKING:
+    import numpy as np
+
 DAMPING = 0.85
-MAX_ITERATIONS = 50
+MAX_ITERATIONS = 100
 # L1 change of the whole rank vector (which sums to 1): far below what reorders definitions.
-TOLERANCE = 1e-5
+TOLERANCE = 1e-6
 CHARS_PER_TOKEN = 4
 MAX_LINE_CHARS = 100
 # Each rendered definition costs at least this many tokens (`   12│ x` plus its share of a path).
@@ -28,6 +35,12 @@ _MIN_TOKENS_PER_LINE = 3
 # its edges weigh a tenth; past _TOO_GENERIC definers it makes no edges at all.
 _GENERIC_DEFINERS = 5
 _TOO_GENERIC = 25
+# How much a definition owes to its own file's rank: fully in the files the caller cares about,
+# a little elsewhere (so unreferenced definitions still order sensibly).
+_OWN_RANK_FOCUSED = 1.0
+_OWN_RANK_OTHER = 1e-3
+_MENTIONED_FACTOR = 10.0
+_MENTIONED_BONUS = 1.0
 
 
 def estimate_tokens(text: str) -> int:
@@ -42,106 +55,224 @@ class Ranked:
     name: str
 
 
+@dataclass
+class _Edges:
+    """One source file's edges: to which definition (file, name) and how heavily."""
+
+    keys: list[int] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    def as_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
+        if self.arrays is None:
+            self.arrays = (np.asarray(self.keys, dtype=np.int64), np.asarray(self.weights, dtype=np.float64))
+        return self.arrays
+
+
+class RankEngine:
+    def __init__(self) -> None:
+        self._tags: dict[str, FileTags] = {}
+        self._definers: dict[str, set[str]] = defaultdict(set)
+        self._referrers: dict[str, set[str]] = defaultdict(set)
+        self._edges: dict[str, _Edges] = {}
+        # Stable integer ids: a file keeps its node id, a (file, name) definition its key id.
+        self._node: dict[str, int] = {}
+        self._key: dict[tuple[str, str], int] = {}
+        self._key_node: list[int] = []
+        self._key_name: list[str] = []
+        self._key_line: list[int] = []
+        self._lines: dict[int, list[int]] = defaultdict(list)
+        self._ranks: np.ndarray | None = None
+
+    def rank(
+        self,
+        tags: Mapping[str, FileTags],
+        personal: Mapping[str, float],
+        mentioned: frozenset[str],
+        limit: int | None = None,
+    ) -> list[Ranked]:
+        """Definitions, best first (only the best `limit` when given)."""
+        import numpy as np
+
+        self._sync(tags)
+        paths = list(self._node)
+        count = len(paths)
+        if count == 0:
+            return []
+        alive = np.zeros(count, dtype=bool)
+        alive[[self._node[path] for path in tags]] = True
+
+        sources, keys, weights = self._edge_arrays(mentioned)
+        edge_targets = np.asarray(self._key_node, dtype=np.int64)[keys] if len(keys) else keys
+        outgoing = np.bincount(sources, weights=weights, minlength=count)
+        ranks = self._pagerank(alive, personal, sources, edge_targets, weights, outgoing)
+
+        share = np.divide(ranks, outgoing, out=np.zeros(count), where=outgoing > 0)
+        scores = np.bincount(keys, weights=share[sources] * weights, minlength=len(self._key_node))
+        key_nodes = np.asarray(self._key_node, dtype=np.int64)
+        focused = np.zeros(count, dtype=bool)
+        focused[[self._node[path] for path in personal if path in self._node]] = True
+        own = ranks[key_nodes] * np.where(focused[key_nodes], _OWN_RANK_FOCUSED, _OWN_RANK_OTHER)
+        scores = scores + own
+        for name in mentioned:
+            for path in self._definers.get(name, ()):
+                scores[self._key[(path, name)]] += _MENTIONED_BONUS
+        live = np.flatnonzero(alive[key_nodes])
+        live = live[[bool(self._lines[key]) for key in live.tolist()]] if len(live) else live
+        if len(live) == 0:
+            return []
+        # Best score first; ties go to the earlier path, then the earlier line, whatever the ids.
+        path_order = np.empty(count, dtype=np.int64)
+        path_order[[self._node[path] for path in sorted(self._node)]] = np.arange(count)
+        lines = np.asarray(self._key_line, dtype=np.int64)
+        order = live[np.lexsort((lines[live], path_order[key_nodes[live]], -scores[live]))]
+        if limit is not None:
+            order = order[:limit]
+        result: list[Ranked] = []
+        names = self._key_name
+        for key in order.tolist():
+            path = paths[self._key_node[key]]
+            for line in self._lines[key]:
+                result.append(Ranked(float(scores[key]), path, line, names[key]))
+                if limit is not None and len(result) >= limit:
+                    return result
+        return result
+
+    # -- keeping the graph in step with the tags ------------------------------------------
+
+    def _sync(self, tags: Mapping[str, FileTags]) -> None:
+        changed = {path for path, file_tags in tags.items() if self._tags.get(path) is not file_tags}
+        changed |= self._tags.keys() - tags.keys()
+        if not changed:
+            return
+        affected: set[str] = set()
+        for path in changed:
+            old, new = self._tags.get(path), tags.get(path)
+            old_defs = {name for name, _, _ in old.definitions} if old else set()
+            new_defs = {name for name, _, _ in new.definitions} if new else set()
+            for name in old_defs - new_defs:
+                self._definers[name].discard(path)
+            for name in new_defs - old_defs:
+                self._definers[name].add(path)
+            affected |= old_defs ^ new_defs
+            old_refs = set(old.references) if old else set()
+            new_refs = set(new.references) if new else set()
+            for name in old_refs - new_refs:
+                self._referrers[name].discard(path)
+            for name in new_refs - old_refs:
+                self._referrers[name].add(path)
+            self._index_definitions(path, old, new)
+        self._tags = dict(tags)
+        # The edges of a file change with its own references, or when a name it uses gains or loses a definer.
+        rebuild = set(changed)
+        for name in affected:
+            rebuild |= self._referrers.get(name, set())
+        for path in rebuild:
+            file_tags = self._tags.get(path)
+            if file_tags is None:
+                self._edges.pop(path, None)
+            else:
+                self._edges[path] = self._edges_of(path, file_tags)
+
+    def _index_definitions(self, path: str, old: FileTags | None, new: FileTags | None) -> None:
+        node = self._node.setdefault(path, len(self._node))
+        if old is not None:
+            for name, _, _ in old.definitions:
+                self._lines[self._key[(path, name)]] = []
+        if new is not None:
+            for name, line, _ in new.definitions:
+                key = self._key.get((path, name))
+                if key is None:
+                    key = self._key[(path, name)] = len(self._key_node)
+                    self._key_node.append(node)
+                    self._key_name.append(name)
+                    self._key_line.append(0)
+                self._lines[key].append(line)
+            for key in {self._key[(path, name)] for name, _, _ in new.definitions}:
+                self._lines[key].sort()
+                self._key_line[key] = self._lines[key][0]
+
+    def _edges_of(self, source: str, file_tags: FileTags) -> _Edges:
+        edges = _Edges()
+        for name, count in file_tags.references.items():
+            targets = self._definers.get(name)
+            if not targets or len(targets) > _TOO_GENERIC:
+                continue
+            weight = math.sqrt(count) * (0.1 if name.startswith("_") or len(targets) > _GENERIC_DEFINERS else 1.0)
+            for target in targets:
+                if target != source:
+                    edges.keys.append(self._key[(target, name)])
+                    edges.weights.append(weight)
+                    edges.names.append(name)
+        return edges
+
+    def _edge_arrays(self, mentioned: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        import numpy as np
+
+        parts = [(self._node[path], edges) for path, edges in self._edges.items() if edges.keys]
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0)
+        sources = np.concatenate([np.full(len(edges.keys), node, dtype=np.int64) for node, edges in parts])
+        keys = np.concatenate([edges.as_arrays()[0] for _, edges in parts])
+        weights = np.concatenate([edges.as_arrays()[1] for _, edges in parts])
+        if mentioned:
+            names = [name for _, edges in parts for name in edges.names]
+            weights = weights * np.array([_MENTIONED_FACTOR if name in mentioned else 1.0 for name in names])
+        return sources, keys, weights
+
+    def _pagerank(
+        self,
+        alive: np.ndarray,
+        personal: Mapping[str, float],
+        sources: np.ndarray,
+        targets: np.ndarray,
+        weights: np.ndarray,
+        outgoing: np.ndarray,
+    ) -> np.ndarray:
+        import numpy as np
+
+        count = len(alive)
+        teleport = np.zeros(count)
+        for path, weight in personal.items():
+            if path in self._node:
+                teleport[self._node[path]] += weight
+        teleport *= alive
+        if teleport.sum() > 0:
+            # Mostly towards what the caller cares about, a little everywhere.
+            teleport = 0.9 * teleport / teleport.sum() + 0.1 * alive / alive.sum()
+        else:
+            teleport = alive / alive.sum()
+        fraction = np.divide(weights, outgoing[sources], out=np.zeros(len(weights)), where=outgoing[sources] > 0)
+        dangling = alive & (outgoing == 0)
+        rank = teleport.copy()
+        if self._ranks is not None and len(self._ranks) <= count:
+            rank[: len(self._ranks)] = self._ranks
+            rank *= alive
+            total = rank.sum()
+            rank = rank / total if total > 0 else teleport.copy()
+        for _ in range(MAX_ITERATIONS):
+            flow = np.bincount(targets, weights=rank[sources] * fraction, minlength=count)
+            new = DAMPING * flow + (1 - DAMPING + DAMPING * rank[dangling].sum()) * teleport
+            delta = np.abs(new - rank).sum()
+            rank = new
+            if delta < TOLERANCE:
+                break
+        self._ranks = rank
+        return rank
+
+
 def rank_definitions(
     tags: Mapping[str, FileTags],
     personal: Mapping[str, float],
     mentioned: frozenset[str],
     limit: int | None = None,
-    warm: dict[str, float] | None = None,
 ) -> list[Ranked]:
-    """Definitions, best first (only the best `limit` when given).
-
-    `warm` holds file ranks from a previous call; PageRank starts from them (after a one-file
-    change it then converges in a few iterations) and leaves the new ranks there.
-    """
-    definers: dict[str, list[str]] = defaultdict(list)
-    for path, file_tags in tags.items():
-        for name in {name for name, _, _ in file_tags.definitions}:
-            definers[name].append(path)
-
-    # For each source file: its (target, name, weight) edges, and their total weight.
-    edges: dict[str, list[tuple[str, str, float]]] = {}
-    for source, file_tags in tags.items():
-        out = []
-        for name, count in file_tags.references.items():
-            targets = definers.get(name)
-            if not targets or len(targets) > _TOO_GENERIC:
-                continue
-            factor = 10.0 if name in mentioned else 1.0
-            if name.startswith("_") or len(targets) > _GENERIC_DEFINERS:
-                factor *= 0.1
-            weight = math.sqrt(count) * factor
-            out.extend((target, name, weight) for target in targets if target != source)
-        if out:
-            edges[source] = out
-
-    ranks = _pagerank(list(tags), edges, personal, warm or {})
-    if warm is not None:
-        warm.clear()
-        warm.update(ranks)
-    scores: dict[tuple[str, str], float] = defaultdict(float)
-    for source, out in edges.items():
-        share = ranks[source] / sum(weight for _, _, weight in out)
-        for target, name, weight in out:
-            scores[(target, name)] += share * weight
-
-    def candidates() -> Iterator[tuple[float, int, str, int, str]]:
-        sequence = 0
-        for path in sorted(tags):
-            # A definition also counts by how central its own file is: fully in the files the caller
-            # cares about, a little elsewhere (so unreferenced definitions still order sensibly).
-            own = ranks[path] * (1.0 if path in personal else 1e-3)
-            for name, line, _ in tags[path].definitions:
-                score = scores.get((path, name), 0.0) + own + (1.0 if name in mentioned else 0.0)
-                sequence -= 1  # ties go to the earlier path and line
-                yield (score, sequence, path, line, name)
-
-    best = heapq.nlargest(limit, candidates()) if limit is not None else sorted(candidates(), reverse=True)
-    return [Ranked(score, path, line, name) for score, _, path, line, name in best]
-
-
-def _pagerank(
-    nodes: list[str],
-    edges: Mapping[str, list[tuple[str, str, float]]],
-    personal: Mapping[str, float],
-    start: Mapping[str, float],
-) -> dict[str, float]:
-    if not nodes:
-        return {}
-    index = {node: position for position, node in enumerate(nodes)}
-    count = len(nodes)
-    weights = [personal.get(node, 0.0) for node in nodes]
-    total_personal = sum(weights)
-    if total_personal <= 0:
-        teleport = [1.0 / count] * count
-    else:
-        # Mostly towards what the caller cares about, a little everywhere.
-        teleport = [0.9 * weight / total_personal + 0.1 / count for weight in weights]
-    links: list[tuple[int, list[tuple[int, float]]]] = []
-    for source, out in edges.items():
-        per_target: dict[int, float] = defaultdict(float)
-        for target, _, weight in out:
-            per_target[index[target]] += weight
-        total = sum(per_target.values())
-        links.append((index[source], [(target, weight / total) for target, weight in per_target.items()]))
-    has_links = [False] * count
-    for source, _ in links:
-        has_links[source] = True
-    dangling_nodes = [node for node in range(count) if not has_links[node]]
-    rank = [start.get(node, teleport[position]) for position, node in enumerate(nodes)]
-    for _ in range(MAX_ITERATIONS):
-        dangling = sum(rank[node] for node in dangling_nodes)
-        base = 1 - DAMPING + DAMPING * dangling
-        new = [base * value for value in teleport]
-        for source, out in links:
-            share = DAMPING * rank[source]
-            for target, fraction in out:
-                new[target] += share * fraction
-        delta = sum(abs(a - b) for a, b in zip(new, rank, strict=True))
-        rank = new
-        if delta < TOLERANCE:
-            break
-    return {node: rank[position] for node, position in index.items()}
+    """One-off ranking (a `RankEngine` kept between calls is faster after small changes)."""
+    return RankEngine().rank(tags, personal, mentioned, limit)
 
 
 def render(ranked: list[Ranked], max_tokens: int, read_lines: Callable[[str], list[str]]) -> str:

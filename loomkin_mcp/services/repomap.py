@@ -23,7 +23,7 @@ from .lsp import LspService
 from .search import SearchService
 
 if TYPE_CHECKING:
-    from ..repomap import RepoIndex
+    from ..repomap import RankEngine, RepoIndex
 
 logger = logging.getLogger("loomkin_mcp.repomap")
 
@@ -43,8 +43,8 @@ class RepoMapService:
         self._listeners: list[Callable[[], None]] = []
         self._watcher: asyncio.Task[None] | None = None
         self._stop_watching = anyio.Event()
-        self._ranks: dict[str, float] = {}
-        """File ranks of the last map: the next PageRank starts from them."""
+        self._engine: RankEngine | None = None
+        """The reference graph between maps: after a change only the touched edges are rebuilt."""
         self.last_change_at: float | None = None
         """When the watcher last applied a change (monotonic), for tests and benchmarks."""
 
@@ -131,7 +131,7 @@ class RepoMapService:
         max_tokens: int | None = None,
         progress: ProgressReport | None = None,
     ) -> str:
-        from ..repomap import estimate_tokens, rank_definitions, render, render_limit
+        from ..repomap import RankEngine, estimate_tokens, render, render_limit
 
         budget = max_tokens if max_tokens is not None else self._ws.settings.config.context.max_repo_map_tokens
         focus = [self._ws.relative(self._ws.resolve(path, what="focus_files entry")) for path in focus_files or []]
@@ -140,8 +140,10 @@ class RepoMapService:
         personal = self._personalization(focus)
         mentioned = frozenset(identifiers or [])
 
+        engine = self._engine = self._engine or RankEngine()
+
         def build() -> str:
-            ranked = rank_definitions(index.tags, personal, mentioned, render_limit(budget), self._ranks)
+            ranked = engine.rank(index.tags, personal, mentioned, render_limit(budget))
             return render(ranked, budget, self._lines)
 
         text = await anyio.to_thread.run_sync(build)

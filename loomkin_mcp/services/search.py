@@ -97,7 +97,8 @@ class SearchService:
             [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", "!.git"],
             cwd=self._ws.root, capture_output=True, text=True, stdin=subprocess.DEVNULL,
         )  # fmt: skip
-        return [line.removeprefix("./") for line in done.stdout.splitlines() if line]
+        # ripgrep lists in parallel, in no fixed order.
+        return sorted(line.removeprefix("./") for line in done.stdout.splitlines() if line)
 
     # -- content_search -------------------------------------------------------------------
 
