@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import LOOMKIN, ok, serve, server_env, write_rules
+from conftest import LOOMKIN, ok, serve, server_env, text_of, write_rules
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +47,14 @@ def body(repo_map: str) -> str:
 async def test_the_map_holds_the_definitions_ranks_and_fits(project: Path) -> None:
     make_project(project)
     async with serve(project) as session:
-        repo_map = await ok(session, "repo_map")
+        progress: list[tuple[float, float | None]] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append((value, total))
+
+        first = await session.call_tool("repo_map", {}, progress_callback=on_progress)
+        assert progress and progress[-1] == (17.0, 17.0)  # the first index reports its progress
+        repo_map = text_of(first)
         assert repo_map.startswith("Repo map: 17 files")
         for expected in [
             "class User:", "def load_user(user_id):", "export function formatName(name: string): string {",
