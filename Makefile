@@ -18,6 +18,9 @@ install: $(BIN)/python
 install-test: $(BIN)/python node_modules/.installed
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
+	@# A real PostgreSQL for the decision-graph tests (they start a throwaway cluster on loopback).
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| (apt-get update && apt-get install -y postgresql)
 
 # Upstream MCP servers from npm for the tests (Node.js and npm come with the machine, or from apt).
 node_modules/.installed: package.json

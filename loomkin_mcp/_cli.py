@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             return _lsp_status(root, settings, args.json)
         if args.command == "repo-map":
             return _repo_map(_build(root, settings, bridge), args.tokens, args.focus)
+        if args.command == "decisions":
+            return _decisions_export(root, settings, args.export_format)
         if args.command == "upstream-status":
             return _upstream_status(root, settings, args.json, args.wait)
         return _serve(root, settings, bridge)
@@ -104,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         "--tokens", type=int, default=None, help="token budget (default [context].max_repo_map_tokens)"
     )
     repo_map.add_argument("--focus", action="append", default=[], metavar="FILE", help="centre on this file")
+    decisions = command("decisions", "the decision graph: `decisions export --format mermaid|dot|json`")
+    decisions.add_argument("action", choices=["export"], help="what to do with it")
+    decisions.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid", dest="export_format")
     upstream = command("upstream-status", "connect to each upstream MCP server once and report its state")
     upstream.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
     upstream.add_argument("--wait", type=float, default=15.0, help="seconds to wait for each upstream (default 15)")
@@ -292,6 +297,21 @@ def _repo_map(server: LoomkinServer, tokens: int | None, focus: list[str]) -> in
     except LoomkinError as exc:
         print(f"loomkin-mcp: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _decisions_export(root: Path, settings: Settings, export_format: str) -> int:
+    from .services.decisions import DecisionService
+    from .workspace import Workspace
+
+    service = DecisionService(Workspace(root, settings))
+    try:
+        print(service.export(export_format))
+    except LoomkinError as exc:
+        print(f"loomkin-mcp: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        service.close()
     return 0
 
 

@@ -50,7 +50,7 @@ def register_context_tools(server: MCPServer, services: Services) -> None:
             int, Field(ge=1024, le=1_000_000, description="The model's context to fill, output reserve included.")
         ] = DEFAULT_CONTEXT_TOKENS,
     ) -> str:
-        """LOOMKIN.md rules, the repo map and current diagnostics in one call, leaving room for the answer."""
+        """LOOMKIN.md rules, goals and decisions, the repo map and current diagnostics, leaving room to answer."""
         return await render_project_context(services, max_tokens, lambda *a: report(ctx, *a))
 
     @server.prompt(
@@ -69,6 +69,9 @@ async def render_project_context(services: Services, max_tokens: int, progress: 
     rules = _rules_section(services.workspace, budget // 4)
     if rules:
         parts.append(rules)
+    if services.decisions.enabled:
+        decisions = services.decisions.context_text(min(config.max_decision_context_tokens, budget // 4))
+        parts.append(f"## Decisions\n{decisions}")
     diagnostics = _diagnostics_section(services)
     used = sum(estimate_tokens(part) for part in parts) + estimate_tokens(diagnostics)
     map_budget = min(config.max_repo_map_tokens, budget - used - 16)

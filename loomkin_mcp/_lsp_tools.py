@@ -31,6 +31,7 @@ def register_lsp_tools(server: MCPServer, services: Services) -> None:
 
     def approve_rename(ctx: Context, file_path: str, new_name: str) -> Approval | Elicit[Approval]:
         workspace.resolve_for_write(file_path)
+        services.decisions.require_why("lsp_rename")
         return ask_person(services.permissions, ctx, "lsp_rename", f"rename a symbol in {file_path} to `{new_name}`")
 
     @server.tool(annotations=READ_ONLY, structured_output=False)

@@ -29,6 +29,7 @@ from mcp_types import (
 from pydantic import ValidationError
 
 from ._context_tools import register_context_tools
+from ._decision_tools import register_decision_tools
 from ._errors import LoomkinError
 from ._logging import McpLogBridge
 from ._lsp_tools import register_lsp_tools
@@ -45,6 +46,10 @@ SERVER_NAME = "loomkin"
 DIAGNOSTICS_URI = "loomkin://diagnostics"
 UPSTREAMS_URI = "loomkin://upstreams"
 REPO_MAP_URI = "loomkin://repo-map"
+DECISIONS_URI = "loomkin://decisions"
+# How often new commits are looked for, to log them in the decision graph.
+COMMIT_SCAN_SECONDS = 2.0
+SAMPLING_SECONDS = 10.0
 # How long shutting down may take: language servers get `shutdown`, `exit`, then a kill.
 SHUTDOWN_SECONDS = 6
 
@@ -69,6 +74,7 @@ class LoomkinServer(MCPServer):
         with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
             await self.services.lsp.shutdown()
             await self.services.repomap.shutdown()
+            self.services.decisions.close()
 
     async def run_stdio_async(self) -> None:
         """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read."""
@@ -175,6 +181,7 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
         # Upstreams connect in the background: a slow or broken one never delays initialize.
         async with anyio.create_task_group() as group:
             group.start_soon(upstreams.run)
+            group.start_soon(watch_commits, services)
             try:
                 yield {}
             finally:
@@ -194,9 +201,14 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     register_tools(server, services)
     register_lsp_tools(server, services)
     register_context_tools(server, services)
+    register_decision_tools(server, services)
 
     async def repo_map() -> str:
         return await services.repomap.render()
+
+    def decisions() -> str:
+        graph = services.decisions
+        return f"{graph.context_text()}\n\n```mermaid\n{graph.export('mermaid')}\n```\n"
 
     resources = [
         ("loomkin://rules", "rules", "Project rules (LOOMKIN.md)", "text/markdown",
@@ -211,6 +223,9 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
         (REPO_MAP_URI, "repo-map", "Repo map", "text/plain",
          "The project's key definitions ranked by references, within [context].max_repo_map_tokens.",
          repo_map),
+        (DECISIONS_URI, "decisions", "Decision graph", "text/markdown",
+         "Active goals and recent decisions (within [context].max_decision_context_tokens), and the graph in Mermaid.",
+         decisions),
     ]  # fmt: skip
     for uri, name, title, mime_type, description, render in resources:
         server.resource(uri, name=name, title=title, description=description, mime_type=mime_type)(render)
@@ -225,9 +240,46 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
     services.lsp.on_diagnostics_changed(lambda: notifier.resource_updated(DIAGNOSTICS_URI))
     services.repomap.on_change(lambda: notifier.resource_updated(REPO_MAP_URI))
+    services.decisions.sampler = lambda prompt, model: sample_from_client(notifier, prompt, model)
     upstreams.on_change(notifier.lists_changed)
     upstreams.on_change(lambda: notifier.resource_updated(UPSTREAMS_URI))
     return server
+
+
+async def sample_from_client(notifier: ClientNotifier, prompt: str, model: str) -> str | None:
+    """Ask the newest connected client that offers sampling; None when none does (or it fails)."""
+    wanted = types.ClientCapabilities(sampling=types.SamplingCapability())
+    for session in reversed(notifier.sessions()):
+        if not session.check_client_capability(wanted):
+            continue
+        try:
+            with anyio.fail_after(SAMPLING_SECONDS):
+                result = await session.create_message(
+                    [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
+                    max_tokens=60,
+                    model_preferences=types.ModelPreferences(hints=[types.ModelHint(name=model)]),
+                )
+        except Exception:  # noqa: BLE001 - sampling is optional: the caller falls back
+            logger.info("the client could not summarise a commit", exc_info=True)
+            return None
+        content = result.content
+        return content.text if isinstance(content, types.TextContent) else None
+    return None
+
+
+async def watch_commits(services: Services) -> None:
+    """Log new commits (made by anyone) while serving; one failed look is retried at the next."""
+    decisions = services.decisions
+    config = services.workspace.settings.config.decisions
+    if not (config.enabled and config.auto_log_commits and (services.workspace.root / ".git").exists()):
+        return
+    while True:
+        try:
+            await anyio.to_thread.run_sync(decisions.scan_commits)
+        except LoomkinError as exc:
+            logger.warning("auto_log_commits: %s", exc)
+            return
+        await anyio.sleep(COMMIT_SCAN_SECONDS)
 
 
 def render_upstreams(upstreams: UpstreamPool) -> str:

@@ -50,6 +50,10 @@ class ClientNotifier:
             self._subscribed.get(str(params.uri), []).remove(ctx.session)
         return EmptyResult()
 
+    def sessions(self) -> list[ServerSession]:
+        """Handshake-era sessions seen so far, newest last."""
+        return list(self._sessions)
+
     def resource_updated(self, uri: str) -> None:
         self._soon(f"resource:{uri}")
 

@@ -44,10 +44,12 @@ def register_tools(server: MCPServer, services: Services) -> None:
 
     def approve_write(ctx: Context, file_path: str, content: str) -> Approval | Elicit[Approval]:
         workspace.resolve_for_write(file_path)
+        services.decisions.require_why("file_write")
         return ask(ctx, "file_write", f"write {len(content)} characters to {file_path}")
 
     def approve_edit(ctx: Context, file_path: str) -> Approval | Elicit[Approval]:
         workspace.resolve_for_write(file_path)
+        services.decisions.require_why("file_edit")
         return ask(ctx, "file_edit", f"edit {file_path}")
 
     def approve_shell(ctx: Context, command: str) -> Approval | Elicit[Approval]:

@@ -62,6 +62,7 @@ async def serve(
     elicitation: Elicitation | None = None,
     logging_callback: Callable[[types.LoggingMessageNotificationParams], Awaitable[None]] | None = None,
     message_handler: Callable[[Any], Awaitable[None]] | None = None,
+    sampling: Callable[[Any, types.CreateMessageRequestParams], Awaitable[types.CreateMessageResult]] | None = None,
     env: dict[str, str] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """`loomkin-mcp --stdio --root ROOT` as a subprocess, with an initialized ClientSession."""
@@ -77,6 +78,7 @@ async def serve(
                 elicitation_callback=elicitation,
                 logging_callback=logging_callback,
                 message_handler=message_handler,
+                sampling_callback=sampling,
                 read_timeout_seconds=60,
             ) as session:
                 await session.initialize()

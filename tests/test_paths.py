@@ -17,6 +17,7 @@ def snapshot(directory: Path) -> dict[str, str]:
     """Every entry under `directory` (links not followed) with a digest of its content."""
     state = {}
     for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = [name for name in dirnames if name != ".loomkin"]  # loomkin's own state may appear
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             if path.is_symlink():

@@ -32,6 +32,10 @@ EXPECTED_TOOLS = {
     "lsp_rename",
     "repo_map",
     "project_context",
+    "decision_log",
+    "decision_query",
+    "decision_link",
+    "decision_update",
 }
 
 
@@ -64,7 +68,7 @@ async def test_initialize_serves_instructions_tools_and_rules(project: Path) -> 
         assert set(tools["git"].input_schema["properties"]) == {"operation", "args"}
 
         resources = {str(resource.uri) for resource in (await session.list_resources()).resources}
-        assert {"loomkin://rules", "loomkin://diagnostics"} <= resources
+        assert {"loomkin://rules", "loomkin://diagnostics", "loomkin://decisions"} <= resources
         rules = await session.read_resource("loomkin://rules")
         text = rules.contents[0].text
         assert "Run tests first" in text and "`mix *`" in text and "Enforced by loomkin-mcp" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..workspace import Workspace
+from .decisions import DecisionService, ExportFormat, QueryType
 from .files import FileService, atomic_write
 from .git import GitArgs, GitOperation, GitService, is_read_only, refuse_git_program_options
 from .lsp import LspService
@@ -24,6 +25,7 @@ class Services:
     lsp: LspService
     search: SearchService
     repomap: RepoMapService
+    decisions: DecisionService
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Services:
@@ -37,11 +39,14 @@ class Services:
             lsp=lsp,
             search=search,
             repomap=RepoMapService(workspace, search, lsp),
+            decisions=DecisionService(workspace),
         )
 
 
 __all__ = [
     "Approval",
+    "DecisionService",
+    "ExportFormat",
     "FileService",
     "GitArgs",
     "GitOperation",
@@ -50,6 +55,7 @@ __all__ = [
     "OutputMode",
     "SearchService",
     "PermissionService",
+    "QueryType",
     "RepoMapService",
     "Services",
     "ShellResult",

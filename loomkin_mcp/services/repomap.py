@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("loomkin_mcp.repomap")
 
-CACHE_FILE = Path(".loomkin") / "repomap" / "tags.json"
+CACHE_FILE = Path("repomap") / "tags.json"  # under the workspace's state dir
 RECENT_FILES = 20
 ProgressReport = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -66,8 +66,8 @@ class RepoMapService:
                 return self._index
             from ..repomap import RepoIndex
 
-            _ensure_state_dir(self._ws.root / CACHE_FILE.parts[0])
-            index = RepoIndex(self._ws.root, self._ws.root / CACHE_FILE, self._search.list_source_files)
+            cache = self._ws.state_dir() / CACHE_FILE
+            index = RepoIndex(self._ws.root, cache, self._search.list_source_files)
             reporter = _thread_progress(progress) if progress else None
             started = time.monotonic()
             stats = await anyio.to_thread.run_sync(index.build, reporter)
@@ -167,14 +167,6 @@ class RepoMapService:
             return (self._ws.root / relative).read_text(encoding="utf-8", errors="replace").split("\n")
         except OSError:
             return []
-
-
-def _ensure_state_dir(state: Path) -> None:
-    """`.loomkin/` holds caches and databases: never anything to commit, so it ignores itself."""
-    state.mkdir(exist_ok=True)
-    ignore = state / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# loomkin-mcp's caches and state\n*\n")
 
 
 def _thread_progress(report: ProgressReport) -> Callable[[int, int], None]:

@@ -20,7 +20,7 @@ MAX_PATH_LENGTH = 4096
 # Files that carry the project's own permissions: a model must not grant itself more.
 _PROTECTED_FILES = {*RULES_FILENAMES, ".loomkin.toml"}
 # loomkin's own state (caches, the decision store).
-_STATE_DIR = ".loomkin"
+STATE_DIR = ".loomkin"
 
 
 class PathGuard:
@@ -75,7 +75,7 @@ class PathGuard:
         parts = relative.split("/")
         if any(part.lower() == ".git" for part in parts):
             raise PathRefused(f"'{relative}' is inside .git/, which loomkin never writes; use the git tool instead.")
-        if relative in _PROTECTED_FILES or parts[0] == _STATE_DIR:
+        if relative in _PROTECTED_FILES or parts[0] == STATE_DIR:
             raise PathRefused(
                 f"'{relative}' holds the project's own loomkin settings, which tools may not change; edit it yourself."
             )

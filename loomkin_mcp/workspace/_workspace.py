@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Settings
-from ._guard import PathGuard
+from ._guard import STATE_DIR, PathGuard
 from ._ignore import IgnoreRules
 from ._rules import Rules, RulesFile
 
@@ -33,3 +33,12 @@ class Workspace:
 
     def relative(self, path: Path) -> str:
         return self.guard.relative(path)
+
+    def state_dir(self) -> Path:
+        """`.loomkin/`: loomkin's caches and databases, never anything to commit (it ignores itself)."""
+        state = self.root / STATE_DIR
+        state.mkdir(exist_ok=True)
+        ignore = state / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# loomkin-mcp's caches and state\n*\n")
+        return state

@@ -1,0 +1,62 @@
+"""The decision graph's vocabulary (as in Loomkin) and its versioned migrations for both databases."""
+
+from __future__ import annotations
+
+NODE_TYPES = ("goal", "decision", "option", "action", "outcome", "observation", "revisit")
+EDGE_TYPES = (
+    "leads_to",
+    "chosen",
+    "rejected",
+    "requires",
+    "blocks",
+    "enables",
+    "supersedes",
+    "supports",
+    "revises",
+    "summarizes",
+)
+STATUSES = ("active", "superseded", "abandoned")
+
+# (version, statements). Written once for both SQLite and PostgreSQL: TEXT ids and ISO timestamps.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            """CREATE TABLE decision_nodes (
+                id TEXT PRIMARY KEY,
+                change_id TEXT NOT NULL,
+                node_type TEXT NOT NULL,
+                title TEXT NOT NULL,
+                description TEXT,
+                status TEXT NOT NULL DEFAULT 'active',
+                confidence INTEGER,
+                metadata TEXT NOT NULL DEFAULT '{}',
+                agent_name TEXT,
+                session_id TEXT,
+                inserted_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE decision_edges (
+                id TEXT PRIMARY KEY,
+                from_node TEXT NOT NULL REFERENCES decision_nodes(id),
+                to_node TEXT NOT NULL REFERENCES decision_nodes(id),
+                edge_type TEXT NOT NULL,
+                weight DOUBLE PRECISION NOT NULL DEFAULT 1.0,
+                rationale TEXT,
+                change_id TEXT NOT NULL,
+                inserted_at TEXT NOT NULL
+            )""",
+            # One row per commit ever seen: the unique key is what keeps a commit from being
+            # logged twice, across restarts and across servers sharing the store.
+            """CREATE TABLE decision_commits (
+                commit_hash TEXT PRIMARY KEY,
+                node_id TEXT,
+                seen_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX decision_nodes_type_status ON decision_nodes (node_type, status)",
+            "CREATE INDEX decision_nodes_inserted ON decision_nodes (inserted_at)",
+            "CREATE INDEX decision_edges_from ON decision_edges (from_node)",
+            "CREATE INDEX decision_edges_to ON decision_edges (to_node)",
+        ),
+    ),
+)

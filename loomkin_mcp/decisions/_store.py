@@ -1,0 +1,344 @@
+"""The decision store: SQLite (WAL) by default, PostgreSQL (psycopg 3) when DATABASE_URL says so.
+
+Both run the same versioned migrations and the same SQL (written with `?`, turned into `%s`
+for psycopg). Writes are short transactions; SQLite's waits for a lock (busy timeout, then a
+few retries) never reach the client as "database is locked".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._errors import ConfigError, LoomkinError
+from ._schema import MIGRATIONS
+
+T = TypeVar("T")
+
+_NODE_COLUMNS = (
+    "id, change_id, node_type, title, description, status, confidence, metadata, agent_name, session_id, "
+    "inserted_at, updated_at"
+)
+_EDGE_COLUMNS = "id, from_node, to_node, edge_type, weight, rationale, change_id, inserted_at"
+_LOCK_RETRIES = 20
+
+
+class StoreError(LoomkinError):
+    """The decision store could not do what was asked."""
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    change_id: str
+    node_type: str
+    title: str
+    description: str | None
+    status: str
+    confidence: int | None
+    metadata: dict[str, Any]
+    agent_name: str | None
+    session_id: str | None
+    inserted_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Edge:
+    id: str
+    from_node: str
+    to_node: str
+    edge_type: str
+    weight: float
+    rationale: str | None
+    change_id: str
+    inserted_at: str
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class DecisionStore:
+    backend: str
+    _connection: Any
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, state_dir: Callable[[], Path], database_url: str | None) -> DecisionStore:
+        """PostgreSQL for a `postgresql://` DATABASE_URL, else SQLite in the workspace's state dir."""
+        if database_url and database_url.startswith(("postgresql://", "postgres://")):
+            store = cls("postgresql", _connect_postgres(database_url))
+        else:
+            path = state_dir() / "decisions.db"
+            connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA busy_timeout=30000")
+            connection.execute("PRAGMA foreign_keys=ON")
+            store = cls("sqlite", connection)
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.backend == "postgresql" else statement
+
+    def _write(self, work: Callable[[Callable[..., Any]], T]) -> T:
+        """Run `work(execute)` in one transaction, waiting out other writers."""
+        for attempt in range(_LOCK_RETRIES):
+            with self._lock:
+                try:
+                    if self.backend == "postgresql":
+                        with self._connection.transaction():
+                            return work(self._execute)
+                    self._connection.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = work(self._execute)
+                    except BaseException:
+                        self._connection.execute("ROLLBACK")
+                        raise
+                    self._connection.execute("COMMIT")
+                    return result
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise StoreError(f"the decision store failed: {exc}") from None
+            time.sleep(0.05 * (attempt + 1))
+        raise StoreError("the decision store stayed locked by another process; try again in a moment.")
+
+    def _execute(self, statement: str, parameters: Iterable[Any] = ()) -> Any:
+        cursor = self._connection.cursor()
+        cursor.execute(self._sql(statement), tuple(parameters))
+        return cursor
+
+    def _read(self, statement: str, parameters: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._execute(statement, parameters).fetchall())
+
+    def _migrate(self) -> None:
+        def migrate(execute: Callable[..., Any]) -> None:
+            if self.backend == "postgresql":
+                execute("SELECT pg_advisory_xact_lock(7411)")  # one migrator at a time
+            execute("CREATE TABLE IF NOT EXISTS decision_schema (version INTEGER NOT NULL)")
+            rows = execute("SELECT MAX(version) FROM decision_schema").fetchall()
+            current = rows[0][0] or 0
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        execute(statement)
+                    execute("INSERT INTO decision_schema (version) VALUES (?)", (version,))
+
+        self._write(migrate)
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def add_node(
+        self,
+        node_type: str,
+        title: str,
+        description: str | None = None,
+        confidence: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        agent_name: str | None = None,
+        link: tuple[str, str, str | None] | None = None,
+    ) -> Node:
+        """Insert a node (and, with `link` = (from_id, edge_type, rationale), its incoming edge)."""
+        stamp = now()
+        node = Node(
+            new_id(), new_id(), node_type, title, description, "active", confidence, metadata or {},
+            agent_name, session_id, stamp, stamp,
+        )  # fmt: skip
+
+        def insert(execute: Callable[..., Any]) -> None:
+            execute(
+                f"INSERT INTO decision_nodes ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _node_row(node),
+            )
+            if link is not None:
+                from_id, edge_type, rationale = link
+                _insert_edge(execute, from_id, node.id, edge_type, rationale, node.change_id)
+
+        self._write(insert)
+        return node
+
+    def get(self, node_id: str) -> Node | None:
+        rows = self._read(f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE id = ?", (node_id,))
+        return _node(rows[0]) if rows else None
+
+    def find_active_goal(self, title: str) -> Node | None:
+        rows = self._read(
+            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE node_type = 'goal' AND status = 'active' "
+            "AND title = ? ORDER BY inserted_at LIMIT 1",
+            (title,),
+        )
+        return _node(rows[0]) if rows else None
+
+    def nodes(self, node_type: str | None = None, status: str | None = None, limit: int | None = None) -> list[Node]:
+        clauses, parameters = [], []
+        if node_type is not None:
+            clauses.append("node_type = ?")
+            parameters.append(node_type)
+        if status is not None:
+            clauses.append("status = ?")
+            parameters.append(status)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        rows = self._read(
+            f"SELECT {_NODE_COLUMNS} FROM decision_nodes{where} ORDER BY inserted_at DESC{tail}", parameters
+        )
+        return [_node(row) for row in rows]
+
+    def search(self, term: str, limit: int) -> list[Node]:
+        pattern = f"%{term.lower()}%"
+        rows = self._read(
+            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE LOWER(title) LIKE ? OR LOWER(COALESCE(description, '')) "
+            f"LIKE ? ORDER BY inserted_at DESC LIMIT {int(limit)}",
+            (pattern, pattern),
+        )
+        return [_node(row) for row in rows]
+
+    def update(
+        self, node_id: str, status: str | None = None, confidence: int | None = None, description: str | None = None
+    ) -> Node:
+        def change(execute: Callable[..., Any]) -> None:
+            sets, parameters = ["updated_at = ?", "change_id = ?"], [now(), new_id()]
+            for column, value in (("status", status), ("confidence", confidence), ("description", description)):
+                if value is not None:
+                    sets.append(f"{column} = ?")
+                    parameters.append(value)
+            execute(f"UPDATE decision_nodes SET {', '.join(sets)} WHERE id = ?", (*parameters, node_id))
+
+        self._write(change)
+        node = self.get(node_id)
+        assert node is not None
+        return node
+
+    def count(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM decision_nodes")[0][0])
+
+    def logged_since(self, session_id: str, since: str, node_types: tuple[str, ...]) -> bool:
+        marks = ", ".join("?" for _ in node_types)
+        rows = self._read(
+            f"SELECT 1 FROM decision_nodes WHERE session_id = ? AND inserted_at > ? AND node_type IN ({marks}) LIMIT 1",
+            (session_id, since, *node_types),
+        )
+        return bool(rows)
+
+    # -- edges ----------------------------------------------------------------------------
+
+    def add_edge(self, from_id: str, to_id: str, edge_type: str, rationale: str | None = None) -> Edge:
+        return self._write(lambda execute: _insert_edge(execute, from_id, to_id, edge_type, rationale, new_id()))
+
+    def edges(self, node_ids: Iterable[str] | None = None) -> list[Edge]:
+        if node_ids is None:
+            rows = self._read(f"SELECT {_EDGE_COLUMNS} FROM decision_edges ORDER BY inserted_at")
+        else:
+            ids = list(node_ids)
+            if not ids:
+                return []
+            marks = ", ".join("?" for _ in ids)
+            rows = self._read(
+                f"SELECT {_EDGE_COLUMNS} FROM decision_edges WHERE from_node IN ({marks}) OR to_node IN ({marks}) "
+                "ORDER BY inserted_at",
+                (*ids, *ids),
+            )
+        return [_edge(row) for row in rows]
+
+    # -- commits --------------------------------------------------------------------------
+
+    def has_commits(self) -> bool:
+        return bool(self._read("SELECT 1 FROM decision_commits LIMIT 1"))
+
+    def claim_commits(self, hashes: list[str], node_for: Callable[[str], Node | None]) -> list[Node]:
+        """Log commits nobody logged yet; the primary key makes a second claim (any process) a no-op."""
+        logged: list[Node] = []
+        for commit in hashes:
+
+            def claim(execute: Callable[..., Any], commit: str = commit) -> Node | None:
+                exists = execute("SELECT 1 FROM decision_commits WHERE commit_hash = ?", (commit,)).fetchall()
+                if exists:
+                    return None
+                node = node_for(commit)
+                execute(
+                    "INSERT INTO decision_commits (commit_hash, node_id, seen_at) VALUES (?, ?, ?)",
+                    (commit, node.id if node else None, now()),
+                )
+                if node is not None:
+                    execute(
+                        f"INSERT INTO decision_nodes ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        _node_row(node),
+                    )
+                return node
+
+            try:
+                node = self._write(claim)
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a unique-key race with another server: it logged it
+                if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
+                    continue
+                raise
+            if node is not None:
+                logged.append(node)
+        return logged
+
+
+def _insert_edge(
+    execute: Callable[..., Any], from_id: str, to_id: str, edge_type: str, rationale: str | None, change_id: str
+) -> Edge:
+    edge = Edge(new_id(), from_id, to_id, edge_type, 1.0, rationale, change_id, now())
+    execute(
+        f"INSERT INTO decision_edges ({_EDGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (edge.id, edge.from_node, edge.to_node, edge.edge_type, edge.weight, edge.rationale, edge.change_id,
+         edge.inserted_at),
+    )  # fmt: skip
+    return edge
+
+
+def _node_row(node: Node) -> tuple[Any, ...]:
+    return (
+        node.id, node.change_id, node.node_type, node.title, node.description, node.status, node.confidence,
+        json.dumps(node.metadata), node.agent_name, node.session_id, node.inserted_at, node.updated_at,
+    )  # fmt: skip
+
+
+def _node(row: tuple[Any, ...]) -> Node:
+    values = list(row)
+    values[7] = json.loads(values[7] or "{}")
+    return Node(*values)
+
+
+def _edge(row: tuple[Any, ...]) -> Edge:
+    return Edge(*row)
+
+
+def _connect_postgres(url: str) -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise ConfigError(
+            "DATABASE_URL names PostgreSQL but psycopg is not installed; pip install 'psycopg[binary]'."
+        ) from None
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"DATABASE_URL: cannot connect to PostgreSQL ({reason}); check that it is running.") from None
