@@ -14,6 +14,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -189,9 +190,18 @@ async def test_commits_are_logged_once_even_after_a_restart(project: Path, backe
         assert "History before loomkin" not in await ok(session, "decision_query", query_type="recent_decisions")
         exported = await ok(session, "decision_query", query_type="pulse")
         assert "1 action(s)" in exported
-    async with serve(project, env=backend) as session:
+    # Restarted, and with two servers on the project at once: still logged once.
+    async with serve(project, env=backend) as session, serve(project, env=backend) as other:
+        (project / "c.txt").write_text("c\n")
+        git(project, "add", "c.txt")
+        git(project, "commit", "-m", "Add c while two servers watch")
+        async with anyio.create_task_group() as group:
+            for each in (session, other):
+                group.start_soon(partial(ok, each, "decision_query", query_type="pulse"))
         found = await ok(session, "decision_query", query_type="search", search_term="Add b with plain git")
         assert found.count("[action] Commit ") == 1
+        both = await ok(other, "decision_query", query_type="search", search_term="while two servers watch")
+        assert both.count("[action] Commit ") == 1
 
 
 async def test_four_processes_logging_at_once_lose_nothing(project: Path, backend: dict[str, str]) -> None:
