@@ -30,6 +30,7 @@ Register `loomkin-mcp --stdio` as an MCP server in your editor (see README.md), 
   loomkin-mcp lsp-status                  check the language servers
   loomkin-mcp upstream-status             check the upstream MCP servers
   loomkin-mcp repo-map --tokens 1024      the project's key definitions
+  loomkin-mcp doctor                      check everything this project configures
 """
 
 
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             return _lsp_status(root, settings, args.json)
         if args.command == "repo-map":
             return _repo_map(_build(root, settings, bridge), args.tokens, args.focus)
+        if args.command == "editor-config":
+            return _editor_config(root, args.editor)
+        if args.command == "doctor":
+            return _doctor(root, settings, args.json)
         if args.command == "decisions":
             return _decisions_export(root, settings, args.export_format)
         if args.command == "upstream-status":
@@ -106,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
         "--tokens", type=int, default=None, help="token budget (default [context].max_repo_map_tokens)"
     )
     repo_map.add_argument("--focus", action="append", default=[], metavar="FILE", help="centre on this file")
+    editor = command("editor-config", "print the MCP config snippet for an editor, with this install's paths")
+    editor.add_argument("editor", choices=sorted(_editor_names()), help="the editor")
+    doctor = command("doctor", "check the config, language servers, upstreams, endpoints, store and tools")
+    doctor.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
     decisions = command("decisions", "the decision graph: `decisions export --format mermaid|dot|json`")
     decisions.add_argument("action", choices=["export"], help="what to do with it")
     decisions.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid", dest="export_format")
@@ -298,6 +307,41 @@ def _repo_map(server: LoomkinServer, tokens: int | None, focus: list[str]) -> in
         print(f"loomkin-mcp: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _editor_names() -> list[str]:
+    from ._editors import EDITORS
+
+    return list(EDITORS)
+
+
+def _editor_config(root: Path, name: str) -> int:
+    from ._editors import EDITORS, snippet
+
+    command = str(Path(sys.executable).parent / "loomkin-mcp")
+    print(json.dumps(snippet(EDITORS[name], command, str(root)), indent=2))
+    return 0
+
+
+def _doctor(root: Path, settings: Settings, as_json: bool) -> int:
+    import anyio
+
+    from ._doctor import run_checks
+    from .workspace import Workspace
+
+    checks = anyio.run(run_checks, Workspace(root, settings))
+    if as_json:
+        print(json.dumps([check.as_dict() for check in checks], indent=2, ensure_ascii=False))
+    else:
+        print(f"loomkin-mcp {__version__} doctor for {root}:")
+        for check in checks:
+            mark = "✔" if check.ok else "✘"
+            print(f"  {mark} {check.name:<28} {check.detail}")
+            if check.fix:
+                print(f"    {'':<28} fix: {check.fix}")
+        failed = sum(not check.ok for check in checks)
+        print("All good." if not failed else f"{failed} problem(s) found.")
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def _decisions_export(root: Path, settings: Settings, export_format: str) -> int:

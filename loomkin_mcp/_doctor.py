@@ -1,0 +1,157 @@
+"""`loomkin-mcp doctor`: is everything this project configures actually working? One fix per failure."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import asdict, dataclass
+
+import anyio
+
+from .config import Settings
+from .workspace import Workspace
+
+UPSTREAM_WAIT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+async def run_checks(workspace: Workspace) -> list[Check]:
+    """Every check at once, each bounded in time; results in a stable order."""
+    settings = workspace.settings
+    results: dict[str, list[Check]] = {}
+
+    async def collect(key: str, checks: object) -> None:
+        results[key] = await checks  # type: ignore[misc]
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(collect, "1 lsp", _language_servers(workspace))
+        group.start_soon(collect, "2 upstreams", _upstreams(workspace))
+        group.start_soon(collect, "3 providers", anyio.to_thread.run_sync(_providers, settings))
+        group.start_soon(collect, "4 decisions", anyio.to_thread.run_sync(_decision_store, workspace))
+    head = [_config(settings), _rules(workspace)]
+    tail = [_ripgrep(), _grammars()]
+    return head + [check for key in sorted(results) for check in results[key]] + tail
+
+
+def _config(settings: Settings) -> Check:
+    where = str(settings.path) if settings.path else "no .loomkin.toml, so the defaults serve"
+    return Check("config", True, where)
+
+
+def _rules(workspace: Workspace) -> Check:
+    rules = workspace.rules
+    if rules.path is None:
+        return Check("LOOMKIN.md", True, "none: no project instructions, and shell commands are off")
+    shell = ", ".join(rules.shell_allowed) or "off (no Shell: rule)"
+    return Check("LOOMKIN.md", True, f"{rules.path.name}: {len(rules.rules)} rules; shell: {shell}")
+
+
+async def _language_servers(workspace: Workspace) -> list[Check]:
+    from .services.lsp import LspService
+
+    service = LspService(workspace)
+    if not service.enabled:
+        return [Check("language servers", True, "off: [lsp] enabled = false")]
+    checks = await service.check()
+    if not checks:
+        return [Check("language servers", True, "none configured, and none installed for this project's languages")]
+    return [
+        Check(f"lsp {c.spec.name}", True, f"started in {c.seconds:.2f} s ({c.server_version})")
+        if c.ok
+        else Check(
+            f"lsp {c.spec.name}", False, c.error or "did not start", "install it, or fix its entry in [lsp].servers"
+        )
+        for c in checks
+    ]
+
+
+async def _upstreams(workspace: Workspace) -> list[Check]:
+    from .upstream import UpstreamPool
+
+    pool = UpstreamPool(workspace.settings.config.mcp.servers, workspace.root)
+    async with anyio.create_task_group() as group:
+        group.start_soon(pool.run)
+        await pool.wait_settled(UPSTREAM_WAIT_SECONDS)
+        rows = pool.status()
+        group.cancel_scope.cancel()
+    return [
+        Check(f"upstream {row.name}", True, f"{row.tools} tools via {row.transport}")
+        if row.state == "ready"
+        else Check(
+            f"upstream {row.name}",
+            False,
+            row.last_error or "did not connect in time",
+            "start it, or fix its entry in [mcp].servers (command, or url and headers)",
+        )  # fmt: skip
+        for row in rows
+    ]
+
+
+def _providers(settings: Settings) -> list[Check]:
+    from .providers import ProviderClient, ProviderError
+
+    checks = []
+    for name, endpoint in settings.config.provider.endpoints.items():
+        try:
+            models = ProviderClient(name, endpoint).list_models()
+        except ProviderError as exc:
+            fix = f"start {name}, or fix [provider.endpoints].{name} (url must include /v1; auth_key)"
+            checks.append(Check(f"provider {name}", False, str(exc), fix))
+            continue
+        shown = ", ".join(models[:3]) + (" …" if len(models) > 3 else "")
+        checks.append(Check(f"provider {name}", True, f"{len(models)} models at {endpoint.url}: {shown}"))
+    return checks
+
+
+def _decision_store(workspace: Workspace) -> list[Check]:
+    from ._errors import LoomkinError
+    from .services.decisions import DecisionService
+
+    service = DecisionService(workspace)
+    if not service.enabled:
+        return [Check("decision store", True, "off: [decisions] enabled = false")]
+    try:
+        store = service.store
+        where = "PostgreSQL (DATABASE_URL)" if store.backend == "postgresql" else ".loomkin/decisions.db (SQLite)"
+        return [Check("decision store", True, f"{where}, {store.count()} nodes")]
+    except LoomkinError as exc:
+        return [
+            Check("decision store", False, str(exc), "start PostgreSQL or fix DATABASE_URL, or unset it for SQLite")
+        ]
+    finally:
+        service.close()
+
+
+def _ripgrep() -> Check:
+    from .services.search import find_rg
+
+    rg = find_rg()
+    if rg is None:
+        return Check(
+            "ripgrep", False, "no rg: content_search uses its slower Python fallback", "pip install 'ripgrep~=14.1'"
+        )
+    try:
+        version = subprocess.run([rg, "--version"], capture_output=True, text=True, timeout=10).stdout.split("\n")[0]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("ripgrep", False, f"{rg} does not run ({exc})", "reinstall: pip install 'ripgrep~=14.1'")
+    return Check("ripgrep", True, f"{version} ({rg})")
+
+
+def _grammars() -> Check:
+    from .repomap import GRAMMARS
+    from .repomap._languages import parser_and_query
+
+    missing = [grammar.name for grammar in GRAMMARS if parser_and_query(grammar) is None]
+    if missing:
+        wheels = " ".join(sorted({f"tree-sitter-{name}" for name in missing}))
+        return Check("tree-sitter grammars", False, f"missing: {', '.join(missing)}", f"pip install {wheels}")
+    return Check("tree-sitter grammars", True, ", ".join(grammar.name for grammar in GRAMMARS))
