@@ -91,6 +91,12 @@ def git(root: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env=os.environ | GIT_IDENTITY)
 
 
+def commit_file(root: Path, name: str, message: str) -> None:
+    (root / name).write_text(f"{name}\n")
+    git(root, "add", name)
+    git(root, "commit", "-m", message)
+
+
 async def test_the_graph_from_goal_to_outcome(project: Path, backend: dict[str, str]) -> None:
     async with serve(project, env=backend) as session:
         goal = node_id(await ok(session, "decision_log", node_type="goal", title="Faster start-up"))
@@ -223,9 +229,7 @@ async def test_four_processes_logging_at_once_lose_nothing(project: Path, backen
 
 async def test_commit_summaries_come_from_the_clients_model(project: Path) -> None:
     git_init(project)
-    (project / "a.txt").write_text("a\n")
-    git(project, "add", "a.txt")
-    git(project, "commit", "-m", "Start")
+    commit_file(project, "a.txt", "Start")
     asked: list[str] = []
 
     async def sampling(context: object, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
@@ -236,9 +240,7 @@ async def test_commit_summaries_come_from_the_clients_model(project: Path) -> No
 
     async with serve(project, sampling=sampling) as session:
         await ok(session, "decision_query", query_type="pulse")
-        (project / "b.txt").write_text("b\n")
-        git(project, "add", "b.txt")
-        git(project, "commit", "-m", "Add b")
+        commit_file(project, "b.txt", "Add b")
         found = await ok(session, "decision_query", query_type="search", search_term="Add b")
         assert "Summary: Adds the b file. Changed: b.txt" in found
         assert asked == ["anthropic:claude-haiku-4-5"]
@@ -268,14 +270,10 @@ async def test_commit_summaries_from_a_provider_endpoint(project: Path) -> None:
             f'vllm = {{ url = "http://127.0.0.1:{httpd.server_port}/v1", auth_key = "secret-key" }}\n'
         )
         git_init(project)
-        (project / "a.txt").write_text("a\n")
-        git(project, "add", "a.txt")
-        git(project, "commit", "-m", "Start")
+        commit_file(project, "a.txt", "Start")
         async with serve(project) as session:
             await ok(session, "decision_query", query_type="pulse")
-            (project / "c.txt").write_text("c\n")
-            git(project, "add", "c.txt")
-            git(project, "commit", "-m", "Add c")
+            commit_file(project, "c.txt", "Add c")
             found = await ok(session, "decision_query", query_type="search", search_term="Add c")
             assert "Summary: Adds the c file. Changed: c.txt" in found
         assert seen == [{"path": "/v1/chat/completions", "key": "secret-key", "model": "tiny-model"}]
