@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make run    install loomkin-mcp into .venv and serve the current project over stdio
+#   make run    install loomkin-mcp into .venv and serve the project over HTTP on 127.0.0.1:4200
 #   make test   install what the tests need and run them
 PYTHON ?= python3
 VENV ?= .venv
@@ -29,7 +29,7 @@ node_modules/.installed: package.json
 	@touch $@
 
 run: install
-	$(BIN)/loomkin-mcp --stdio --root "$(PROJECT)"
+	$(BIN)/loomkin-mcp --http --root "$(PROJECT)"
 
 test: install-test
 	$(BIN)/python -m pytest

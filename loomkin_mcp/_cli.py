@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     # Installed before the config loads, so its warnings reach the client once one connects.
     bridge = McpLogBridge().install()
     try:
-        root = _project_root(args.root, serving=args.command is None)
+        root = _project_root(args.root, serving=args.command is None and not (args.http or args.sse))
         if args.command == "init":
             return _init(root, args.force)
         from .config import load_settings
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             return _decisions_export(root, settings, args.export_format)
         if args.command == "upstream-status":
             return _upstream_status(root, settings, args.json, args.wait)
+        if args.http or args.sse:
+            return _serve_http(root, settings, bridge, args)
         return _serve(root, settings, bridge)
     except ConfigError as exc:
         print(f"loomkin-mcp: {exc}", file=sys.stderr)
@@ -91,7 +93,15 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"loomkin-mcp {__version__}")
-    parser.add_argument("--stdio", action="store_true", help="serve MCP over stdin/stdout (the default)")
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="serve MCP over stdin/stdout (the default)")
+    transport.add_argument("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp")
+    transport.add_argument("--sse", action="store_true", help="serve legacy SSE at http://HOST:PORT/sse")
+    parser.add_argument("--host", default="127.0.0.1", help="address for --http/--sse (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port for --http/--sse (default $PORT or 4200)")
+    parser.add_argument(
+        "--token-file", metavar="FILE", help="bearer token clients must send (or LOOMKIN_TOKEN); needed off loopback"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -168,14 +178,43 @@ def _build(root: Path, settings: Settings, bridge: McpLogBridge) -> LoomkinServe
     return build_server(Workspace(root, settings), bridge)
 
 
+def _serving_disabled(root: Path, settings: Settings) -> bool:
+    if settings.config.mcp.server_enabled:
+        return False
+    where = settings.path or root / ".loomkin.toml"
+    print(
+        f"loomkin-mcp: serving is disabled by `[mcp] server_enabled = false` in {where}; "
+        "set it to true to serve this project.",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argparse.Namespace) -> int:
+    import os
+
+    import anyio
+
+    from ._http import check_binding, connection_help, serve
+
+    if _serving_disabled(root, settings):
+        return EXIT_USAGE
+    token = os.environ.get("LOOMKIN_TOKEN") or None
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ConfigError(f"--token-file {args.token_file}: cannot be read ({exc.strerror}).") from None
+    check_binding(args.host, token)
+    transport = "sse" if args.sse else "streamable-http"
+    port = args.port or settings.env.port
+    print(connection_help(transport, args.host, port, token is not None), file=sys.stderr)
+    anyio.run(serve, _build(root, settings, bridge), transport, args.host, port, token)
+    return 0
+
+
 def _serve(root: Path, settings: Settings, bridge: McpLogBridge) -> int:
-    if not settings.config.mcp.server_enabled:
-        where = settings.path or root / ".loomkin.toml"
-        print(
-            f"loomkin-mcp: serving is disabled by `[mcp] server_enabled = false` in {where}; "
-            "set it to true to serve this project.",
-            file=sys.stderr,
-        )
+    if _serving_disabled(root, settings):
         return EXIT_USAGE
     if sys.stdin.isatty():
         print(

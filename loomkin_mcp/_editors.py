@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 COMMAND_PLACEHOLDER = "/absolute/path/to/loomkin-mcp/.venv/bin/loomkin-mcp"
+URL_PLACEHOLDER = "http://127.0.0.1:4200/mcp"  # `loomkin-mcp --http` (make run)
 ROOT_PLACEHOLDER = "/absolute/path/to/your/project"
 WORKSPACE_FOLDER = "${workspaceFolder}"  # expanded by the editor itself
 
@@ -23,19 +24,23 @@ class Editor:
     root: str | None
     """`--root` value: the project path, the editor's own variable, or None (started in the project)."""
     typed: bool = False
-    """The schema wants `"type": "stdio"`."""
+    """The schema wants `"type": "stdio"` (or `"http"`)."""
     env: bool = True
+    url_key: str | None = "url"
+    """How the editor names a remote server's address; None when it cannot connect to a URL."""
 
 
 EDITORS: dict[str, Editor] = {
     editor.name: editor
     for editor in (
-        Editor("claude-desktop", "claude-desktop/claude_desktop_config.json", "mcpServers", ROOT_PLACEHOLDER),
+        Editor(
+            "claude-desktop", "claude-desktop/claude_desktop_config.json", "mcpServers", ROOT_PLACEHOLDER, url_key=None
+        ),
         Editor("cursor", "cursor/.cursor/mcp.json", "mcpServers", WORKSPACE_FOLDER),
         Editor("zed", "zed/settings.json", "context_servers", ROOT_PLACEHOLDER),
         Editor("vscode", "vscode/.vscode/mcp.json", "servers", WORKSPACE_FOLDER, typed=True, env=False),
         Editor("claude-code", "claude-code/.mcp.json", "mcpServers", None, typed=True),
-        Editor("windsurf", "windsurf/mcp_config.json", "mcpServers", ROOT_PLACEHOLDER),
+        Editor("windsurf", "windsurf/mcp_config.json", "mcpServers", ROOT_PLACEHOLDER, url_key="serverUrl"),
     )
 }
 
@@ -48,4 +53,18 @@ def snippet(editor: Editor, command: str = COMMAND_PLACEHOLDER, root: str = ROOT
     server |= {"command": command, "args": args}
     if editor.env:
         server["env"] = {}
+    return {editor.servers_key: {"loomkin": server}}
+
+
+def http_file(editor: Editor) -> str:
+    """Where the sample for the HTTP daemon lives: beside the stdio one, `-http` before the suffix."""
+    stem, _, suffix = editor.file.rpartition(".")
+    return f"{stem}-http.{suffix}"
+
+
+def http_snippet(editor: Editor, url: str = URL_PLACEHOLDER) -> dict[str, Any]:
+    """The editor's config for the HTTP daemon (`loomkin-mcp --http`)."""
+    assert editor.url_key is not None, f"{editor.name} cannot connect to a URL"
+    server: dict[str, Any] = {"type": "http"} if editor.typed else {}
+    server[editor.url_key] = url
     return {editor.servers_key: {"loomkin": server}}

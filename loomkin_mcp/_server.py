@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, cast
 
 import anyio
@@ -69,6 +70,22 @@ class LoomkinServer(MCPServer):
     # Exported upstream tool name -> (the upstream's tool it was built for, its proxy).
     _proxies: dict[str, tuple[types.Tool, Tool]]
 
+    @asynccontextmanager
+    async def shared_resources(self) -> AsyncIterator[None]:
+        """What every client of this server shares, once: upstream connections and the commit watcher.
+
+        Entered by the stdio runner, or once by the HTTP app however many clients connect.
+        """
+        async with anyio.create_task_group() as group:
+            # Upstreams connect in the background: a slow or broken one never delays initialize.
+            group.start_soon(self.upstreams.run)
+            group.start_soon(watch_commits, self.services)
+            try:
+                yield
+            finally:
+                group.cancel_scope.cancel()
+                await self.close()
+
     async def close(self) -> None:
         """Stop what the tools started (language servers), even while being cancelled."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
@@ -79,12 +96,9 @@ class LoomkinServer(MCPServer):
     async def run_stdio_async(self) -> None:
         """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read."""
         stdin = cancellable_stdin()
-        # Upstream tools come and go: clients of both eras are told the lists change.
-        options = self._lowlevel_server.create_initialization_options(
-            NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
-        )
+        options = self._lowlevel_server.create_initialization_options()
         # The SDK types stdin as an AsyncFile; it only iterates it line by line.
-        async with stdio_server(stdin=cast(Any, stdin)) as (read_stream, write_stream):
+        async with self.shared_resources(), stdio_server(stdin=cast(Any, stdin)) as (read_stream, write_stream):
             await self._lowlevel_server.run(read_stream, write_stream, options)
 
     # -- tools ----------------------------------------------------------------------------
@@ -176,24 +190,11 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     services = Services.for_workspace(workspace)
     upstreams = UpstreamPool(workspace.settings.config.mcp.servers, workspace.root)
 
-    @asynccontextmanager
-    async def lifespan(app: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        # Upstreams connect in the background: a slow or broken one never delays initialize.
-        async with anyio.create_task_group() as group:
-            group.start_soon(upstreams.run)
-            group.start_soon(watch_commits, services)
-            try:
-                yield {}
-            finally:
-                group.cancel_scope.cancel()
-                await server.close()
-
     server = LoomkinServer(
         SERVER_NAME,
         title="Loomkin",
         version=__version__,
         instructions=render_instructions(workspace.root.as_posix(), workspace.rules),
-        lifespan=lifespan,
     )
     server.services = services
     server.upstreams = upstreams
@@ -232,6 +233,11 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
 
     # MCPServer serves neither logging/setLevel nor resources/subscribe; handshake-era clients send both.
     lowlevel = server._lowlevel_server
+    # Upstream tools come and go: every transport (stdio, HTTP, SSE) tells clients the lists change.
+    lowlevel.create_initialization_options = partial(  # type: ignore[method-assign]
+        lowlevel.create_initialization_options,
+        NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True),
+    )
     bridge = log_bridge or McpLogBridge().install()
     notifier = ClientNotifier(server._subscriptions)
     server.middleware.extend([bridge.middleware, notifier.middleware])

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,54 @@ GIT_IDENTITY = {
 }
 
 Elicitation = Callable[[Any, types.ElicitRequestParams], Awaitable[types.ElicitResult]]
+
+# Which transport `serve` uses when a test does not say: set per test by the `transport` fixture.
+TRANSPORT: ContextVar[str] = ContextVar("transport", default="stdio")
+TRANSPORTS = ["stdio", "http", "sse"]
+
+
+@pytest.fixture
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Parametrize a module with `indirect=True` to run its tests over stdio, streamable HTTP and SSE."""
+    token = TRANSPORT.set(request.param)
+    try:
+        yield request.param
+    finally:
+        TRANSPORT.reset(token)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@asynccontextmanager
+async def http_daemon(root: Path, transport: str, *args: str, env: dict[str, str] | None = None) -> AsyncIterator[str]:
+    """`loomkin-mcp --http|--sse` on a free loopback port; yields its URL; SIGTERM at the end."""
+    port = free_port()
+    flag = "--sse" if transport == "sse" else "--http"
+    with open(root.parent / "server-stderr.log", "a") as errlog:
+        process = subprocess.Popen(
+            [LOOMKIN, flag, "--port", str(port), "--root", str(root), *args],
+            stdout=subprocess.DEVNULL, stderr=errlog, env=os.environ | server_env(env), cwd=root,
+        )  # fmt: skip
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}/{'sse' if transport == 'sse' else 'mcp'}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -65,7 +117,19 @@ async def serve(
     sampling: Callable[[Any, types.CreateMessageRequestParams], Awaitable[types.CreateMessageResult]] | None = None,
     env: dict[str, str] | None = None,
 ) -> AsyncIterator[ClientSession]:
-    """`loomkin-mcp --stdio --root ROOT` as a subprocess, with an initialized ClientSession."""
+    """`loomkin-mcp --stdio --root ROOT` as a subprocess, with an initialized ClientSession.
+
+    Over HTTP or SSE instead when the test runs under the `transport` fixture.
+    """
+    if TRANSPORT.get() != "stdio":
+        async with http_daemon(root, TRANSPORT.get(), *args, env=env) as url, _http_streams(url) as streams:
+            async with ClientSession(
+                streams[0], streams[1], elicitation_callback=elicitation, logging_callback=logging_callback,
+                message_handler=message_handler, sampling_callback=sampling, read_timeout_seconds=60,
+            ) as session:  # fmt: skip
+                await session.initialize()
+                yield session
+        return
     params = StdioServerParameters(
         command=LOOMKIN, args=["--stdio", "--root", str(root), *args], env=server_env(env), cwd=str(root)
     )
@@ -83,6 +147,24 @@ async def serve(
             ) as session:
                 await session.initialize()
                 yield session
+
+
+@asynccontextmanager
+async def _http_streams(url: str, headers: dict[str, str] | None = None) -> AsyncIterator[Any]:
+    if url.endswith("/sse"):
+        from mcp.client.sse import sse_client
+
+        async with sse_client(url, headers=headers) as streams:
+            yield streams
+        return
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(headers=headers or {}, timeout=httpx2.Timeout(60.0)) as client,
+        streamable_http_client(url, http_client=client) as streams,
+    ):
+        yield streams
 
 
 def text_of(result: types.CallToolResult) -> str:

@@ -15,9 +15,18 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from loomkin_mcp._editors import COMMAND_PLACEHOLDER, EDITORS, ROOT_PLACEHOLDER, WORKSPACE_FOLDER, snippet
+from loomkin_mcp._editors import (
+    COMMAND_PLACEHOLDER,
+    EDITORS,
+    ROOT_PLACEHOLDER,
+    URL_PLACEHOLDER,
+    WORKSPACE_FOLDER,
+    http_file,
+    http_snippet,
+    snippet,
+)
 
-from conftest import LOOMKIN, server_env
+from conftest import LOOMKIN, _http_streams, http_daemon, server_env
 
 CONFIGS = Path(__file__).parent.parent / "editor-configs"
 EVERYTHING = Path(__file__).parent.parent / "node_modules" / ".bin" / "mcp-server-everything"
@@ -27,9 +36,23 @@ STARTS_IN_PROJECT = {"cursor", "vscode", "claude-code"}
 
 def test_every_shipped_config_is_the_editors_schema() -> None:
     shipped = {path.relative_to(CONFIGS).as_posix() for path in CONFIGS.rglob("*.json")}
-    assert shipped == {editor.file for editor in EDITORS.values()}
+    http = {http_file(editor) for editor in EDITORS.values() if editor.url_key}
+    assert shipped == {editor.file for editor in EDITORS.values()} | http
     for editor in EDITORS.values():
         assert json.loads((CONFIGS / editor.file).read_text()) == snippet(editor), editor.name
+        if editor.url_key:
+            assert json.loads((CONFIGS / http_file(editor)).read_text()) == http_snippet(editor), editor.name
+
+
+@pytest.mark.anyio
+async def test_each_http_config_reaches_the_daemon(project: Path) -> None:
+    async with http_daemon(project, "http") as url:
+        for editor in (editor for editor in EDITORS.values() if editor.url_key):
+            config = json.loads((CONFIGS / http_file(editor)).read_text().replace(URL_PLACEHOLDER, url))
+            server = config[editor.servers_key]["loomkin"]
+            async with _http_streams(server[editor.url_key]) as streams, ClientSession(streams[0], streams[1]) as s:
+                await s.initialize()
+                assert "file_read" in {tool.name for tool in (await s.list_tools()).tools}, editor.name
 
 
 @pytest.mark.anyio

@@ -11,9 +11,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import fails, ok, serve
+from conftest import TRANSPORTS, fails, ok, serve
 
-pytestmark = pytest.mark.anyio
+# The same tool tests over every transport a client may use.
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.usefixtures("transport"),
+    pytest.mark.parametrize("transport", TRANSPORTS, indirect=True),
+]
 
 
 async def test_file_read_numbers_lines_and_pages(project: Path) -> None:

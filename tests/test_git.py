@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fails, git_init, ok, serve
+from conftest import TRANSPORTS, fails, git_init, ok, serve
 
-pytestmark = pytest.mark.anyio
+# The same tool tests over every transport a client may use.
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.usefixtures("transport"),
+    pytest.mark.parametrize("transport", TRANSPORTS, indirect=True),
+]
 
 
 def git_log(project: Path) -> str:

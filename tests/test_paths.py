@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fails, git_init, ok, serve, write_rules
+from conftest import TRANSPORTS, fails, git_init, ok, serve, write_rules
 
-pytestmark = pytest.mark.anyio
+# The same tool tests over every transport a client may use.
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.usefixtures("transport"),
+    pytest.mark.parametrize("transport", TRANSPORTS, indirect=True),
+]
 
 
 def snapshot(directory: Path) -> dict[str, str]:
