@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import mcp_types as types
 import pytest
 from mcp import ClientSession
 
-from conftest import LOOMKIN, fails, ok, processes, serve, server_env, text_of
+from conftest import LOOMKIN, fails, free_port, ok, processes, serve, server_env, text_of, wait_for_port
 
 pytestmark = pytest.mark.anyio
 
@@ -41,22 +39,6 @@ async def wait_for_tools(session: ClientSession, *names: str, timeout: float = 3
             if set(names) <= tools:
                 return tools
             await anyio.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 @pytest.fixture
