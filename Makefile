@@ -41,11 +41,32 @@ clean:
 # Aider, the repo map's reference, lives in its own environment: its pins are not ours.
 AIDER_VENV := bench/.venv-aider
 
-.PHONY: bench
-bench: install-test $(AIDER_VENV)/bin/aider
-	$(BIN)/python bench/edit_diagnostics.py --repetitions 30 --json bench/results/edit_diagnostics.json
-	$(BIN)/python bench/proxy_latency.py --calls 500 --json bench/results/proxy_latency.json
-	AIDER_PYTHON=$(AIDER_VENV)/bin/python $(BIN)/python bench/repo_intel.py --repetitions 3 --json bench/results/repo_intel.json
+BENCH_OUT ?= bench/results
+BENCH_MD ?= BENCHMARKS.md
+BENCH_CORPUS ?=
+STARTS ?= 5
+EDITS ?= 30
+CALLS ?= 500
+MAPS ?= 3
+
+.PHONY: bench bench-smoke install-bench
+install-bench: install-test $(AIDER_VENV)/bin/aider
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+
+# Every measure, side by side with its reference, then BENCHMARKS.md and the latency plot (≈ 6 min).
+bench: install-bench
+	mkdir -p $(BENCH_OUT)
+	LOOMKIN_BENCH_CORPUS=$(BENCH_CORPUS) $(BIN)/python bench/server_costs.py --repetitions $(STARTS) \
+		--json $(BENCH_OUT)/server_costs.json
+	$(BIN)/python bench/edit_diagnostics.py --repetitions $(EDITS) --json $(BENCH_OUT)/edit_diagnostics.json
+	$(BIN)/python bench/proxy_latency.py --calls $(CALLS) --json $(BENCH_OUT)/proxy_latency.json
+	LOOMKIN_BENCH_CORPUS=$(BENCH_CORPUS) AIDER_PYTHON=$(AIDER_VENV)/bin/python \
+		$(BIN)/python bench/repo_intel.py --repetitions $(MAPS) --json $(BENCH_OUT)/repo_intel.json
+	$(BIN)/python bench/report.py $(BENCH_OUT) $(BENCH_MD) $(BENCH_OUT)/latency.png
+
+# The same code on a tiny corpus, once, into a scratch directory: CI runs it so the benches cannot rot.
+bench-smoke:
+	$(MAKE) bench BENCH_OUT=$$(mktemp -d) BENCH_MD=/dev/null BENCH_CORPUS=json,email STARTS=1 EDITS=2 CALLS=20 MAPS=1
 
 $(AIDER_VENV)/bin/aider:
 	$(PYTHON) -m venv $(AIDER_VENV)

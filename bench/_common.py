@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,19 @@ def summary(values: list[float]) -> dict[str, float]:
         "min": round(ordered[0], 3),
         "max": round(ordered[-1], 3),
     }
+
+
+def copy_corpus(target: Path) -> None:
+    """The Python standard library (without site-packages), or only the parts named in
+    LOOMKIN_BENCH_CORPUS (comma-separated, e.g. `json,email`) for the smoke run."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    ignore = shutil.ignore_patterns("site-packages", "__pycache__", "*.pyc")
+    parts = [part for part in os.environ.get("LOOMKIN_BENCH_CORPUS", "").split(",") if part]
+    if not parts:
+        shutil.copytree(stdlib, target, ignore=ignore, symlinks=True)
+        return
+    for part in parts:
+        shutil.copytree(stdlib / part, target / part, ignore=ignore, symlinks=True)
 
 
 def main(doc: str, count_option: str, default_count: int, run: Callable[[int], dict[str, Any]]) -> None:

@@ -1,0 +1,189 @@
+"""What a user feels of a server they don't notice: start-up, memory, and a file_read round trip.
+
+Measured in one run, interleaved, against:
+- start-up (spawn -> initialize result) and RSS: a bare mcp 2.x `MCPServer` with one tool, and
+  `@modelcontextprotocol/server-filesystem` (npm) for context;
+- a 4 KB file_read round trip through the Python SDK client over stdio: server-filesystem's
+  `read_text_file` on the same file.
+
+Usage: python bench/server_costs.py [--repetitions N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from _common import copy_corpus, main, summary
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+FILESYSTEM = HERE.parent / "node_modules" / ".bin" / "mcp-server-filesystem"
+INITIALIZE = json.dumps({
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
+})  # fmt: skip
+
+
+def commands(root: Path) -> dict[str, list[str]]:
+    return {
+        "ours": [str(BIN / "loomkin-mcp"), "--stdio", "--root", str(root)],
+        "bare": [sys.executable, str(HERE / "_bare_server.py")],
+        "filesystem": [str(FILESYSTEM), str(root)],
+    }
+
+
+def spawn_to_initialize(argv: list[str], cwd: Path) -> tuple[float, int, subprocess.Popen[str]]:
+    """ms from spawn to the initialize result, the RSS (KB) then, and the still-running process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(INITIALIZE + "\n")
+    process.stdin.flush()
+    while '"id":1' not in process.stdout.readline().replace(" ", ""):
+        pass
+    elapsed = (time.perf_counter() - started) * 1000
+    return elapsed, rss_kb(process.pid), process
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    assert process.stdin is not None
+    process.stdin.close()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def startup_and_idle_memory(root: Path, repetitions: int) -> list[dict]:
+    times: dict[str, list[float]] = {name: [] for name in commands(root)}
+    memory: dict[str, list[int]] = {name: [] for name in commands(root)}
+    for _ in range(repetitions):
+        for name, argv in commands(root).items():
+            elapsed, rss, process = spawn_to_initialize(argv, root)
+            time.sleep(0.5)  # let start-up garbage settle before reading the idle RSS
+            times[name].append(elapsed)
+            memory[name].append(rss_kb(process.pid) or rss)
+            stop(process)
+    ours, bare = statistics.median(times["ours"]), statistics.median(times["bare"])
+    idle_mb = statistics.median(memory["ours"]) / 1024
+    return [
+        {
+            "measure": "spawn → initialize result",
+            "ours_ms": summary(times["ours"]),
+            "reference": "bare mcp 2.3 MCPServer with one tool",
+            "reference_ms": summary(times["bare"]),
+            "context": f"server-filesystem (npm): {statistics.median(times['filesystem']):.0f} ms",
+            "added_ms_at_median": round(ours - bare, 1),
+            "target": "≤ bare + 100 ms",
+            "met": ours - bare <= 100,
+        },
+        {
+            "measure": "RSS idle, after initialize",
+            "ours_mb": round(idle_mb, 1),
+            "reference": "bare mcp 2.3 MCPServer",
+            "reference_mb": round(statistics.median(memory["bare"]) / 1024, 1),
+            "context": f"server-filesystem (npm): {statistics.median(memory['filesystem']) / 1024:.0f} MB",
+            "target": "≤ 90 MB",
+            "met": idle_mb <= 90,
+        },
+    ]
+
+
+def memory_with_map(root: Path) -> dict:
+    """RSS after the repo map of the stdlib copy is built (through the tool, as a client would)."""
+    elapsed, _, process = spawn_to_initialize(commands(root)["ours"], root)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "repo_map", "arguments": {}}}
+    process.stdin.write(json.dumps(call) + "\n")
+    process.stdin.flush()
+    while '"id":2' not in process.stdout.readline().replace(" ", ""):
+        pass
+    mb = rss_kb(process.pid) / 1024
+    stop(process)
+    return {
+        "measure": "RSS with the stdlib repo map built",
+        "ours_mb": round(mb, 1),
+        "target": "≤ 250 MB",
+        "met": mb <= 250,
+    }
+
+
+async def file_read_round_trips(root: Path, calls: int) -> dict:
+    (root / "four_kb.txt").write_text(("x" * 63 + "\n") * 64)
+    ours_params = StdioServerParameters(command=str(BIN / "loomkin-mcp"), args=["--stdio", "--root", str(root)])
+    reference_params = StdioServerParameters(command=str(FILESYSTEM), args=[str(root)])
+    bare_params = StdioServerParameters(command=sys.executable, args=[str(HERE / "_bare_server.py")])
+    ours, reference, bare = [], [], []
+    with open(os.devnull, "w") as devnull:
+        async with (
+            stdio_client(ours_params, errlog=devnull) as (our_read, our_write),
+            ClientSession(our_read, our_write) as session,
+            stdio_client(reference_params, errlog=devnull) as (ref_read, ref_write),
+            ClientSession(ref_read, ref_write) as reference_session,
+            stdio_client(bare_params, errlog=devnull) as (bare_read, bare_write),
+            ClientSession(bare_read, bare_write) as bare_session,
+        ):
+            await session.initialize()
+            await reference_session.initialize()
+            await bare_session.initialize()
+            four_kb = (root / "four_kb.txt").read_text()
+            path = str(root / "four_kb.txt")
+            for index in range(calls + 20):
+                started = time.perf_counter()
+                await session.call_tool("file_read", {"file_path": "four_kb.txt"})
+                middle = time.perf_counter()
+                await reference_session.call_tool("read_text_file", {"path": path})
+                done = time.perf_counter()
+                await bare_session.call_tool("echo", {"message": four_kb})
+                if index >= 20:  # the first calls warm both up
+                    ours.append((middle - started) * 1000)
+                    reference.append((done - middle) * 1000)
+                    bare.append((time.perf_counter() - done) * 1000)
+    p50 = statistics.median(ours) / statistics.median(reference)
+    p99 = summary(ours)["p99"] / summary(reference)["p99"]
+    return {
+        "measure": "file_read 4 KB round trip over stdio",
+        "ours_ms": summary(ours),
+        "reference": "server-filesystem read_text_file",
+        "reference_ms": summary(reference),
+        "ratio": round(p50, 2),
+        "ratio_p99": round(p99, 2),
+        "context": f"a bare mcp 2.3 MCPServer echoing 4 KB: {statistics.median(bare):.2f} ms",
+        "target": "≤ 1.0× at p50 and p99",
+        "met": p50 <= 1.0 and p99 <= 1.0,
+        "samples": {"ours": ours, "reference": reference},
+    }
+
+
+def run(repetitions: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "stdlib"
+        copy_corpus(root)
+        rows = startup_and_idle_memory(root, repetitions)
+        rows.append(memory_with_map(root))
+        rows.append(anyio.run(file_read_round_trips, root, 100 * repetitions))
+    return {"rows": rows}
+
+
+if __name__ == "__main__":
+    main(__doc__, "repetitions", 5, run)
