@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 # Changes arrive in bursts (a publish per file, a list per upstream): one notice per burst.
 _COALESCE_SECONDS = 0.1
+# A long-lived HTTP daemon sees many short sessions: remember only the latest ones.
+_MAX_SESSIONS = 64
 
 
 class ClientNotifier:
@@ -33,6 +35,7 @@ class ClientNotifier:
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method != "initialize" and ctx.session not in self._sessions:
             self._sessions.append(ctx.session)
+            del self._sessions[:-_MAX_SESSIONS]
         return await call_next(ctx)
 
     async def subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
