@@ -8,6 +8,7 @@ import os
 import stat
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,13 +40,17 @@ class WriteResult:
 class FileService:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
-        # Tools run concurrently: writes to one file are serialised so no edit is lost.
-        self._locks: dict[Path, threading.Lock] = {}
+        # Tools run concurrently: writes to one file are serialised so no edit is lost. Weak values:
+        # a lock lives while someone holds it, so a long-lived server does not keep one per file forever.
+        self._locks: weakref.WeakValueDictionary[Path, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
 
     def _lock(self, path: Path) -> threading.Lock:
         with self._locks_guard:
-            return self._locks.setdefault(path, threading.Lock())
+            lock = self._locks.get(path)
+            if lock is None:
+                lock = self._locks[path] = threading.Lock()
+            return lock
 
     # -- read -------------------------------------------------------------------------------
 
