@@ -269,3 +269,14 @@ def processes(needle: str, cwd: Path | None = None) -> list[int]:
         if needle.encode() in cmdline and (cwd is None or where == str(cwd)):
             found.append(int(pid))
     return found
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the reliability suite's figures (cases tried, escapes, torn files, lost nodes...)."""
+    figures = sys.modules.get("reliability_figures")
+    if figures is None or not figures.FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for area, what, values in figures.FIGURES:
+        shown = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in values.items())
+        terminalreporter.write_line(f"{area}: {what} — {shown}")

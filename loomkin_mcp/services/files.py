@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import glob
 import logging
 import os
 import stat
@@ -209,15 +210,15 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old or the new content, never a mix.
 
     A temp file in the same directory is written, fsynced, given the old file's mode, and
-    renamed over the target; the directory is fsynced so the rename survives a crash.
+    renamed over the target; the directory is fsynced so the rename survives a crash. The temp
+    file's name carries our pid, so the next write to the file removes what a killed writer left.
     """
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".loomkin-tmp", dir=path.parent)
+        mode = 0o666 & ~_UMASK
+    _remove_stale_temp_files(path)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -232,6 +233,44 @@ def atomic_write(path: Path, data: bytes) -> None:
             pass
         raise
     _fsync_directory(path.parent)
+
+
+_TEMP_SUFFIX = ".loomkin-tmp"
+
+
+def _read_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+# Read once: os.umask can only be read by setting it, which would race with other threads.
+_UMASK = _read_umask()
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Temp files of writes to `path` whose process is gone (killed mid-write), or ours (we hold its lock)."""
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*{_TEMP_SUFFIX}"):
+        pid_text = temp.name[: -len(_TEMP_SUFFIX)].rsplit(".", 2)[-2]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid != os.getpid() and _process_alive(pid):
+            continue  # another server may be writing it right now
+        try:
+            temp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _encode(text: str, what: str) -> bytes:

@@ -1,0 +1,196 @@
+"""Reliability: kill -9 mid-write never tears a file, garbage on stdin never stops the server, load is served.
+
+Each test records its figures in RELIABILITY_FIGURES (printed at the end of the run by conftest).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from reliability_figures import record
+
+from conftest import RawServer, _http_streams, http_daemon, ok, serve
+
+pytestmark = pytest.mark.anyio
+
+FILES = 8
+LINES = 200
+OLD = "v=old\n" * LINES
+
+
+def _writes(count: int) -> list[dict]:
+    """file_write and file_edit calls over FILES files. Every complete version of a file is LINES equal
+    lines (a write sets them all; an edit rewrites them all), so a torn file shows as unequal lines."""
+    calls = []
+    for n in range(count):
+        name = f"f{n % FILES}.txt"
+        if n % 2:
+            calls.append({"name": "file_write", "arguments": {"file_path": name, "content": f"v={n}\n" * LINES}})
+        else:
+            edit = {"file_path": name, "old_string": "v=", "new_string": "v=x", "replace_all": True}
+            calls.append({"name": "file_edit", "arguments": edit})
+    return calls
+
+
+def _whole(text: str) -> bool:
+    lines = text.split("\n")
+    return lines[-1] == "" and len(lines) == LINES + 1 and len(set(lines[:-1])) == 1 and lines[0].startswith("v=")
+
+
+def test_kill_9_during_a_thousand_writes_never_tears_a_file(project: Path) -> None:
+    for n in range(FILES):
+        (project / f"f{n}.txt").write_text(OLD)
+    (project / ".loomkin.toml").write_text('[permissions]\nauto_approve = ["*"]\n')
+    calls = _writes(1000)
+    sent = torn = kills = 0
+    while sent < len(calls):
+        server = RawServer(project)
+        server.handshake()
+        batch = calls[sent : sent + 125]
+        for offset, call in enumerate(batch):
+            server.call_tool(10_000 + offset, call["name"], call["arguments"])
+        sent += len(batch)
+        time.sleep(0.05 + (sent % 7) * 0.01)  # let some land, kill the rest mid-flight
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+        kills += 1
+        for n in range(FILES):
+            if not _whole((project / f"f{n}.txt").read_text()):
+                torn += 1
+    # A write killed before its rename leaves a temp file, never a torn target; the next write to
+    # that file removes it.
+    cleaner = RawServer(project)
+    cleaner.handshake()
+    for n in range(FILES):
+        cleaner.call_tool(n + 1, "file_write", {"file_path": f"f{n}.txt", "content": f"v=final{n}\n" * LINES})
+    cleaner.read_until(set(range(1, FILES + 1)))
+    cleaner.close()
+    leftovers = list(project.glob(".*loomkin-tmp"))
+    record("crash safety", f"kill -9 ×{kills} during {sent} file_write/file_edit calls on {FILES} files",
+           torn_files=torn, leftover_temp_files=len(leftovers))  # fmt: skip
+    assert torn == 0 and leftovers == []
+
+
+def test_kill_9_during_decision_logging_loses_no_committed_node(project: Path) -> None:
+    answered: set[int] = set()
+    for round_ in range(4):
+        server = RawServer(project)
+        server.handshake()
+        for n in range(100):
+            request = round_ * 1000 + n
+            server.call_tool(request, "decision_log", {"node_type": "observation", "title": f"node {request}"})
+        server.read_until({round_ * 1000 + n for n in range(40)})
+        answered |= {
+            key for key, message in server.answered.items()
+            if round_ * 1000 <= key < round_ * 1000 + 100 and not message.get("result", {}).get("isError", True)
+        }  # fmt: skip
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+    with sqlite3.connect(project / ".loomkin" / "decisions.db") as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        titles = {row[0] for row in connection.execute("SELECT title FROM decision_nodes")}
+    lost = [key for key in answered if f"node {key}" not in titles]
+    record("crash safety", "kill -9 ×4 while logging decisions", acknowledged_nodes=len(answered), lost_nodes=len(lost))
+    assert lost == []
+
+
+GARBAGE = [
+    "not json at all",
+    "{",
+    '{"jsonrpc": "2.0"',
+    "[]",
+    "[1, 2, 3]",
+    '{"jsonrpc": "2.0", "id": 1}',
+    '{"jsonrpc": "1.0", "id": 2, "method": "tools/list"}',
+    '{"jsonrpc": "2.0", "id": 3, "method": "no/such/method"}',
+    '{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": "a string"}',
+    '{"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": 42}}',
+    '{"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "file_read", "arguments": [1]}}',
+    '{"jsonrpc": "2.0", "id": {"nested": true}, "method": "tools/list"}',
+    '{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "file_read", "arguments": {"file_path": '
+    + json.dumps("x" * 2_000_000)
+    + "}}}",
+    '{"jsonrpc": "2.0", "id": 8, "method": "resources/read", "params": {"uri": "loomkin://nope"}}',
+    "\x00\x01\x02 binary noise \xff",
+    '{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 999}}',
+]
+
+
+def test_garbage_on_stdin_gets_errors_and_the_server_keeps_serving(project: Path) -> None:
+    (project / "a.txt").write_text("still here\n")
+    server = RawServer(project)
+    server.handshake()
+    for line in GARBAGE:
+        server.send(line)
+    server.call_tool(100, "file_read", {"file_path": "a.txt"})
+    server.read_until({100})
+    rest = server.close()
+    for line in rest.splitlines():
+        assert json.loads(line)["jsonrpc"] == "2.0"
+    assert "still here" in server.answered[100]["result"]["content"][0]["text"]
+    assert server.process.returncode == 0
+    record("protocol fuzzing", f"{len(GARBAGE)} malformed, mistyped, unknown, huge and truncated messages on stdin",
+           crashes=0, still_serving=1)  # fmt: skip
+
+
+async def test_two_hundred_calls_in_flight_over_stdio_and_http(project: Path) -> None:
+    for n in range(20):
+        (project / f"r{n}.txt").write_text(f"file {n}\n")
+    results: dict[str, list[str]] = {"stdio": [], "http": []}
+
+    async def burst(session: object, into: list[str]) -> None:
+        async with anyio.create_task_group() as group:
+            for n in range(200):
+
+                async def one(n: int = n) -> None:
+                    into.append(await ok(session, "file_read", file_path=f"r{n % 20}.txt"))  # type: ignore[arg-type]
+
+                group.start_soon(one)
+
+    async with serve(project) as session:
+        await burst(session, results["stdio"])
+    async with http_daemon(project, "http") as url:
+        import mcp
+
+        async with _http_streams(url) as streams, mcp.ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            await burst(session, results["http"])
+    for transport, texts in results.items():
+        assert len(texts) == 200, transport
+        assert all(text.startswith("     1\tfile ") for text in texts), transport
+    record("load", "200 file_read calls in flight over stdio, then 200 over streamable HTTP", errors=0)
+
+
+def test_rss_returns_near_baseline_after_load(project: Path) -> None:
+    for n in range(20):
+        (project / f"r{n}.txt").write_text(f"file {n}\n" * 100)
+    server = RawServer(project)
+    server.handshake()
+    server.call_tool(1, "file_read", {"file_path": "r0.txt"})
+    server.read_until({1})
+    baseline = _rss_kb(server.process.pid)
+    for round_ in range(5):
+        ids = set()
+        for n in range(200):
+            request = 1000 * (round_ + 1) + n
+            server.call_tool(request, "file_read", {"file_path": f"r{n % 20}.txt"})
+            ids.add(request)
+        server.read_until(ids)
+    after = _rss_kb(server.process.pid)
+    server.close()
+    grown = (after - baseline) / 1024
+    record("load", "1,000 file_read calls over stdio, RSS before and after", rss_growth_mb=round(grown, 1))
+    assert grown < 20
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
