@@ -8,9 +8,13 @@ import os
 import shutil
 import statistics
 import sysconfig
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -22,6 +26,16 @@ def summary(values: list[float]) -> dict[str, float]:
         "min": round(ordered[0], 3),
         "max": round(ordered[-1], 3),
     }
+
+
+@asynccontextmanager
+async def stdio_session(command: str, *args: str) -> AsyncIterator[ClientSession]:
+    """A real MCP client over stdio to `command args`, initialized; the server's stderr discarded."""
+    params = StdioServerParameters(command=command, args=list(args))
+    with open(os.devnull, "w") as devnull:
+        async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
 
 
 def copy_corpus(target: Path) -> None:

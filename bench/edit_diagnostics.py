@@ -18,10 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import main, summary
+from _common import main, stdio_session, summary
 from lsprotocol import types as lsp
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
 from pygls.lsp.client import LanguageClient
 
 BIN = Path(sys.executable).parent
@@ -86,25 +84,22 @@ async def run(repetitions: int) -> dict:
         )
         await asyncio.wait_for(published.get(), 30)
 
-        params = StdioServerParameters(command=str(BIN / "loomkin-mcp"), args=["--stdio", "--root", str(our_root)])
         reference, ours = [], []
-        with open(os.devnull, "w") as devnull:
-            async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as session:
-                await session.initialize()
-                await session.call_tool("file_read", {"file_path": "app.py"})  # warm: server started, baseline known
-                current = FIXED
-                for n in range(repetitions):
-                    target = BROKEN if current == FIXED else FIXED
-                    reference.append(await measure_reference(client, published, uri, n + 2, target))
-                    started = time.perf_counter()
-                    result = await session.call_tool(
-                        "file_edit", {"file_path": "app.py", "old_string": current, "new_string": target}
-                    )
-                    ours.append((time.perf_counter() - started) * 1000)
-                    text = result.content[0].text
-                    if "pylsp" not in text:
-                        raise SystemExit(f"no diagnostics in the edit result: {text}")
-                    current = target
+        async with stdio_session(str(BIN / "loomkin-mcp"), "--stdio", "--root", str(our_root)) as session:
+            await session.call_tool("file_read", {"file_path": "app.py"})  # warm: server started, baseline known
+            current = FIXED
+            for n in range(repetitions):
+                target = BROKEN if current == FIXED else FIXED
+                reference.append(await measure_reference(client, published, uri, n + 2, target))
+                started = time.perf_counter()
+                result = await session.call_tool(
+                    "file_edit", {"file_path": "app.py", "old_string": current, "new_string": target}
+                )
+                ours.append((time.perf_counter() - started) * 1000)
+                text = result.content[0].text
+                if "pylsp" not in text:
+                    raise SystemExit(f"no diagnostics in the edit result: {text}")
+                current = target
         await asyncio.wait_for(client.shutdown_async(None), 5)
         client.exit(None)
         await client.stop()

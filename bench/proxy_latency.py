@@ -8,7 +8,6 @@ Usage: python bench/proxy_latency.py [--calls N] [--json OUT]
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import tempfile
@@ -16,9 +15,8 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import main, summary
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from _common import main, stdio_session, summary
+from mcp import ClientSession
 
 REPO = Path(__file__).resolve().parent.parent
 EVERYTHING = REPO / "node_modules" / ".bin" / "mcp-server-everything"
@@ -35,19 +33,13 @@ async def timed_call(session: ClientSession, tool: str) -> float:
 
 
 async def run(calls: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
+    with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / ".loomkin.toml").write_text(f'[mcp]\nservers = [{{ name = "everything", command = "{EVERYTHING}" }}]\n')
-        direct_params = StdioServerParameters(command=str(EVERYTHING))
-        ours_params = StdioServerParameters(command=str(LOOMKIN), args=["--stdio", "--root", str(root)])
         async with (
-            stdio_client(direct_params, errlog=devnull) as (direct_read, direct_write),
-            ClientSession(direct_read, direct_write) as direct,
-            stdio_client(ours_params, errlog=devnull) as (our_read, our_write),
-            ClientSession(our_read, our_write) as ours,
+            stdio_session(str(EVERYTHING)) as direct,
+            stdio_session(str(LOOMKIN), "--stdio", "--root", str(root)) as ours,
         ):
-            await direct.initialize()
-            await ours.initialize()
             with anyio.fail_after(30):
                 while "everything__echo" not in {t.name for t in (await ours.list_tools()).tools}:
                     await anyio.sleep(0.1)

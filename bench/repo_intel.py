@@ -22,9 +22,7 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import copy_corpus, main, summary
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from _common import copy_corpus, main, stdio_session, summary
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
@@ -44,19 +42,16 @@ def rg_direct(root: Path, pattern: str) -> float:
 
 
 async def search_benchmark(root: Path, repetitions: int) -> dict:
-    params = StdioServerParameters(command=str(BIN / "loomkin-mcp"), args=["--stdio", "--root", str(root)])
     ours, reference = [], []
-    with open(os.devnull, "w") as devnull:
-        async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            for _ in range(repetitions):
-                for pattern in PATTERNS:
-                    reference.append(rg_direct(root, pattern))
-                    started = time.perf_counter()
-                    result = await session.call_tool("content_search", {"pattern": pattern, "max_results": 5000})
-                    ours.append((time.perf_counter() - started) * 1000)
-                    if result.is_error or "stopped at" in result.content[0].text:
-                        raise SystemExit(f"{pattern}: capped or failed, pick a narrower pattern")
+    async with stdio_session(str(BIN / "loomkin-mcp"), "--stdio", "--root", str(root)) as session:
+        for _ in range(repetitions):
+            for pattern in PATTERNS:
+                reference.append(rg_direct(root, pattern))
+                started = time.perf_counter()
+                result = await session.call_tool("content_search", {"pattern": pattern, "max_results": 5000})
+                ours.append((time.perf_counter() - started) * 1000)
+                if result.is_error or "stopped at" in result.content[0].text:
+                    raise SystemExit(f"{pattern}: capped or failed, pick a narrower pattern")
     ratio = statistics.median(ours) / statistics.median(reference)
     return {
         "measure": f"content_search on the stdlib, {len(PATTERNS)} patterns × {repetitions} (MCP over stdio)",

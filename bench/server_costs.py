@@ -12,7 +12,6 @@ Usage: python bench/server_costs.py [--repetitions N] [--json OUT]
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -21,9 +20,7 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import copy_corpus, main, summary
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from _common import copy_corpus, main, stdio_session, summary
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -134,35 +131,25 @@ def memory_with_map(root: Path, idle_mb: float) -> dict:
 
 async def file_read_round_trips(root: Path, calls: int) -> dict:
     (root / "four_kb.txt").write_text(("x" * 63 + "\n") * 64)
-    ours_params = StdioServerParameters(command=str(BIN / "loomkin-mcp"), args=["--stdio", "--root", str(root)])
-    reference_params = StdioServerParameters(command=str(FILESYSTEM), args=[str(root)])
-    bare_params = StdioServerParameters(command=sys.executable, args=[str(HERE / "_bare_server.py")])
     ours, reference, bare = [], [], []
-    with open(os.devnull, "w") as devnull:
-        async with (
-            stdio_client(ours_params, errlog=devnull) as (our_read, our_write),
-            ClientSession(our_read, our_write) as session,
-            stdio_client(reference_params, errlog=devnull) as (ref_read, ref_write),
-            ClientSession(ref_read, ref_write) as reference_session,
-            stdio_client(bare_params, errlog=devnull) as (bare_read, bare_write),
-            ClientSession(bare_read, bare_write) as bare_session,
-        ):
-            await session.initialize()
-            await reference_session.initialize()
-            await bare_session.initialize()
-            four_kb = (root / "four_kb.txt").read_text()
-            path = str(root / "four_kb.txt")
-            for index in range(calls + 20):
-                started = time.perf_counter()
-                await session.call_tool("file_read", {"file_path": "four_kb.txt"})
-                middle = time.perf_counter()
-                await reference_session.call_tool("read_text_file", {"path": path})
-                done = time.perf_counter()
-                await bare_session.call_tool("echo", {"message": four_kb})
-                if index >= 20:  # the first calls warm both up
-                    ours.append((middle - started) * 1000)
-                    reference.append((done - middle) * 1000)
-                    bare.append((time.perf_counter() - done) * 1000)
+    async with (
+        stdio_session(str(BIN / "loomkin-mcp"), "--stdio", "--root", str(root)) as session,
+        stdio_session(str(FILESYSTEM), str(root)) as reference_session,
+        stdio_session(sys.executable, str(HERE / "_bare_server.py")) as bare_session,
+    ):
+        four_kb = (root / "four_kb.txt").read_text()
+        path = str(root / "four_kb.txt")
+        for index in range(calls + 20):
+            started = time.perf_counter()
+            await session.call_tool("file_read", {"file_path": "four_kb.txt"})
+            middle = time.perf_counter()
+            await reference_session.call_tool("read_text_file", {"path": path})
+            done = time.perf_counter()
+            await bare_session.call_tool("echo", {"message": four_kb})
+            if index >= 20:  # the first calls warm both up
+                ours.append((middle - started) * 1000)
+                reference.append((done - middle) * 1000)
+                bare.append((time.perf_counter() - done) * 1000)
     p50 = statistics.median(ours) / statistics.median(reference)
     p99 = summary(ours)["p99"] / summary(reference)["p99"]
     return {
