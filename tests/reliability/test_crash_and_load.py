@@ -139,6 +139,63 @@ def test_garbage_on_stdin_gets_errors_and_the_server_keeps_serving(project: Path
            crashes=0, still_serving=1)  # fmt: skip
 
 
+async def _raw_http(port: int, request: bytes) -> bytes:
+    """Send bytes on a fresh connection, half-close it, and read whatever comes back."""
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(request)
+        await stream.send_eof()
+        reply = b""
+        with anyio.move_on_after(30):
+            async for chunk in stream:
+                reply += chunk
+        return reply
+
+
+async def test_garbage_over_http_gets_errors_and_the_server_keeps_serving(project: Path) -> None:
+    import httpx2
+    import mcp
+
+    (project / "a.txt").write_text("still here\n")
+    accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    client_info = {"name": "fuzz", "version": "0"}
+    params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client_info}
+    initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+    statuses: list[int] = []
+    async with http_daemon(project, "http") as url, httpx2.AsyncClient(timeout=60) as client:
+        port = int(url.split(":")[2].split("/")[0])
+        session_id = (await client.post(url, headers=accept, json=initialize)).headers["mcp-session-id"]
+        headers = accept | {"mcp-session-id": session_id}
+        await client.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        attempts = [
+            client.post(url, headers=headers, content=body.encode("utf-8", "surrogateescape")) for body in GARBAGE
+        ]
+        attempts += [
+            client.post(url, headers=accept | {"mcp-session-id": "no-such-session"}, json=initialize),
+            client.post(url, headers={"Content-Type": "text/plain"}, content=b"hello"),
+            client.post(url, headers=headers, content=b"{" * 20_000_000),
+            client.put(url, headers=headers, content=b"{}"),
+            client.delete(url, headers={"mcp-session-id": "no-such-session"}),
+            client.get(url.replace("/mcp", "/no/such/path")),
+        ]
+        for attempt in attempts:
+            response = await attempt
+            statuses.append(response.status_code)
+            assert response.status_code < 500 and "Traceback" not in response.text, response.text[:300]
+        truncated = (
+            b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+            b'{"jsonrpc": "2.0", "id": 1, "method": "tools/li'
+        )
+        raw_frames = [truncated, b"GARBAGE / NOT-HTTP\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b""]
+        for frame in raw_frames:
+            await _raw_http(port, frame)
+        async with _http_streams(url) as streams, mcp.ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            assert "still here" in await ok(session, "file_read", file_path="a.txt")
+    tried = len(statuses) + len(raw_frames)
+    what = f"{tried} malformed, mistyped, unknown, 20 MB, truncated and non-HTTP requests on streamable HTTP"
+    record("protocol fuzzing", what, server_errors_5xx=0, crashes=0, still_serving=1)
+
+
 async def test_two_hundred_calls_in_flight_over_stdio_and_http(project: Path) -> None:
     for n in range(20):
         (project / f"r{n}.txt").write_text(f"file {n}\n")
