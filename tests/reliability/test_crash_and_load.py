@@ -224,6 +224,58 @@ async def test_two_hundred_calls_in_flight_over_stdio_and_http(project: Path) ->
     record("load", "200 file_read calls in flight over stdio, then 200 over streamable HTTP", errors=0)
 
 
+CROWDS = 4
+
+
+async def test_two_hundred_concurrent_http_clients_are_served_and_released(project: Path) -> None:
+    import mcp
+
+    for n in range(20):
+        (project / f"r{n}.txt").write_text(f"file {n}\n")
+    texts: list[str] = []
+
+    async def client(n: int) -> None:
+        async with _http_streams(url) as streams, mcp.ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            texts.append(await ok(session, "file_read", file_path=f"r{n % 20}.txt"))
+
+    async def crowd() -> None:
+        async with anyio.create_task_group() as group:
+            for n in range(200):
+                group.start_soon(client, n)
+
+    async with http_daemon(project, "http") as url:
+        pid = _pid_serving(url)
+        await client(0)
+        baseline = _rss_kb(pid)
+        rss_after = []
+        for _ in range(CROWDS):
+            await crowd()
+            rss_after.append(_rss_kb(pid))
+    assert len(texts) == 1 + 200 * CROWDS and all(text.startswith("     1\tfile ") for text in texts)
+    # The first crowd's peak stays with the allocator; sessions are released when their clients
+    # leave, so later crowds cost (almost) nothing more — a per-session leak would add up here.
+    first_crowd = (rss_after[0] - baseline) / 1024
+    later_crowds = (rss_after[-1] - rss_after[0]) / 1024
+    record("load", f"{CROWDS} × 200 concurrent streamable HTTP clients (own session each, initialize + file_read)",
+           errors=0, rss_growth_first_crowd_mb=round(first_crowd, 1),
+           rss_growth_over_later_crowds_mb=round(later_crowds, 1))  # fmt: skip
+    assert later_crowds < 20
+
+
+def _pid_serving(url: str) -> int:
+    """The pid of the loomkin-mcp daemon started with `--port` of this URL."""
+    port = url.split(":")[2].split("/")[0]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--port" in argv and port.encode() in argv:
+            return int(cmdline.parent.name)
+    raise LookupError(f"no process serves {url}")
+
+
 def test_rss_returns_near_baseline_after_load(project: Path) -> None:
     for n in range(20):
         (project / f"r{n}.txt").write_text(f"file {n}\n" * 100)
