@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROJECT ?= $(CURDIR)
 
-.PHONY: install install-test run test clean
+.PHONY: install install-test run test soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ run: install
 
 test: install-test
 	$(BIN)/python -m pytest
+
+# The reliability suite with each child fault repeated 50 times instead of 5 (≈ 15 min).
+soak: install-test
+	LOOMKIN_SOAK=1 $(BIN)/python -m pytest --timeout=1200 tests/reliability
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

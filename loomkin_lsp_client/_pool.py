@@ -21,7 +21,6 @@ from ._text import incremental_change
 
 logger = logging.getLogger("loomkin_lsp_client")
 
-MAX_RESTARTS_PER_MINUTE = 5
 # A server that let this many requests in a row go unanswered is taken for hung and restarted.
 HUNG_AFTER_TIMEOUTS = 2
 
@@ -79,11 +78,13 @@ class LanguageServerPool:
         *,
         start_timeout: float = 20.0,
         max_open_documents: int = 50,
+        max_restarts_per_minute: int = 5,
         on_diagnostics: Callable[[str], None] | None = None,
     ) -> None:
         self.root = root
         self.start_timeout = start_timeout
         self.max_open_documents = max_open_documents
+        self.max_restarts_per_minute = max_restarts_per_minute
         self._on_diagnostics = on_diagnostics
         self._slots = [_Slot(spec) for spec in specs]
 
@@ -166,7 +167,7 @@ class LanguageServerPool:
         count = len(slot.failures)
         slot.last_error = message
         slot.state = "failed"
-        if count >= MAX_RESTARTS_PER_MINUTE:
+        if count >= self.max_restarts_per_minute:
             slot.retry_at = slot.failures[0] + 60
             slot.last_error = f"{message} ({count} failures in the last minute)"
         else:

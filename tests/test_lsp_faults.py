@@ -22,14 +22,15 @@ pytestmark = pytest.mark.anyio
 FAKE = Path(__file__).with_name("fake_lsp.py")
 
 
-def fake_config(root: Path, mode: str) -> None:
+def fake_config(root: Path, mode: str, timeout_ms: int = 1500, max_restarts: int = 5) -> None:
     state = root.parent / "fake-state"
     state.mkdir(exist_ok=True)
     (root / ".loomkin.toml").write_text(
         "[lsp]\n"
         "start_timeout_ms = 2000\n"
-        "request_timeout_ms = 1500\n"
-        "diagnostics_timeout_ms = 1500\n"
+        f"request_timeout_ms = {timeout_ms}\n"
+        f"diagnostics_timeout_ms = {timeout_ms}\n"
+        f"max_restarts_per_minute = {max_restarts}\n"
         f'servers = [{{ name = "fake", command = "{sys.executable}", args = ["{FAKE}", "{mode}", "{state}"], '
         'languages = ["python"] }]\n'
     )

@@ -87,6 +87,8 @@ class LspSection(Section):
     request_timeout_ms: Annotated[int, Field(ge=100, le=300_000)] = 10_000
     start_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 20_000
     max_open_documents: Annotated[int, Field(ge=1, le=10_000)] = 50
+    max_restarts_per_minute: Annotated[int, Field(ge=1, le=1000)] = 5
+    """A server that fails this often in a minute is left stopped for the rest of that minute."""
 
 
 class RepoSection(Section):

@@ -68,6 +68,7 @@ class LspSession:
             workspace.root,
             start_timeout=self._config.start_timeout_ms / 1000,
             max_open_documents=self._config.max_open_documents,
+            max_restarts_per_minute=self._config.max_restarts_per_minute,
             on_diagnostics=lambda uri: on_diagnostics(),
         )
 

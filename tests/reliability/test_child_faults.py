@@ -1,0 +1,100 @@
+"""Reliability: child faults over and over — every call returns within its timeout, the child
+restarts, and no child outlives loomkin-mcp.
+
+`make test` repeats each fault 5 times; `make soak` 50 times. Restarts back off (0.25 s doubling
+to 4 s), so 50 faults in a row take minutes per kind: too long for CI.
+
+Records its figures in RELIABILITY_FIGURES (printed at the end of the run by conftest).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import anyio
+import mcp_types as types
+import pytest
+from reliability_figures import record
+from test_lsp_faults import fake_config, gone, servers_of
+
+from conftest import fails, ok, serve, text_of
+
+pytestmark = pytest.mark.anyio
+
+TIMES = 50 if os.environ.get("LOOMKIN_SOAK") else 5
+TIMEOUT_MS = 500
+# A call may take its request timeout plus a restart; anything near this is a hang.
+CALL_LIMIT_S = 10
+
+
+async def test_kill_9_of_a_real_pylsp_fifty_times(project: Path) -> None:
+    (project / ".loomkin.toml").write_text(
+        f'[lsp]\nmax_restarts_per_minute = {TIMES * 2}\nservers = [{{ name = "pylsp", command = "pylsp" }}]\n'
+    )
+    (project / "a.py").write_text("def f():\n    return 1\n\n\nf()\n")
+    arguments = {"file_path": "a.py", "symbol": "f", "line": 5}
+    errors = 0
+    async with serve(project) as session:
+
+        async def call_into(outcome: list[types.CallToolResult]) -> None:
+            outcome.append(await session.call_tool("lsp_definition", arguments))
+
+        async def answered() -> None:
+            """Calls until pylsp answers: a kill just after the last answer shows up as one clear error."""
+            nonlocal errors
+            with anyio.fail_after(CALL_LIMIT_S):
+                while (result := await session.call_tool("lsp_definition", arguments)).is_error:
+                    errors += 1
+                    assert "pylsp was killed by signal 9; it is restarted on the next call." == text_of(result)
+            assert "a.py:1:5" in text_of(result)
+
+        for n in range(TIMES):
+            await answered()
+            [pid] = servers_of(project, "bin/pylsp")
+            outcome: list[types.CallToolResult] = []
+            with anyio.fail_after(CALL_LIMIT_S):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(call_into, outcome)
+                    # Vary the moment of the kill: before the request is sent, while pylsp works, after.
+                    await anyio.sleep(0.005 * (n % 6))
+                    os.kill(pid, signal.SIGKILL)
+            [result] = outcome
+            if result.is_error:
+                errors += 1
+                assert text_of(result).startswith("pylsp was killed by signal 9"), text_of(result)
+        await answered()
+    assert await gone(project, "bin/pylsp")
+    record("child faults", f"kill -9 of a real pylsp with a request in flight ×{TIMES}",
+           hangs=0, clear_errors=errors, answered_anyway=TIMES - errors, orphans=0)  # fmt: skip
+
+
+async def test_a_sigstopped_language_server_fifty_times(project: Path) -> None:
+    fake_config(project, "ok", TIMEOUT_MS, max_restarts=TIMES * 2)
+    async with serve(project) as session:
+        for _ in range(TIMES):
+            assert "fake hover" in await ok(session, "lsp_hover", file_path="a.py", line=1, column=1)
+            [pid] = servers_of(project, "fake_lsp.py")
+            os.kill(pid, signal.SIGSTOP)
+            with anyio.fail_after(CALL_LIMIT_S):
+                message = await fails(session, "lsp_hover", file_path="a.py", line=1, column=1)
+            assert f"did not answer textDocument/hover within {TIMEOUT_MS} ms" in message
+            with anyio.fail_after(CALL_LIMIT_S):
+                while (await session.call_tool("lsp_hover", {"file_path": "a.py", "line": 1, "column": 1})).is_error:
+                    pass
+            assert pid not in servers_of(project, "fake_lsp.py")
+    assert await gone(project, "fake_lsp.py")
+    record("child faults", f"SIGSTOP of a language server mid-session ×{TIMES}", hangs=0, restarts=TIMES, orphans=0)
+
+
+async def test_garbage_from_a_language_server_fifty_times(project: Path) -> None:
+    fake_config(project, "garbage", TIMEOUT_MS)
+    async with serve(project) as session:
+        for _ in range(TIMES):
+            with anyio.fail_after(CALL_LIMIT_S):
+                message = await fails(session, "lsp_definition", file_path="a.py", line=1, column=1)
+            assert f"did not answer textDocument/definition within {TIMEOUT_MS} ms" in message
+        assert "fake warning" in await ok(session, "lsp_diagnostics", file_path="a.py")
+    assert await gone(project, "fake_lsp.py")
+    record("child faults", f"garbage instead of JSON-RPC from a language server ×{TIMES}", hangs=0, orphans=0)
