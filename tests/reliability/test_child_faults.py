@@ -89,7 +89,7 @@ async def test_a_sigstopped_language_server_fifty_times(project: Path) -> None:
 
 
 async def test_garbage_from_a_language_server_fifty_times(project: Path) -> None:
-    fake_config(project, "garbage", TIMEOUT_MS)
+    fake_config(project, "garbage", TIMEOUT_MS, max_restarts=TIMES * 2)
     async with serve(project) as session:
         for _ in range(TIMES):
             with anyio.fail_after(CALL_LIMIT_S):
