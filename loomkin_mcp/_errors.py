@@ -21,3 +21,8 @@ class PathRefused(ToolInputError):
 
 class PermissionRefused(ToolInputError):
     """The project's rules or the person said no."""
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: control and invisible characters shown escaped (`\\n`, `\\u202e`), not acted on."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import ConfigError
+from ._limits import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("loomkin_mcp.http")
 
 Transport = Literal["streamable-http", "sse"]
-MAX_REQUEST_BYTES = 80 * 1024 * 1024  # a 64 MB file_write, JSON-escaped, still fits
 PATHS = {"streamable-http": "/mcp", "sse": "/sse"}
 
 
@@ -59,10 +59,10 @@ def build_app(server: LoomkinServer, transport: Transport, host: str, port: int,
         allowed_origins=[f"{scheme}://{name}:{port}" for name in names for scheme in ("http", "https")],
     )
     if transport == "sse":
-        app = server.sse_app(transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BYTES)
+        app = server.sse_app(transport_security=security, host=host, max_request_body_size=MAX_MESSAGE_BYTES)
     else:
         app = server.streamable_http_app(
-            transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BYTES
+            transport_security=security, host=host, max_request_body_size=MAX_MESSAGE_BYTES
         )
     inner = app.router.lifespan_context
 

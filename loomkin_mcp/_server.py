@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from ._context_tools import register_context_tools
 from ._decision_tools import register_decision_tools
-from ._errors import LoomkinError
+from ._errors import LoomkinError, one_line
 from ._logging import McpLogBridge
 from ._lsp_tools import register_lsp_tools
 from ._stdin import cancellable_stdin
@@ -367,7 +367,8 @@ def _resource_contents(item: types.TextResourceContents | types.BlobResourceCont
 
 
 def _error_result(message: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+    # Messages quote what the model sent; a newline or a bidi control in it must not split or disguise them.
+    return CallToolResult(content=[TextContent(type="text", text=one_line(message))], is_error=True)
 
 
 def _find_cause(exc: BaseException) -> BaseException | None:

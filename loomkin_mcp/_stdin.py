@@ -8,6 +8,7 @@ cancellation through at once.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import sys
@@ -15,37 +16,53 @@ from collections.abc import AsyncIterator
 
 import anyio
 
+from ._limits import MAX_MESSAGE_BYTES
+
+logger = logging.getLogger("loomkin_mcp.stdin")
+
 _CHUNK = 1 << 16
+# What is passed on of a message over MAX_MESSAGE_BYTES: not JSON, so the SDK reports a parse error.
+_DROPPED_HEAD = 200
 
 
 def cancellable_stdin() -> AsyncIterator[str] | None:
-    """Lines of stdin as text, or None where stdin cannot be polled (a regular file)."""
+    """Lines of stdin as text, or None where stdin cannot be polled (a regular file, /dev/null)."""
     try:
         fd = sys.stdin.fileno()
         mode = os.fstat(fd).st_mode
+        pollable = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))
     except (AttributeError, OSError, ValueError):
         return None
-    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
-        return None
-    return _lines(fd)
+    return _lines(fd) if pollable else None
 
 
 async def _lines(fd: int) -> AsyncIterator[str]:
     # Parts of the line being received, joined once its newline arrives: a 10 MB message
     # in 64 KB chunks is not re-scanned on every chunk.
     parts: list[bytes] = []
+    size = 0
+    dropping = False
     while True:
         await anyio.wait_readable(fd)
         # Readable means a read returns at once: data, or b"" at end of input.
         chunk = os.read(fd, _CHUNK)
         if not chunk:
-            if parts:
+            if parts and not dropping:
                 yield b"".join(parts).decode("utf-8", errors="replace")
             return
         if b"\n" not in chunk:
-            parts.append(chunk)
+            if not dropping:
+                parts.append(chunk)
+                size += len(chunk)
+                if size > MAX_MESSAGE_BYTES:
+                    # Memory must not follow a runaway client: keep nothing more of this message.
+                    logger.warning("a message of over %d MB on stdin was dropped; send less at once.", size >> 20)
+                    head = b"".join(parts)[:_DROPPED_HEAD]
+                    parts, dropping = [head], True
             continue
         first, *middle, rest = chunk.split(b"\n")
-        for line in (b"".join([*parts, first]), *middle):
+        for line in (b"".join([*parts, first]) if not dropping else parts[0], *middle):
             yield line.decode("utf-8", errors="replace") + "\n"
         parts = [rest] if rest else []
+        size = len(rest)
+        dropping = False

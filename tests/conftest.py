@@ -116,10 +116,12 @@ async def serve(
     message_handler: Callable[[Any], Awaitable[None]] | None = None,
     sampling: Callable[[Any, types.CreateMessageRequestParams], Awaitable[types.CreateMessageResult]] | None = None,
     env: dict[str, str] | None = None,
+    launcher: tuple[str, ...] = (),
 ) -> AsyncIterator[ClientSession]:
     """`loomkin-mcp --stdio --root ROOT` as a subprocess, with an initialized ClientSession.
 
-    Over HTTP or SSE instead when the test runs under the `transport` fixture.
+    Over HTTP or SSE instead when the test runs under the `transport` fixture. `launcher` runs the stdio
+    server under another program (strace for the process audit).
     """
     if TRANSPORT.get() != "stdio":
         async with http_daemon(root, TRANSPORT.get(), *args, env=env) as url, _http_streams(url) as streams:
@@ -130,9 +132,8 @@ async def serve(
                 await session.initialize()
                 yield session
         return
-    params = StdioServerParameters(
-        command=LOOMKIN, args=["--stdio", "--root", str(root), *args], env=server_env(env), cwd=str(root)
-    )
+    command = [*launcher, LOOMKIN, "--stdio", "--root", str(root), *args]
+    params = StdioServerParameters(command=command[0], args=command[1:], env=server_env(env), cwd=str(root))
     # Outside the project, so it never shows up in listings; read it when a test fails.
     with open(root.parent / "server-stderr.log", "a") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):

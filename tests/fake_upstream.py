@@ -2,10 +2,14 @@
 
 Usage: fake_upstream.py STATE_DIR [PORT]
 Tool `wait(seconds)` sleeps; when the call is cancelled it writes STATE_DIR/cancelled.
+Tool `babble()` turns the process into one that writes garbage on stdout and never answers again.
 With PORT it serves legacy SSE at http://127.0.0.1:PORT/events (a URL not ending in /sse,
 to show the fallback from streamable HTTP); otherwise stdio.
 """
 
+import fcntl
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -14,6 +18,13 @@ from mcp.server.mcpserver import MCPServer
 
 STATE = Path(sys.argv[1])
 server = MCPServer("fake-upstream")
+BABBLER = """
+import itertools, sys, time
+for n in itertools.count():
+    sys.stdout.write(f"garbage {n} {{not json\\n")
+    sys.stdout.flush()
+    time.sleep(0.01)
+"""
 
 
 @server.tool()
@@ -25,6 +36,28 @@ async def wait(seconds: float) -> str:
         (STATE / "cancelled").write_text("cancelled\n")
         raise
     return f"waited {seconds} s"
+
+
+@server.tool()
+def babble() -> str:
+    """Become a process that babbles on stdout (same pid, same pipes) and never answers again."""
+    os.dup2(_wire_fd(), 1)  # the SDK serves the wire from a private copy and points fd 1 at stderr
+    os.execv(sys.executable, [sys.executable, "-c", BABBLER])
+
+
+def _wire_fd() -> int:
+    """The private descriptor of the protocol's stdout: a write-only pipe that is not stderr's."""
+    stderr = os.fstat(2).st_ino
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            info = os.fstat(fd)
+        except OSError:
+            continue
+        writes = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+        if fd > 2 and stat.S_ISFIFO(info.st_mode) and writes and info.st_ino != stderr:
+            return fd
+    raise RuntimeError("no protocol pipe found")
 
 
 if __name__ == "__main__":

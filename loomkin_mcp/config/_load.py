@@ -16,6 +16,9 @@ from .._errors import ConfigError
 from ._models import Environment, LoomkinConfig
 
 CONFIG_FILENAME = ".loomkin.toml"
+# A real config is a few KB; anything this big is the wrong file (or a bomb) and is not read.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_UNKNOWN_KEY_WARNINGS = 10
 
 logger = logging.getLogger("loomkin_mcp.config")
 
@@ -64,24 +67,41 @@ def load_settings(root: Path, config_path: Path | None = None, environ: Mapping[
 
 
 def parse_config(path: Path) -> LoomkinConfig:
+    if not path.is_file():
+        # A FIFO would block the start-up forever; a device or directory is never a config.
+        raise ConfigError(f"{path}: not a regular file; point to a TOML file.")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not valid UTF-8; save it as UTF-8 text.") from None
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror}); check its permissions.") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: over {MAX_CONFIG_BYTES >> 20} MB, too big to be a config; check the file.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8; save it as UTF-8 text.") from None
     try:
         data = tomli.loads(text)
     except tomli.TOMLDecodeError as exc:
         raise ConfigError(
             f"{path}:{exc.lineno}:{exc.colno}: invalid TOML at line {exc.lineno}, column {exc.colno}: {exc.msg}."
         ) from None
+    except RecursionError as exc:
+        # tomli's own nesting limits (arrays, inline tables, dotted keys) surface as RecursionError.
+        raise ConfigError(f"{path}: invalid TOML: {exc}; flatten it.") from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits.
+        raise ConfigError(f"{path}: invalid TOML: a number has too many digits; shorten it.") from None
     try:
         config = LoomkinConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe(exc.errors()[0])}") from None
-    for key in unknown_keys(config):
+    unknown = unknown_keys(config)
+    for key in unknown[:MAX_UNKNOWN_KEY_WARNINGS]:
         logger.warning("%s: unknown key %s is ignored; check its spelling against the config reference.", path, key)
+    if len(unknown) > MAX_UNKNOWN_KEY_WARNINGS:
+        logger.warning("%s: %d more unknown keys are ignored.", path, len(unknown) - MAX_UNKNOWN_KEY_WARNINGS)
     return config
 
 

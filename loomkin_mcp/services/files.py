@@ -20,9 +20,12 @@ DEFAULT_READ_LIMIT = 2000
 MAX_LINE_CHARS = 2000
 # One read returns at most this much text, whatever `limit` says.
 MAX_READ_CHARS = 200_000
+# How far into a file one read may go looking for its lines: a 1 GB log is not read whole.
+MAX_READ_SCAN_BYTES = 64 * 1024 * 1024
 # Bytes of one line we read at most; the rest of a longer line is skipped, never loaded.
 _MAX_LINE_BYTES = 64 * 1024
 _BINARY_SNIFF_BYTES = 8192
+_SIMILAR_CHARS = 400
 MAX_WRITE_BYTES = 64 * 1024 * 1024
 MAX_EDIT_FILE_BYTES = 64 * 1024 * 1024
 MAX_DIFF_CHARS = 20_000
@@ -321,13 +324,22 @@ def _numbered_lines(handle, relative: str, offset: int, limit: int) -> str:  # t
     invalid_lines = 0
     more = False
     while True:
+        if handle.tell() > MAX_READ_SCAN_BYTES:
+            if out:
+                more = True
+                break
+            raise ToolInputError(
+                f"line {offset} of '{relative}' lies beyond its first {MAX_READ_SCAN_BYTES >> 20} MB, further than"
+                " file_read goes; use content_search to find text there."
+            )
         raw = handle.readline(_MAX_LINE_BYTES)
         if not raw:
             break
         if not raw.endswith(b"\n") and len(raw) == _MAX_LINE_BYTES:
-            # Skip the rest of an overlong line without holding it in memory.
+            # Skip the rest of an overlong line without holding it in memory (nor past the scan limit).
             while (rest := handle.readline(_MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                pass
+                if handle.tell() > MAX_READ_SCAN_BYTES:
+                    break
             raw += b"\n"
         number += 1
         if number < offset:
@@ -379,12 +391,13 @@ def _match_lines(text: str, fragment: str) -> list[int]:
 def _no_match_message(relative: str, text: str, old_string: str) -> str:
     wanted = [line for line in old_string.splitlines() if line.strip()] or [old_string]
     lines = text.splitlines()
-    first = wanted[0].strip()
+    # Compared by their first characters only: a 10 MB line must not cost minutes and gigabytes here.
+    first = wanted[0].strip()[:_SIMILAR_CHARS]
     best_ratio, best_line = 0.0, 0
     matcher = difflib.SequenceMatcher(autojunk=False)
     matcher.set_seq2(first)
     for number, line in enumerate(lines[:50_000], start=1):
-        matcher.set_seq1(line.strip())
+        matcher.set_seq1(line.strip()[:_SIMILAR_CHARS])
         if matcher.real_quick_ratio() <= best_ratio or matcher.quick_ratio() <= best_ratio:
             continue
         ratio = matcher.ratio()

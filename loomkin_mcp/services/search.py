@@ -128,7 +128,8 @@ class SearchService:
     ) -> Iterator[Hit]:  # fmt: skip
         # Plain output with NUL after the path parses several times faster than --json.
         argv = [rg, "--null", "--line-number", "--no-heading", "--with-filename", "--color=never", "--sort", "path"]
-        argv += ["--no-require-git", "--no-ignore-parent", "--glob", "!.git", "--regexp", pattern]
+        argv += ["--no-require-git", "--no-ignore-parent", "--max-filesize", str(_MAX_FILE_BYTES)]
+        argv += ["--glob", "!.git", "--regexp", pattern]
         argv += ["--ignore-case"] if case_insensitive else ["--case-sensitive"]
         argv += [f"--context={context}"] if context and output_mode == "content" else []
         argv += ["--glob", glob] if glob else []

@@ -108,10 +108,13 @@ class UpstreamPool:
 
     async def _call_failure(self, upstream: Upstream, tool: str, exc: MCPError, timeout: float) -> str:
         if exc.error.code == types.REQUEST_TIMEOUT:
-            return f"{upstream.name}'s {tool} did not answer within {timeout:.0f} s and was cancelled"
+            late = f"{upstream.name}'s {tool} did not answer within {timeout:g} s and was cancelled"
+            if await upstream.answers_ping(timeout):
+                return late
+            return f"{late}; {upstream.name} did not answer a ping either, so it is being restarted."
         if exc.error.code == types.CONNECTION_CLOSED:
             reason = await upstream.connection_lost()
-            return f"{reason} during {tool}; it is being restarted, try again shortly."
+            return f"{tool} was cut short: {reason}; it is being restarted, try again shortly."
         return f"{upstream.name}'s {tool} failed: {exc.error.message}"
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:

@@ -42,6 +42,8 @@ class ProcessInfo:
     returncode: int | None = None
     stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=_STDERR_TAIL_LINES))
     exited: anyio.Event = field(default_factory=anyio.Event)
+    hung: bool = False
+    """It stopped answering: stopping it skips the grace a healthy process gets."""
 
     def describe_exit(self) -> str:
         code = self.returncode
@@ -125,6 +127,10 @@ async def _quietly(writer: Any) -> None:
 
 async def _stop(process: asyncio.subprocess.Process, info: ProcessInfo) -> None:
     """Close stdin, then SIGTERM and SIGKILL the process group: nothing it started survives."""
+    if info.hung:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        return
     if process.returncode is None and process.stdin is not None:
         with contextlib.suppress(Exception):
             process.stdin.close()

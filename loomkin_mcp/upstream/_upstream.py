@@ -27,6 +27,8 @@ _MAX_BACKOFF_SECONDS = 30.0
 # A server that connected and later died is restarted at once, up to this many times a minute;
 # one that cannot even connect backs off exponentially.
 _QUICK_RESTARTS_PER_MINUTE = 30
+# After a call timed out, how long a ping may take before the server counts as hung and is restarted.
+_PING_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Upstream:
         self.last_error: str | None = None
         self.restarts = 0
         self._process: ProcessInfo | None = None
+        self._hung = False
         self._lost = anyio.Event()
         self._settled = anyio.Event()
         """Set once the first attempt to connect has ended, either way."""
@@ -86,6 +89,7 @@ class Upstream:
         reported: str | None = None
         while True:
             connected = False
+            self._hung = False
             try:
                 async with self._connected() as session:
                     await self._refresh(session)
@@ -179,7 +183,26 @@ class Upstream:
         self._lost.set()
         return self._why_lost()
 
+    async def answers_ping(self, timeout: float) -> bool:
+        """After a call timed out: is the server alive but slow, or hung (then it is restarted)?"""
+        session = self.session
+        if session is None:
+            return False
+        try:
+            with anyio.fail_after(min(timeout, _PING_TIMEOUT_SECONDS)):
+                await session.send_ping()
+            return True
+        except (TimeoutError, MCPError):
+            # A stopped process or one babbling on stdout: only a restart brings it back.
+            self._hung = True
+            if self._process is not None:
+                self._process.hung = True
+            self._lost.set()
+            return False
+
     def _why_lost(self) -> str:
+        if self._hung:
+            return f"{self.name} stopped answering, even pings"
         if self._process is not None and self._process.exited.is_set():
             return f"{self.name} {self._process.describe_exit()}"
         return f"{self.name} closed the connection"

@@ -8,9 +8,10 @@ root, symlinks resolved, inside the root by path components (so `/proj-evil` is 
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
-from .._errors import PathRefused
+from .._errors import PathRefused, one_line
 from ._glob import glob_matches
 from ._rules import RULES_FILENAMES, Rules
 
@@ -21,6 +22,9 @@ MAX_PATH_LENGTH = 4096
 _PROTECTED_FILES = {*RULES_FILENAMES, ".loomkin.toml"}
 # loomkin's own state (caches, the decision store).
 STATE_DIR = ".loomkin"
+# Compared as macOS and Windows file systems do (case- and normalisation-insensitive), so `.LOOMKIN.TOML`
+# or a decomposed `.git` cannot stand in for the real one there.
+_PROTECTED_KEYS = {unicodedata.normalize("NFC", name).casefold() for name in _PROTECTED_FILES}
 
 
 class PathGuard:
@@ -72,10 +76,16 @@ class PathGuard:
     def check_writable(self, path: Path, rules: Rules) -> None:
         """Refuse writes into .git/, to loomkin's own files, or against LOOMKIN.md's write rules."""
         relative = self.relative(path)
-        parts = relative.split("/")
-        if any(part.lower() == ".git" for part in parts):
+        hidden = next((char for char in relative if unicodedata.category(char) in ("Cc", "Cf")), None)
+        if hidden is not None:
+            raise PathRefused(
+                f"'{_short(relative)}' contains the invisible or control character U+{ord(hidden):04X}; "
+                "name files with visible characters only."
+            )
+        parts = [unicodedata.normalize("NFC", part).casefold() for part in relative.split("/")]
+        if ".git" in parts:
             raise PathRefused(f"'{relative}' is inside .git/, which loomkin never writes; use the git tool instead.")
-        if relative in _PROTECTED_FILES or parts[0] == STATE_DIR:
+        if "/".join(parts) in _PROTECTED_KEYS or parts[0] == STATE_DIR:
             raise PathRefused(
                 f"'{relative}' holds the project's own loomkin settings, which tools may not change; edit it yourself."
             )
@@ -99,5 +109,5 @@ def _rules_name(rules: Rules) -> str:
 
 def _short(raw: str, limit: int = 120) -> str:
     """`raw` fit for a one-line message: control characters escaped, long paths cut."""
-    text = "".join(char if char.isprintable() else repr(char)[1:-1] for char in raw)
+    text = one_line(raw)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,141 @@
+"""What loomkin-mcp and its children really did, from strace, and what the disk holds, from a snapshot.
+
+The hostile corpus is judged by these, not by the server's own messages: every program executed and
+every file created, opened for writing, renamed, linked, removed or chmod-ed by the whole process tree.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Syscalls that run a program, change a file or change where relative paths point.
+TRACED = (
+    "execve,execveat,open,openat,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,"
+    "mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chdir"
+)
+_LINE = re.compile(r"^(\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+|0x[0-9a-f]+)(?:<(.*)>)?$")
+_UNFINISHED = " <unfinished ...>"
+_RESUMED = re.compile(r"^(\d+)\s+<\.\.\. \w+ resumed>(.*)$")
+_STRING = r'"((?:[^"\\]|\\.)*)"'
+_PATH_ARG = re.compile(rf"(?:(?:AT_FDCWD|\d+)<([^>]*)>,\s*)?{_STRING}")  # an optional decoded dirfd, a path
+_WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")
+
+
+def strace_launcher(log: Path) -> tuple[str, ...]:
+    """Run the server under strace, following every child; only successful calls are logged."""
+    strace = shutil.which("strace")
+    assert strace, "strace is missing: `make test` installs it"
+    return (strace, "-f", "-qq", "-z", "-y", "-s", "65536", "-e", "signal=none", "--seccomp-bpf",
+            "-e", f"trace={TRACED}", "-o", str(log), "--")  # fmt: skip
+
+
+def _unescape(text: str) -> str:
+    return codecs.escape_decode(text.encode("latin-1", "backslashreplace"))[0].decode("utf-8", "surrogateescape")
+
+
+@dataclass
+class Execution:
+    pid: int
+    program: str
+    argv: list[str]
+
+
+@dataclass
+class Change:
+    pid: int
+    syscall: str
+    path: str
+    """Absolute and normalised; symlinks in the directory part are resolved as they are now."""
+
+
+@dataclass
+class Trace:
+    executions: list[Execution] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    chdirs: list[Change] = field(default_factory=list)
+
+    def program_of(self, pid: int) -> str | None:
+        """The last program `pid` executed (None: the server itself, or one of its threads)."""
+        found = [e.program for e in self.executions if e.pid == pid]
+        return found[-1] if found else None
+
+
+def read_trace(log: Path, cwd: Path) -> Trace:
+    """Parse the strace log. Relative paths without a decoded directory are taken against `cwd`: the
+    server runs there and every `chdir` is recorded, so an audit can refuse any that leaves it."""
+    trace = Trace()
+    pending: dict[str, str] = {}
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.endswith(_UNFINISHED):
+            pending[line.split(None, 1)[0]] = line.removesuffix(_UNFINISHED)
+            continue
+        resumed = _RESUMED.match(line)
+        if resumed is not None:
+            line = pending.pop(resumed.group(1), "") + resumed.group(2)
+        match = _LINE.match(line)
+        if match is None:
+            continue
+        pid, syscall, args, _result, returned_path = match.groups()
+        pid_number = int(pid)
+        if syscall.startswith("execve"):
+            strings = [_unescape(s) for s in re.findall(_STRING, args)]
+            trace.executions.append(Execution(pid_number, strings[0], strings[1:]))
+            continue
+        if syscall in ("open", "openat", "creat"):
+            if syscall != "creat" and not any(flag in args for flag in _WRITE_FLAGS):
+                continue
+            if returned_path is None or returned_path.startswith(("pipe:", "socket:", "anon_inode:")):
+                continue
+            trace.changes.append(Change(pid_number, syscall, os.path.normpath(_unescape(returned_path))))
+            continue
+        pairs = _PATH_ARG.findall(args)
+        paths = [_absolute(_unescape(directory), _unescape(name), cwd) for directory, name in pairs]
+        if syscall.startswith("symlink"):
+            paths = paths[-1:]  # the first argument is the link's text, not a path that changes
+        target = trace.chdirs if syscall == "chdir" else trace.changes
+        target.extend(Change(pid_number, syscall, path) for path in paths)
+    return trace
+
+
+def _absolute(directory: str, name: str, cwd: Path) -> str:
+    base = directory or str(cwd)
+    joined = os.path.normpath(os.path.join(base, name))
+    parent, leaf = os.path.split(joined)
+    return os.path.join(os.path.realpath(parent), leaf)
+
+
+def inside(path: str, root: Path) -> bool:
+    return path == str(root) or path.startswith(str(root) + os.sep)
+
+
+def snapshot(*trees: Path) -> dict[str, str]:
+    """Every entry under `trees`: its kind and content hash or link text."""
+    state: dict[str, str] = {}
+    for tree in trees:
+        for directory, dirnames, filenames in os.walk(tree, followlinks=False):
+            for name in dirnames + filenames:
+                path = os.path.join(directory, name)
+                if os.path.islink(path):
+                    state[path] = "link " + os.readlink(path)
+                elif os.path.isfile(path):
+                    state[path] = "file " + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                else:
+                    state[path] = "dir" if os.path.isdir(path) else "other"
+    return state
+
+
+def files_containing(tree: Path, needle: bytes) -> list[Path]:
+    """Regular files under `tree` (symlinks not followed) whose bytes contain `needle`."""
+    found = []
+    for directory, _dirnames, filenames in os.walk(tree, followlinks=False):
+        for name in filenames:
+            path = Path(directory) / name
+            if path.is_file() and not path.is_symlink() and needle in path.read_bytes():
+                found.append(path)
+    return found
