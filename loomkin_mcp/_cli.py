@@ -291,7 +291,7 @@ def _upstream_status(root: Path, settings: Settings, as_json: bool, wait: float)
 
     from .upstream import UpstreamPool, UpstreamStatus
 
-    pool = UpstreamPool(settings.config.mcp.servers, root)
+    pool = UpstreamPool(settings.config.mcp, root)
 
     async def check() -> list[UpstreamStatus]:
         async with anyio.create_task_group() as group:

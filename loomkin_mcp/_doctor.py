@@ -77,7 +77,7 @@ async def _language_servers(workspace: Workspace) -> list[Check]:
 async def _upstreams(workspace: Workspace) -> list[Check]:
     from .upstream import UpstreamPool
 
-    pool = UpstreamPool(workspace.settings.config.mcp.servers, workspace.root)
+    pool = UpstreamPool(workspace.settings.config.mcp, workspace.root)
     async with anyio.create_task_group() as group:
         group.start_soon(pool.run)
         await pool.wait_settled(UPSTREAM_WAIT_SECONDS)

@@ -188,7 +188,7 @@ class LoomkinServer(MCPServer):
 def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -> LoomkinServer:
     """The server for `workspace`; `log_bridge` may already hold records logged while starting."""
     services = Services.for_workspace(workspace)
-    upstreams = UpstreamPool(workspace.settings.config.mcp.servers, workspace.root)
+    upstreams = UpstreamPool(workspace.settings.config.mcp, workspace.root)
 
     server = LoomkinServer(
         SERVER_NAME,

@@ -24,8 +24,9 @@ TIME = Path(sys.executable).parent / "mcp-server-time"
 FAKE = Path(__file__).with_name("fake_upstream.py")
 
 
-def configure(root: Path, *servers: str, extra: str = "") -> None:
-    (root / ".loomkin.toml").write_text(extra + "[mcp]\nservers = [\n" + ",\n".join(servers) + "\n]\n")
+def configure(root: Path, *servers: str, extra: str = "", mcp: str = "") -> None:
+    """`.loomkin.toml` with `extra` tables first, then [mcp] with `mcp` keys and the servers."""
+    (root / ".loomkin.toml").write_text(extra + "[mcp]\n" + mcp + "servers = [\n" + ",\n".join(servers) + "\n]\n")
 
 
 def stdio_everything(name: str = "everything") -> str:

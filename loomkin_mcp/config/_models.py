@@ -63,6 +63,8 @@ class McpServerEntry(Section):
 class McpSection(Section):
     server_enabled: bool = True
     servers: list[McpServerEntry] = Field(default_factory=list)
+    max_restarts_per_minute: Annotated[int, Field(ge=1, le=1000)] = 30
+    """An upstream that dies this often in a minute is restarted with backoff instead of at once."""
 
 
 class LspServerEntry(Section):

@@ -87,6 +87,9 @@ class FileService:
             )
         if path.is_dir():
             raise ToolInputError(f"'{relative}' is a directory; give a file path inside it.")
+        if path.exists() and not path.is_file():
+            # Renaming over it would silently replace a FIFO or device node with a plain file.
+            raise ToolInputError(f"'{relative}' is a device, socket or pipe, not a regular file; it is left as it is.")
         with self._lock(path):
             created = not path.exists()
             self._ensure_parents(path, relative)

@@ -11,7 +11,7 @@ import anyio
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from ..config import McpServerEntry
+from ..config import McpSection
 from ._names import SEPARATOR, exported_names
 from ._upstream import Upstream, UpstreamDown, UpstreamStatus
 
@@ -21,9 +21,11 @@ ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class UpstreamPool:
-    def __init__(self, entries: list[McpServerEntry], root: Path) -> None:
+    def __init__(self, config: McpSection, root: Path) -> None:
         self._listeners: list[Callable[[], None]] = []
-        self._upstreams = [Upstream(entry, root, self._changed) for entry in entries]
+        self._upstreams = [
+            Upstream(entry, root, self._changed, config.max_restarts_per_minute) for entry in config.servers
+        ]
         self._tools: dict[str, tuple[Upstream, types.Tool]] = {}
         self._prompts: dict[str, tuple[Upstream, types.Prompt]] = {}
         self._resources: dict[str, Upstream] = {}

@@ -24,9 +24,6 @@ logger = logging.getLogger("loomkin_mcp.upstream")
 
 _CONNECT_TIMEOUT_SECONDS = 30.0
 _MAX_BACKOFF_SECONDS = 30.0
-# A server that connected and later died is restarted at once, up to this many times a minute;
-# one that cannot even connect backs off exponentially.
-_QUICK_RESTARTS_PER_MINUTE = 30
 # After a call timed out, how long a ping may take before the server counts as hung and is restarted.
 _PING_TIMEOUT_SECONDS = 5.0
 
@@ -47,8 +44,13 @@ class UpstreamDown(LoomkinError):
 
 
 class Upstream:
-    def __init__(self, entry: McpServerEntry, root: Path, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self, entry: McpServerEntry, root: Path, on_change: Callable[[], None], max_restarts_per_minute: int
+    ) -> None:
         self.entry = entry
+        # A server that connected and later died is restarted at once, up to this many times a minute;
+        # one that cannot even connect, or dies more often, backs off exponentially.
+        self._quick_restarts_per_minute = max_restarts_per_minute
         self.name = entry.name
         self._root = root
         self._on_change = on_change
@@ -112,7 +114,7 @@ class Upstream:
             restarts.append(now)
             while restarts[0] < now - 60:
                 restarts.popleft()
-            failures = 0 if connected and len(restarts) <= _QUICK_RESTARTS_PER_MINUTE else failures + 1
+            failures = 0 if connected and len(restarts) <= self._quick_restarts_per_minute else failures + 1
             delay = min(0.25 * 2 ** (failures - 1), _MAX_BACKOFF_SECONDS) if failures else 0.1
             if self.last_error != reported:
                 # Once per distinct problem: a missing command would otherwise repeat every retry.

@@ -30,6 +30,7 @@ PATH_SEEDS = [
     "src/../LOOMKIN.md", "\uff0e\uff0e/outside/secret.txt", "\u2025/outside/secret.txt", "%2e%2e/outside",
     "..\\outside\\secret.txt", "file://{outside}/secret.txt", "{root}/out/secret.txt", "inlink/../../outside",
     "", " ", "\n", "a.txt/", "a.txt/.", "src/.", "./", "new/dir/file.txt", "CON", ".", "$HOME/x", "${HOME}/x",
+    "zerodev", "zerodev/x", "./fifo", "inlink/../fifo",
 ]  # fmt: skip
 
 PREFIXES = [
@@ -123,6 +124,68 @@ git_calls = st.sampled_from(sorted(GIT_FIELDS)).flatmap(
 )
 
 
+# -- JSON-RPC messages ------------------------------------------------------------------------
+
+PROTOCOL_SEEDS = [
+    "not json at all", "{", '{"jsonrpc": "2.0"', "[]", "[1, 2, 3]", '{"jsonrpc": "2.0", "id": 1}',
+    '{"jsonrpc": "1.0", "id": 2, "method": "tools/list"}', '{"jsonrpc": "2.0", "id": 3, "method": "no/such/method"}',
+    '{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": "a string"}',
+    '{"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": 42}}',
+    '{"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "file_read", "arguments": [1]}}',
+    '{"jsonrpc": "2.0", "id": {"nested": true}, "method": "tools/list"}',
+    '{"jsonrpc": "2.0", "id": 8, "method": "resources/read", "params": {"uri": "loomkin://nope"}}',
+    "\x00\x01\x02 binary noise \xff",
+    '{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 999}}',
+]  # fmt: skip
+METHODS = [
+    "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/read", "resources/subscribe",
+    "resources/unsubscribe", "resources/templates/list", "prompts/list", "prompts/get", "logging/setLevel",
+    "completion/complete", "notifications/initialized", "notifications/cancelled", "notifications/progress",
+    "notifications/roots/list_changed", "sampling/createMessage", "elicitation/create", "roots/list", "no/such",
+    "", "tools/call/", "TOOLS/LIST",
+]  # fmt: skip
+TOOL_NAMES = [
+    "file_read", "file_write", "file_edit", "file_search", "content_search", "directory_list", "shell", "git",
+    "repo_map", "project_context", "decision_log", "decision_query", "lsp_diagnostics", "lsp_hover", "nope__x", "",
+]  # fmt: skip
+ARGUMENT_NAMES = ["file_path", "content", "old_string", "new_string", "pattern", "path", "command", "operation",
+                  "args", "offset", "limit", "timeout", "max_tokens", "node_type", "title", "query_type"]  # fmt: skip
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=8,
+)  # fmt: skip
+tool_params = st.fixed_dictionaries(
+    {"name": st.sampled_from(TOOL_NAMES) | json_values},
+    optional={"arguments": st.dictionaries(st.sampled_from(ARGUMENT_NAMES), json_values, max_size=4) | json_values},
+)
+envelopes = st.fixed_dictionaries(
+    {},
+    optional={
+        "jsonrpc": st.sampled_from(["2.0", "2.0", "2.0", "1.0", 2, None]),
+        "id": st.integers(-1000, 1000) | st.text(max_size=6) | json_values,
+        "method": st.sampled_from(METHODS) | json_values,
+        "params": tool_params | json_values,
+        "result": json_values,
+        "error": json_values,
+    },
+)
+# Well-formed requests with hostile params reach further than broken envelopes: half the corpus.
+requests = st.fixed_dictionaries(
+    {"jsonrpc": st.just("2.0"), "id": st.integers(1, 10**6), "method": st.sampled_from(METHODS)},
+    optional={"params": tool_params | json_values},
+)
+protocol_messages = st.one_of(
+    requests.map(json.dumps),
+    requests.map(json.dumps),
+    requests.map(json.dumps),
+    envelopes.map(json.dumps),
+    st.lists(envelopes, min_size=1, max_size=3).map(json.dumps),  # batches, which MCP no longer allows
+    st.tuples(envelopes.map(json.dumps), st.floats(0.1, 0.9)).map(lambda cut: cut[0][: int(len(cut[0]) * cut[1])]),
+)
+
 # -- configuration bombs and huge inputs (hand-picked: sizes, not shapes, are the point) -----------
 
 MB = 1024 * 1024
@@ -206,6 +269,7 @@ def main() -> None:
         ("paths", paths, PATH_SEEDS),
         ("shell", shell_commands, SHELL_SEEDS),
         ("git", git_calls, []),
+        ("protocol", protocol_messages, PROTOCOL_SEEDS),
         ("toml", None, TOML_BOMBS),
         ("big", None, BIG_CALLS),
     ]

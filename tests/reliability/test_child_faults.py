@@ -120,7 +120,9 @@ async def _until_answered(session: ClientSession, tool: str, arguments: dict[str
 
 
 async def test_kill_9_of_an_upstream_mid_call_fifty_times(project: Path) -> None:
-    configure(project, stdio_everything(), extra='[permissions]\nauto_approve = ["everything__*"]\n')
+    # The soak kills faster than the default 30 quick restarts a minute, after which restarts back off.
+    extra = '[permissions]\nauto_approve = ["everything__*"]\n'
+    configure(project, stdio_everything(), extra=extra, mcp=f"max_restarts_per_minute = {TIMES * 2}\n")
     arguments = {"duration": 30, "steps": 5}
     async with serve(project) as session:
         for n in range(TIMES):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ def lay_out(tmp: Path) -> Layout:
                          ("loop2", "loop1"), ("zero", "/dev/zero"), ("inlink", "src")]:  # fmt: skip
         (root / name).symlink_to(target)
     os.mkfifo(root / "fifo")
+    if os.geteuid() == 0:  # a device node in the project: a copy of /dev/zero, endless to read
+        os.mknod(root / "zerodev", 0o666 | stat.S_IFCHR, os.makedev(1, 5))
     return layout
 
 
@@ -185,6 +188,9 @@ async def test_hostile_paths_never_escape(tmp_path: Path) -> None:
                 result = await tally.call(session, tool, arguments)
                 assert SECRET not in text_of(result) and CANARY_NAME not in text_of(result), (tool, raw)
     assert layout.outside_state() == before
+    assert stat.S_ISFIFO((layout.root / "fifo").lstat().st_mode), "a write replaced the FIFO"
+    if os.geteuid() == 0:
+        assert stat.S_ISCHR((layout.root / "zerodev").lstat().st_mode), "a write replaced the device node"
     trace = read_trace(layout.audit / "strace.log", layout.root)
     escapes = escapes_in(trace, layout, lambda e: os.path.basename(e.program) == "rg" or _servers_own_git(e))
     assert escapes == [], escapes[:20]
