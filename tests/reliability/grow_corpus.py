@@ -66,6 +66,8 @@ SHELL_SEEDS = [
     "git --exec-path={outside} status", "git --config-env=core.pager=HOME log", "git log --output={pwned}",
     "git log --outp={pwned}", "git diff --ext-diff", "git status --porcelain", "git log --format=%H",
     "git log -p --ext-diff", "git log --textconv", "git log -O{pwned}", "echo hi #; touch {pwned}",
+    "git fetch https://example.invalid/repo", "git ls-remote ext::sh", "git log https://example.invalid/x",
+    "git log --remotes", "curl https://example.invalid",
 ]  # fmt: skip
 
 BASES = ["echo hi", "ls", "git status", "git log --oneline", "cat a.txt", "echo"]

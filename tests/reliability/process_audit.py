@@ -1,7 +1,8 @@
 """What loomkin-mcp and its children really did, from strace, and what the disk holds, from a snapshot.
 
-The hostile corpus is judged by these, not by the server's own messages: every program executed and
-every file created, opened for writing, renamed, linked, removed or chmod-ed by the whole process tree.
+The hostile corpus is judged by these, not by the server's own messages: every program executed, every
+file created, opened for writing, renamed, linked, removed or chmod-ed, and every socket opened by the
+whole process tree.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Syscalls that run a program, change a file or change where relative paths point.
+# Syscalls that run a program, change a file, change where relative paths point, or open a socket.
 TRACED = (
     "execve,execveat,open,openat,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,"
-    "mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chdir"
+    "mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chdir,socket"
 )
 _LINE = re.compile(r"^(\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+|0x[0-9a-f]+)(?:<(.*)>)?$")
 _UNFINISHED = " <unfinished ...>"
@@ -59,6 +60,8 @@ class Trace:
     executions: list[Execution] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     chdirs: list[Change] = field(default_factory=list)
+    socket_families: list[str] = field(default_factory=list)
+    """AF_UNIX, AF_INET... of every socket(2) (socketpair, asyncio's own, is a different call)."""
 
     def program_of(self, pid: int) -> str | None:
         """The last program `pid` executed (None: the server itself, or one of its threads)."""
@@ -83,6 +86,9 @@ def read_trace(log: Path, cwd: Path) -> Trace:
             continue
         pid, syscall, args, _result, returned_path = match.groups()
         pid_number = int(pid)
+        if syscall == "socket":
+            trace.socket_families.append(args.split(",", 1)[0])
+            continue
         if syscall.startswith("execve"):
             strings = [_unescape(s) for s in re.findall(_STRING, args)]
             trace.executions.append(Execution(pid_number, strings[0], strings[1:]))

@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -154,6 +155,7 @@ def escapes_in(trace: Trace, layout: Layout, programs_allowed: Any) -> list[str]
         if relative and relative[0] in PROTECTED and not (by_git and relative[0] == ".git"):
             found.append(f"{change.syscall} {change.path}, a protected file")
     found += [f"chdir {c.path} outside the project" for c in trace.chdirs if not inside(c.path, layout.root)]
+    found += [f"opened an {family} socket" for family in trace.socket_families if family in ("AF_INET", "AF_INET6")]
     return found
 
 
@@ -251,18 +253,21 @@ async def test_git_argument_smuggling_runs_nothing_but_git(tmp_path: Path) -> No
 
 
 def test_the_audit_sees_what_a_process_tree_does(tmp_path: Path) -> None:
-    """The judge itself: a child that runs a program, writes, renames, links and leaves the root is caught."""
+    """The judge itself: a child that runs programs, writes outside and into .git, leaves the root and opens
+    a network socket is caught on every count; what it does inside the project is not."""
     layout = lay_out(tmp_path)
     log = layout.audit / "strace.log"
     script = (
         f"touch {layout.pwned} && mkdir inner && ln -s ../outside inner/link && mv a.txt b.txt "
-        f"&& echo x > .git/evil && cd {layout.outside} && touch there"
+        f"&& echo x > .git/evil && cd {layout.outside} && touch there "
+        f"&& {sys.executable} -c 'import socket; socket.socket(socket.AF_INET6)'"
     )
     subprocess.run([*strace_launcher(log), "sh", "-c", script], cwd=layout.root, check=True)
     found = escapes_in(read_trace(log, layout.root), layout, lambda e: e.program.endswith("/sh"))
     text = "\n".join(found)
     for expected in ["ran ['touch'", f"{layout.pwned} outside", ".git/evil, a protected file", "ran ['mkdir'",
-                     f"chdir {layout.outside} outside", f"{layout.outside}/there outside"]:  # fmt: skip
+                     f"chdir {layout.outside} outside", f"{layout.outside}/there outside",
+                     "opened an AF_INET6 socket"]:  # fmt: skip
         assert expected in text, (expected, found)
     changes = [line for line in found if not line.startswith("ran ")]
     assert not any("b.txt" in line or "inner/link" in line for line in changes), changes  # inside: allowed
