@@ -36,7 +36,7 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest
 
-# The reliability suite with each child fault repeated 50 times instead of 5 (≈ 11 min).
+# The reliability suite with each child fault repeated 50 times instead of 5 (≈ 15 min).
 soak: install-test
 	LOOMKIN_SOAK=1 $(BIN)/python -m pytest --timeout=1200 tests/reliability
 
