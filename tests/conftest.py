@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -270,6 +271,33 @@ def processes(needle: str, cwd: Path | None = None) -> list[int]:
         if needle.encode() in cmdline and (cwd is None or where == str(cwd)):
             found.append(int(pid))
     return found
+
+
+def proc_number(pid: int, name: str, key: str) -> int:
+    """A number from /proc/PID/NAME: `status` VmRSS or VmHWM (kB), `io` rchar (bytes)..."""
+    for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise LookupError(f"/proc/{pid}/{name} has no {key}")
+
+
+def snapshot(*paths: Path) -> dict[str, str]:
+    """Each of `paths` and everything under it (links not followed, loomkin's own `.loomkin/` left
+    out): a digest of a file's content, a link's text, or what kind of entry it is."""
+    state = {}
+    for top in paths:
+        entries = [] if top.is_dir() and not top.is_symlink() else [top]
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [name for name in dirnames if name != ".loomkin"]  # loomkin's own state may appear
+            entries += [Path(dirpath) / name for name in dirnames + filenames]
+        for path in entries:
+            if path.is_symlink():
+                state[str(path)] = "link:" + os.readlink(path)
+            elif path.is_file():
+                state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                state[str(path)] = "dir" if path.is_dir() else "other" if path.exists() else "missing"
+    return state
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
-from conftest import TRANSPORTS, fails, git_init, ok, serve, write_rules
+from conftest import TRANSPORTS, fails, git_init, ok, serve, snapshot, write_rules
 
 # The same tool tests over every transport a client may use.
 pytestmark = [
@@ -16,22 +15,6 @@ pytestmark = [
     pytest.mark.usefixtures("transport"),
     pytest.mark.parametrize("transport", TRANSPORTS, indirect=True),
 ]
-
-
-def snapshot(directory: Path) -> dict[str, str]:
-    """Every entry under `directory` (links not followed) with a digest of its content."""
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames[:] = [name for name in dirnames if name != ".loomkin"]  # loomkin's own state may appear
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                state[str(path)] = "link:" + os.readlink(path)
-            elif path.is_file():
-                state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-            else:
-                state[str(path)] = "dir"
-    return state
 
 
 @pytest.fixture

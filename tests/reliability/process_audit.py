@@ -1,4 +1,4 @@
-"""What loomkin-mcp and its children really did, from strace, and what the disk holds, from a snapshot.
+"""What loomkin-mcp and its children really did, from strace, and which files hold a marker.
 
 The hostile corpus is judged by these, not by the server's own messages: every program executed, every
 file created, opened for writing, renamed, linked, removed or chmod-ed, and every socket opened by the
@@ -8,7 +8,6 @@ whole process tree.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import os
 import re
 import shutil
@@ -118,22 +117,6 @@ def _absolute(directory: str, name: str, cwd: Path) -> str:
 
 def inside(path: str, root: Path) -> bool:
     return path == str(root) or path.startswith(str(root) + os.sep)
-
-
-def snapshot(*trees: Path) -> dict[str, str]:
-    """Every entry under `trees`: its kind and content hash or link text."""
-    state: dict[str, str] = {}
-    for tree in trees:
-        for directory, dirnames, filenames in os.walk(tree, followlinks=False):
-            for name in dirnames + filenames:
-                path = os.path.join(directory, name)
-                if os.path.islink(path):
-                    state[path] = "link " + os.readlink(path)
-                elif os.path.isfile(path):
-                    state[path] = "file " + hashlib.sha256(Path(path).read_bytes()).hexdigest()
-                else:
-                    state[path] = "dir" if os.path.isdir(path) else "other"
-    return state
 
 
 def files_containing(tree: Path, needle: bytes) -> list[Path]:

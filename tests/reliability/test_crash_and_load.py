@@ -16,7 +16,7 @@ import anyio
 import pytest
 from reliability_figures import record
 
-from conftest import RawServer, _http_streams, http_daemon, ok, serve
+from conftest import RawServer, _http_streams, http_daemon, ok, proc_number, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -253,11 +253,11 @@ async def test_two_hundred_concurrent_http_clients_are_served_and_released(proje
     async with http_daemon(project, "http") as url:
         pid = _pid_serving(url)
         await client(0)
-        baseline, baseline_fds = _rss_kb(pid), _open_fds(pid)
+        baseline, baseline_fds = proc_number(pid, "status", "VmRSS"), _open_fds(pid)
         rss_after = []
         for _ in range(CROWDS):
             await crowd()
-            rss_after.append(_rss_kb(pid))
+            rss_after.append(proc_number(pid, "status", "VmRSS"))
         # Every client has left: its connections and session go with it (the server closes its side
         # of a connection shortly after the client's).
         with anyio.move_on_after(10):
@@ -296,7 +296,7 @@ def test_rss_returns_near_baseline_after_load(project: Path) -> None:
     server.handshake()
     server.call_tool(1, "file_read", {"file_path": "r0.txt"})
     server.read_until({1})
-    baseline = _rss_kb(server.process.pid)
+    baseline = proc_number(server.process.pid, "status", "VmRSS")
     for round_ in range(5):
         ids = set()
         for n in range(200):
@@ -304,7 +304,7 @@ def test_rss_returns_near_baseline_after_load(project: Path) -> None:
             server.call_tool(request, "file_read", {"file_path": f"r{n % 20}.txt"})
             ids.add(request)
         server.read_until(ids)
-    after = _rss_kb(server.process.pid)
+    after = proc_number(server.process.pid, "status", "VmRSS")
     server.close()
     grown = (after - baseline) / 1024
     record("load", "1,000 file_read calls over stdio, RSS before and after", rss_growth_mb=round(grown, 1))
@@ -313,10 +313,3 @@ def test_rss_returns_near_baseline_after_load(project: Path) -> None:
 
 def _open_fds(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
-
-
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0

@@ -21,10 +21,10 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from process_audit import Trace, files_containing, inside, read_trace, snapshot, strace_launcher
+from process_audit import Trace, files_containing, inside, read_trace, strace_launcher
 from reliability_figures import record
 
-from conftest import GIT_IDENTITY, LOOMKIN, git_init, serve, text_of, write_rules
+from conftest import GIT_IDENTITY, LOOMKIN, git_init, serve, snapshot, text_of, write_rules
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ import anyio
 import pytest
 from reliability_figures import record
 
-from conftest import LOOMKIN, git_init, processes, serve, server_env, text_of
+from conftest import LOOMKIN, git_init, proc_number, processes, serve, server_env, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -36,20 +36,6 @@ def expand(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: expand(item) for key, item in value.items()}
     return value
-
-
-def _status(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no {field} for {pid}")
-
-
-def _bytes_read(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-        if line.startswith("rchar:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no rchar for {pid}")
 
 
 def _sparse(path: Path, lines: int) -> None:
@@ -79,10 +65,11 @@ async def test_ten_megabyte_edits_and_gigabyte_files(project: Path) -> None:
         for case in cases:
             arguments = expand(case["args"])
             expected_disk = _expected_disk(project, case["tool"], arguments)
-            before = _bytes_read(pid)
+            before = proc_number(pid, "io", "rchar")
             with anyio.fail_after(120):
                 result = await session.call_tool(case["tool"], arguments)
-            read = _bytes_read(pid) - before - len(json.dumps(arguments))  # the request itself arrives on stdin
+            # The request itself arrives on stdin: it does not count as reading files.
+            read = proc_number(pid, "io", "rchar") - before - len(json.dumps(arguments))
             most_read = max(most_read, read)
             text = text_of(result)
             assert ("refused" if result.is_error else "handled") == case["expect"], (case["tool"], text[:300])
@@ -92,7 +79,7 @@ async def test_ten_megabyte_edits_and_gigabyte_files(project: Path) -> None:
             if expected_disk is not None and not result.is_error:
                 path, content = expected_disk
                 assert path.read_text() == content, (case["tool"], path)
-        peak = _status(pid, "VmHWM")
+        peak = proc_number(pid, "status", "VmHWM") * 1024
     assert peak < MAX_PEAK_RSS, peak
     record(
         "hostile corpus", f"{len(cases)} calls with 10 MB and 65 MB arguments and on 1 GB files "
