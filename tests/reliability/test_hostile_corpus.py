@@ -13,6 +13,8 @@ import stat
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -21,7 +23,8 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from process_audit import Trace, files_containing, inside, read_trace, strace_launcher
+from mcp import ClientSession
+from process_audit import Execution, Trace, files_containing, inside, read_trace, strace_launcher
 from reliability_figures import record
 
 from conftest import GIT_IDENTITY, LOOMKIN, git_init, serve, snapshot, text_of, write_rules
@@ -117,7 +120,7 @@ class Tally:
     refused: int = 0
     handled: int = 0
 
-    async def call(self, session: Any, tool: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call(self, session: ClientSession, tool: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """One call that must answer in time: an error is one clear sentence, never a traceback."""
         with anyio.fail_after(CALL_TIMEOUT):
             result = await session.call_tool(tool, arguments)
@@ -131,14 +134,14 @@ class Tally:
         return result
 
 
-def audited(layout: Layout, person: Person | None = None) -> Any:
+def audited(layout: Layout, person: Person | None = None) -> AbstractAsyncContextManager[ClientSession]:
     """The server under strace, with HOME outside the project and no byte-code writes to muddy the log."""
     env = {"HOME": str(layout.home), "PYTHONDONTWRITEBYTECODE": "1"}
     launcher = strace_launcher(layout.audit / "strace.log")
     return serve(layout.root, elicitation=person, env=env, launcher=launcher)
 
 
-def escapes_in(trace: Trace, layout: Layout, programs_allowed: Any) -> list[str]:
+def escapes_in(trace: Trace, layout: Layout, programs_allowed: Callable[[Execution], bool]) -> list[str]:
     """Everything the process tree did outside the rules: programs, changed files, working directories."""
     found = []
     for execution in trace.executions:
@@ -203,18 +206,18 @@ async def test_hostile_paths_never_escape(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
-def _servers_own_git(execution: Any) -> bool:
+def _servers_own_git(execution: Execution) -> bool:
     """The server's own git reads (the decision graph's commit links) start `git --no-pager`."""
     return _git_only(execution) and execution.argv[:2] == ["git", "--no-pager"]
 
 
-def _allowed_command(execution: Any) -> bool:
+def _allowed_command(execution: Execution) -> bool:
     line = " ".join(execution.argv)
     return any(fnmatchcase(line, pattern) for pattern in SHELL_PATTERNS) or _servers_own_git(execution)
 
 
 async def run_audited(
-    layout: Layout, tool: str, calls: list[dict[str, Any]], allowed: Any, what: str,
+    layout: Layout, tool: str, calls: list[dict[str, Any]], allowed: Callable[[Execution], bool], what: str,
     protected: tuple[str, ...] = PROTECTED,
 ) -> None:  # fmt: skip
     """Each call under strace with a person approving everything asked (the rules gate before the person is
@@ -240,7 +243,7 @@ async def test_hostile_shell_commands_run_nothing_outside_the_rules(tmp_path: Pa
     await run_audited(layout, "shell", calls, _allowed_command, what)
 
 
-def _git_only(execution: Any) -> bool:
+def _git_only(execution: Execution) -> bool:
     return os.path.basename(execution.program) == "git" or "/git-core/" in execution.program
 
 
