@@ -35,14 +35,14 @@ def languages_present(root: Path) -> set[str]:
 
 
 def detect_servers(root: Path) -> list[ServerSpec]:
-    """For each language in the project, the first known server that is installed."""
+    """For each language in the project, the first known server installed outside it (the person's own)."""
     present = languages_present(root)
     covered: set[str] = set()
     specs = []
     for known in KNOWN_SERVERS:
         if not (known.languages & present) - covered:
             continue
-        executable = find_executable(known.command)
+        executable = find_executable(known.command, outside=root)
         if executable is None:
             continue
         specs.append(

@@ -76,9 +76,22 @@ def known_server(name_or_command: str) -> KnownServer | None:
     return next((s for s in KNOWN_SERVERS if base in (s.name, s.command)), None)
 
 
-def find_executable(command: str) -> str | None:
-    """`command` on PATH, or beside this Python (a venv's bin is not on PATH unless activated)."""
-    found = shutil.which(command)
-    if found:
-        return found
-    return shutil.which(command, path=str(Path(sys.executable).parent))
+def find_executable(command: str, outside: Path | None = None) -> str | None:
+    """`command` on PATH, or beside this Python (a venv's bin is not on PATH unless activated).
+
+    With `outside`, a program whose real location is inside that directory does not count (a
+    project's own `./node_modules/.bin/pylsp` is the project's program, not the person's), nor
+    does a relative PATH entry, which names whatever directory the server runs in.
+    """
+    directories = [*os.environ.get("PATH", "").split(os.pathsep), str(Path(sys.executable).parent)]
+    for directory in directories:
+        if outside is not None and (not os.path.isabs(directory) or _within(directory, outside)):
+            continue
+        found = shutil.which(command, path=directory) if directory else None
+        if found and (outside is None or not _within(found, outside)):
+            return found
+    return None
+
+
+def _within(path: str, directory: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(directory))

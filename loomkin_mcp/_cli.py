@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._errors import ConfigError, LoomkinError
+from ._errors import ConfigError, LoomkinError, one_line
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ Register `loomkin-mcp --stdio` as an MCP server in your editor (see README.md), 
   loomkin-mcp upstream-status             check the upstream MCP servers
   loomkin-mcp repo-map --tokens 1024      the project's key definitions
   loomkin-mcp doctor                      check everything this project configures
+  loomkin-mcp trust                       review and allow what the project's own files ask to run
 """
 
 
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return _decisions_export(root, settings, args.export_format)
         if args.command == "upstream-status":
             return _upstream_status(root, settings, args.json, args.wait)
+        if args.command == "trust":
+            return _trust(root, settings, args)
         if args.http or args.sse:
             return _serve_http(root, settings, bridge, args)
         return _serve(root, settings, bridge)
@@ -128,6 +131,11 @@ def _parser() -> argparse.ArgumentParser:
     decisions = command("decisions", "the decision graph: `decisions export --format mermaid|dot|json`")
     decisions.add_argument("action", choices=["export"], help="what to do with it")
     decisions.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid", dest="export_format")
+    trust = command("trust", "review what this project's own files ask for (programs, URLs, shell) and allow it")
+    trust_action = trust.add_mutually_exclusive_group()
+    trust_action.add_argument("--list", action="store_true", default=False, help="list the trusted projects")
+    trust_action.add_argument("--revoke", action="store_true", default=False, help="stop trusting this project")
+    trust.add_argument("--yes", action="store_true", default=False, help="trust without asking (for scripts)")
     upstream = command("upstream-status", "connect to each upstream MCP server once and report its state")
     upstream.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
     upstream.add_argument("--wait", type=float, default=15.0, help="seconds to wait for each upstream (default 15)")
@@ -179,7 +187,7 @@ def _build(root: Path, settings: Settings, bridge: McpLogBridge) -> LoomkinServe
 
 
 def _serving_disabled(root: Path, settings: Settings) -> bool:
-    if settings.config.mcp.server_enabled:
+    if settings.requested.mcp.server_enabled:
         return False
     where = settings.path or root / ".loomkin.toml"
     print(
@@ -290,8 +298,9 @@ def _upstream_status(root: Path, settings: Settings, as_json: bool, wait: float)
     import anyio
 
     from .upstream import UpstreamPool, UpstreamStatus
+    from .workspace import Workspace
 
-    pool = UpstreamPool(settings.config.mcp, root)
+    pool = UpstreamPool(Workspace(root, settings).config.mcp, root)
 
     async def check() -> list[UpstreamStatus]:
         async with anyio.create_task_group() as group:
@@ -381,6 +390,51 @@ def _doctor(root: Path, settings: Settings, as_json: bool) -> int:
         failed = sum(not check.ok for check in checks)
         print("All good." if not failed else f"{failed} problem(s) found.")
     return 0 if all(check.ok for check in checks) else 1
+
+
+def _trust(root: Path, settings: Settings, args: argparse.Namespace) -> int:
+    from .workspace import TrustStore, Workspace
+
+    store = TrustStore()
+    if args.list:
+        entries = store.entries()
+        if not entries:
+            print(f"No project is trusted ({store.path}).")
+        for where, entry in sorted(entries.items()):
+            print(f"{where}  (trusted {entry.get('trusted_at', '?')})")
+            for text in entry.get("grants", []):
+                print(f"  - {one_line(str(text))}")
+        return 0
+    if args.revoke:
+        if store.revoke(root):
+            print(f"{root} is no longer trusted; what its files ask for is held back from now on.")
+        else:
+            print(f"{root} was not trusted; nothing to revoke.")
+        return 0
+    trust = Workspace(root, settings, store).trust
+    grants = trust.grants()
+    if not grants:
+        print(f"Nothing in {root}'s own files needs trust: they run no program, reach no URL, allow no shell.")
+        return 0
+    state = "already trusted" if trust.trusted else "not trusted"
+    print(f"{root} ({state}) asks loomkin-mcp to:\n{trust.describe(grants)}")
+    if trust.trusted:
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                "loomkin-mcp: nothing was recorded: there is no terminal to confirm on; run this in a terminal, "
+                "or pass --yes to trust without asking.",
+                file=sys.stderr,
+            )
+            return 1
+        answer = input("Trust exactly this content? Any change to it will ask again. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing was recorded; the project stays restricted.")
+            return 1
+    trust.grant()
+    print(f"Trusted. Recorded in {store.path}.")
+    return 0
 
 
 def _decisions_export(root: Path, settings: Settings, export_format: str) -> int:

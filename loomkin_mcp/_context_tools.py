@@ -63,7 +63,7 @@ def register_context_tools(server: MCPServer, services: Services) -> None:
 async def render_project_context(services: Services, max_tokens: int, progress: ProgressReport | None) -> str:
     from .repomap import estimate_tokens
 
-    config = services.workspace.settings.config.context
+    config = services.workspace.config.context
     budget = max(max_tokens - config.reserved_output_tokens, 256)
     parts = [f"# Project context: {services.workspace.root}"]
     rules = _rules_section(services.workspace, budget // 4)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import anyio
 
-from .config import Settings
+from .config import LoomkinConfig, Settings
 from .workspace import Workspace
 
 UPSTREAM_WAIT_SECONDS = 15.0
@@ -26,7 +26,6 @@ class Check:
 
 async def run_checks(workspace: Workspace) -> list[Check]:
     """Every check at once, each bounded in time; results in a stable order."""
-    settings = workspace.settings
     results: dict[str, list[Check]] = {}
 
     async def collect(key: str, checks: object) -> None:
@@ -35,9 +34,9 @@ async def run_checks(workspace: Workspace) -> list[Check]:
     async with anyio.create_task_group() as group:
         group.start_soon(collect, "1 lsp", _language_servers(workspace))
         group.start_soon(collect, "2 upstreams", _upstreams(workspace))
-        group.start_soon(collect, "3 providers", anyio.to_thread.run_sync(_providers, settings))
+        group.start_soon(collect, "3 providers", anyio.to_thread.run_sync(_providers, workspace.config))
         group.start_soon(collect, "4 decisions", anyio.to_thread.run_sync(_decision_store, workspace))
-    head = [_config(settings), _rules(workspace)]
+    head = [_config(workspace.settings), _trust(workspace), _rules(workspace)]
     tail = [_ripgrep(), _grammars()]
     return head + [check for key in sorted(results) for check in results[key]] + tail
 
@@ -45,6 +44,19 @@ async def run_checks(workspace: Workspace) -> list[Check]:
 def _config(settings: Settings) -> Check:
     where = str(settings.path) if settings.path else "no .loomkin.toml, so the defaults serve"
     return Check("config", True, where)
+
+
+def _trust(workspace: Workspace) -> Check:
+    held = workspace.trust.held_back()
+    if not held:
+        granted = bool(workspace.trust.grants())
+        return Check("trust", True, "trusted: what the project's files ask for is in force" if granted
+                     else "nothing in the project's files needs trust")  # fmt: skip
+    kinds = ", ".join(sorted({grant.kind for grant in held}))
+    return Check(
+        "trust", False, f"not trusted: {len(held)} item(s) held back ({kinds})",
+        f"review and allow them with `loomkin-mcp trust --root {workspace.root}`",
+    )  # fmt: skip
 
 
 def _rules(workspace: Workspace) -> Check:
@@ -77,7 +89,7 @@ async def _language_servers(workspace: Workspace) -> list[Check]:
 async def _upstreams(workspace: Workspace) -> list[Check]:
     from .upstream import UpstreamPool
 
-    pool = UpstreamPool(workspace.settings.config.mcp, workspace.root)
+    pool = UpstreamPool(workspace.config.mcp, workspace.root)
     async with anyio.create_task_group() as group:
         group.start_soon(pool.run)
         await pool.wait_settled(UPSTREAM_WAIT_SECONDS)
@@ -96,11 +108,11 @@ async def _upstreams(workspace: Workspace) -> list[Check]:
     ]
 
 
-def _providers(settings: Settings) -> list[Check]:
+def _providers(config: LoomkinConfig) -> list[Check]:
     from .providers import ProviderClient, ProviderError
 
     checks = []
-    for name, endpoint in settings.config.provider.endpoints.items():
+    for name, endpoint in config.provider.endpoints.items():
         try:
             models = ProviderClient(name, endpoint).list_models()
         except ProviderError as exc:

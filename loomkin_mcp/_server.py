@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import signal
@@ -22,6 +23,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import (
     CallToolResult,
     InputRequiredResult,
+    NotificationParams,
     SetLevelRequestParams,
     SubscribeRequestParams,
     TextContent,
@@ -41,7 +43,7 @@ from ._upstream_tools import listed, proxy_tool
 from ._version import __version__
 from .services import Services
 from .upstream import UpstreamDown, UpstreamPool
-from .workspace import Rules, Workspace
+from .workspace import Grant, Workspace
 
 SERVER_NAME = "loomkin"
 DIAGNOSTICS_URI = "loomkin://diagnostics"
@@ -53,6 +55,8 @@ COMMIT_SCAN_SECONDS = 2.0
 SAMPLING_SECONDS = 10.0
 # How long shutting down may take: language servers get `shutdown`, `exit`, then a kill.
 SHUTDOWN_SECONDS = 6
+# How long the trust prompt waits for the person before the project stays restricted for this session.
+TRUST_PROMPT_SECONDS = 600
 
 logger = logging.getLogger("loomkin_mcp.server")
 
@@ -188,13 +192,13 @@ class LoomkinServer(MCPServer):
 def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -> LoomkinServer:
     """The server for `workspace`; `log_bridge` may already hold records logged while starting."""
     services = Services.for_workspace(workspace)
-    upstreams = UpstreamPool(workspace.settings.config.mcp, workspace.root)
+    upstreams = UpstreamPool(workspace.config.mcp, workspace.root)
 
     server = LoomkinServer(
         SERVER_NAME,
         title="Loomkin",
         version=__version__,
-        instructions=render_instructions(workspace.root.as_posix(), workspace.rules),
+        instructions=render_instructions(workspace),
     )
     server.services = services
     server.upstreams = upstreams
@@ -203,6 +207,8 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     register_lsp_tools(server, services)
     register_context_tools(server, services)
     register_decision_tools(server, services)
+    own_names = {tool.name for tool in server._tool_manager.list_tools()}
+    upstreams.reserve(own_names | {prompt.name for prompt in server._prompt_manager.list_prompts()})
 
     async def repo_map() -> str:
         return await services.repomap.render()
@@ -244,12 +250,80 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
     lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, notifier.subscribe)
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
+    trust_prompt = TrustPrompt(workspace, services, upstreams)
+    lowlevel.add_notification_handler("notifications/initialized", NotificationParams, trust_prompt.on_initialized)
+    if notice := workspace.trust.notice():
+        # Once, on stderr and (through the log bridge) to the client that connects.
+        logger.warning("%s", notice)
     services.lsp.on_diagnostics_changed(lambda: notifier.resource_updated(DIAGNOSTICS_URI))
     services.repomap.on_change(lambda: notifier.resource_updated(REPO_MAP_URI))
     services.decisions.sampler = lambda prompt, model: sample_from_client(notifier, prompt, model)
     upstreams.on_change(notifier.lists_changed)
     upstreams.on_change(lambda: notifier.resource_updated(UPSTREAMS_URI))
     return server
+
+
+class TrustPrompt:
+    """After initialize, ask a client that can elicit whether the person trusts what the project asks for.
+
+    Accept records trust for exactly that content and starts what was held back; decline, cancel or
+    no answer leaves the project restricted. Each session is asked at most once.
+    """
+
+    def __init__(self, workspace: Workspace, services: Services, upstreams: UpstreamPool) -> None:
+        self._ws = workspace
+        self._services = services
+        self._upstreams = upstreams
+        self._asked: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def on_initialized(self, ctx: Any, params: Any) -> None:
+        session = ctx.session
+        held = self._ws.trust.held_back()
+        wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
+        if not held or id(session) in self._asked or not _can_ask(session, wanted):
+            return
+        self._asked.add(id(session))
+        # Not awaited here: the answer arrives through the same read loop that delivered this notification.
+        task = asyncio.ensure_future(self._ask(session, held))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _ask(self, session: Any, held: list[Grant]) -> None:
+        message = (
+            f"This project ({one_line(str(self._ws.root))}) asks loomkin-mcp to:\n{self._ws.trust.describe(held)}\n"
+            "Trust exactly this content? Until you do, these are held back (the project is still served read-and-ask)."
+        )
+        schema = {"type": "object", "properties": {"trust": {"type": "boolean", "title": "Trust this project",
+                                                            "default": False}}, "required": ["trust"]}  # fmt: skip
+        try:
+            with anyio.fail_after(TRUST_PROMPT_SECONDS):
+                answer = await session.elicit_form(message, schema)
+        except Exception:  # noqa: BLE001 - no answer (or no back channel) is a "no": the project stays restricted
+            logger.info("the client did not answer the trust prompt; the project stays restricted", exc_info=True)
+            return
+        if answer.action != "accept" or not (answer.content or {}).get("trust"):
+            logger.info("trust was declined for %s; the project stays restricted", self._ws.root)
+            return
+        if [grant.material for grant in self._ws.trust.held_back()] != [grant.material for grant in held]:
+            logger.warning("the project's settings changed while the person was asked; nothing was trusted")
+            return
+        self._ws.trust.grant()
+        await apply_trust(self._ws, self._services, self._upstreams)
+
+
+async def apply_trust(workspace: Workspace, services: Services, upstreams: UpstreamPool) -> None:
+    """Start what trust let in: the project's upstreams now, its language servers at their next use."""
+    logger.info("the person trusted %s; its upstream MCP servers and language servers are in force", workspace.root)
+    upstreams.admit(workspace.config.mcp)
+    await services.lsp.reconfigure()
+
+
+def _can_ask(session: Any, wanted: types.ClientCapabilities) -> bool:
+    try:
+        return bool(session.check_client_capability(wanted))
+    except Exception:  # noqa: BLE001 - a session of another era without capabilities cannot be asked
+        return False
 
 
 async def sample_from_client(notifier: ClientNotifier, prompt: str, model: str) -> str | None:
@@ -276,7 +350,7 @@ async def sample_from_client(notifier: ClientNotifier, prompt: str, model: str) 
 async def watch_commits(services: Services) -> None:
     """Log new commits (made by anyone) while serving; one failed look is retried at the next."""
     decisions = services.decisions
-    config = services.workspace.settings.config.decisions
+    config = services.workspace.config.decisions
     if not (config.enabled and config.auto_log_commits and (services.workspace.root / ".git").exists()):
         return
     while True:
@@ -325,12 +399,15 @@ async def serve_stdio(server: MCPServer) -> None:
         group.cancel_scope.cancel()
 
 
-def render_instructions(root: str, rules: Rules) -> str:
+def render_instructions(workspace: Workspace) -> str:
+    rules = workspace.rules
     parts = [
-        f"loomkin-mcp serves Loomkin's tools for the project at {root}. Paths are relative to that root. "
-        "file_edit needs old_string copied exactly from file_read. shell runs one command without a shell, "
-        "only when a LOOMKIN.md `Shell:` pattern allows it. Read loomkin://rules for the enforced rules."
+        f"loomkin-mcp serves Loomkin's tools for the project at {workspace.root.as_posix()}. Paths are relative to "
+        "that root. file_edit needs old_string copied exactly from file_read. shell runs one command without a "
+        "shell, only when a LOOMKIN.md `Shell:` pattern allows it. Read loomkin://rules for the enforced rules."
     ]
+    if notice := workspace.trust.notice():
+        parts.append(f"Note: {notice}")
     if rules.text.strip():
         name = rules.path.name if rules.path else "LOOMKIN.md"
         parts.append(f"## Project instructions ({name})\n\n{rules.text.strip()}")
@@ -339,7 +416,8 @@ def render_instructions(root: str, rules: Rules) -> str:
 
 def render_rules(workspace: Workspace) -> str:
     rules = workspace.rules
-    auto = workspace.settings.config.permissions.auto_approve
+    auto = workspace.config.permissions.auto_approve
+    held = workspace.trust.held_back()
 
     def listed(items: tuple[str, ...] | list[str], empty: str) -> str:
         return ", ".join(f"`{item}`" for item in items) if items else empty
@@ -353,6 +431,14 @@ def render_rules(workspace: Workspace) -> str:
         "(plus .git/, .loomkin/, .loomkin.toml and LOOMKIN.md, always)",
         f"- Run without asking: {listed(auto, 'nothing')}",
     ]
+    if held:
+        enforced += [
+            "",
+            "## Held back until the person trusts this project",
+            f"The project's own files ask for these; they are not in force (`loomkin-mcp trust --root {workspace.root}`"
+            " lets the person review and allow them). Shell commands are off meanwhile.",
+            workspace.trust.describe(held),
+        ]
     if rules.path is None:
         head = "No LOOMKIN.md in this project. Create one at the root to give instructions and allow shell commands."
     else:

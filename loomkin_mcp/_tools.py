@@ -17,7 +17,7 @@ from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from ._errors import PermissionRefused
+from ._errors import PermissionRefused, one_line
 from .services import Approval, GitArgs, GitOperation, OutputMode, PermissionService, Services, is_read_only
 from .services.files import DEFAULT_READ_LIMIT
 from .services.search import DEFAULT_MAX_RESULTS
@@ -189,7 +189,8 @@ def ask_person(permissions: PermissionService, ctx: Context, tool: str, action: 
     """What an approval resolver returns: ask through elicitation, or approve when no one is to be asked."""
     if not permissions.needs_approval(tool) or not _client_can_elicit(ctx):
         return Approval()
-    return Elicit(f"Allow {tool} to {action}?", Approval)
+    # The action quotes the model's input: a newline or a bidi override must not disguise what is asked.
+    return Elicit(one_line(f"Allow {tool} to {action}?"), Approval)
 
 
 def _with_diagnostics(result: str, diagnostics: str | None) -> str:

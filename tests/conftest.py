@@ -66,8 +66,12 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 
 
 @asynccontextmanager
-async def http_daemon(root: Path, transport: str, *args: str, env: dict[str, str] | None = None) -> AsyncIterator[str]:
+async def http_daemon(
+    root: Path, transport: str, *args: str, env: dict[str, str] | None = None, trusted: bool = True
+) -> AsyncIterator[str]:
     """`loomkin-mcp --http|--sse` on a free loopback port; yields its URL; SIGTERM at the end."""
+    if trusted:
+        trust_project(root)
     port = free_port()
     flag = "--sse" if transport == "sse" else "--http"
     with open(root.parent / "server-stderr.log", "a") as errlog:
@@ -81,6 +85,41 @@ async def http_daemon(root: Path, transport: str, *args: str, env: dict[str, str
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """HOME and XDG_CONFIG_HOME in a temporary directory: no test reads or writes the real home
+    (loomkin's trust store and user-level config live under XDG_CONFIG_HOME)."""
+    home = tmp_path_factory.mktemp("home")
+    saved = {name: os.environ.get(name) for name in ("HOME", "XDG_CONFIG_HOME")}
+    os.environ["HOME"], os.environ["XDG_CONFIG_HOME"] = str(home), str(home / ".config")
+    try:
+        yield home
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def trust_project(root: Path) -> None:
+    """Trust what ROOT's files ask for now, as `loomkin-mcp trust --yes --root ROOT` does (same code, in-process)."""
+    from loomkin_mcp.config import load_settings
+    from loomkin_mcp.workspace import Workspace
+
+    trust = Workspace(root, load_settings(root)).trust
+    if not trust.trusted:
+        trust.grant()
+
+
+def user_config(text: str) -> Path:
+    """Write the person's own config (`$XDG_CONFIG_HOME/loomkin/loomkin.toml`)."""
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "loomkin" / "loomkin.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 @pytest.fixture
@@ -105,7 +144,8 @@ def git_init(root: Path) -> None:
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    return GIT_IDENTITY | {"HOME": os.environ.get("HOME", "/tmp")} | (extra or {})
+    private = {name: os.environ[name] for name in ("HOME", "XDG_CONFIG_HOME") if name in os.environ}
+    return GIT_IDENTITY | private | (extra or {})
 
 
 @asynccontextmanager
@@ -118,12 +158,17 @@ async def serve(
     sampling: Callable[[Any, types.CreateMessageRequestParams], Awaitable[types.CreateMessageResult]] | None = None,
     env: dict[str, str] | None = None,
     launcher: tuple[str, ...] = (),
+    trusted: bool = True,
 ) -> AsyncIterator[ClientSession]:
     """`loomkin-mcp --stdio --root ROOT` as a subprocess, with an initialized ClientSession.
 
     Over HTTP or SSE instead when the test runs under the `transport` fixture. `launcher` runs the stdio
-    server under another program (strace for the process audit).
+    server under another program (strace for the process audit). `trusted`: the person has trusted what
+    the project's files ask for (its servers and shell rules) before starting it; False serves it as a
+    fresh clone is served.
     """
+    if trusted:
+        trust_project(root)
     if TRANSPORT.get() != "stdio":
         async with http_daemon(root, TRANSPORT.get(), *args, env=env) as url, _http_streams(url) as streams:
             async with ClientSession(
@@ -195,7 +240,9 @@ async def fails(session: ClientSession, tool: str, **arguments: Any) -> str:
 class RawServer:
     """`loomkin-mcp --stdio` driven with hand-written JSON-RPC lines, to check the wire itself."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, trusted: bool = True) -> None:
+        if trusted:
+            trust_project(root)
         self.process = subprocess.Popen(
             [LOOMKIN, "--stdio", "--root", str(root)],
             stdin=subprocess.PIPE,

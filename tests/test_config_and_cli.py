@@ -38,7 +38,7 @@ def test_the_seed_example_loads_with_every_section() -> None:
 
 def test_defaults_serve_without_a_config_file(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={})
-    assert settings.path is None and settings.config == LoomkinConfig()
+    assert settings.path is None and settings.requested == LoomkinConfig()
     assert settings.env.port == 4200 and settings.env.database_url is None
     env = load_settings(tmp_path, environ={"PORT": "5000", "DATABASE_URL": "postgresql://x/y"}).env
     assert env.port == 5000 and env.database_url.get_secret_value() == "postgresql://x/y"

@@ -26,7 +26,7 @@ from loomkin_mcp._editors import (
     snippet,
 )
 
-from conftest import LOOMKIN, _http_streams, http_daemon, server_env
+from conftest import LOOMKIN, _http_streams, http_daemon, server_env, trust_project
 
 CONFIGS = Path(__file__).parent.parent / "editor-configs"
 EVERYTHING = Path(__file__).parent.parent / "node_modules" / ".bin" / "mcp-server-everything"
@@ -139,12 +139,14 @@ def test_doctor_reports_what_works_and_how_to_fix_the_rest(project: Path, endpoi
         f'wrongkey = {{ url = "{base}/vllm/v1", auth_key = "nope" }}\n'
     )
     (project / "LOOMKIN.md").write_text("## Allowed Operations\n- Shell: `make *`\n")
+    trust_project(project)
     done = subprocess.run(
         [LOOMKIN, "doctor", "--json"], cwd=project, capture_output=True, text=True, timeout=120, env=server_env()
     )
     assert done.returncode == 1
     checks = {check["name"]: check for check in json.loads(done.stdout)}
     assert checks["config"]["ok"] and checks["LOOMKIN.md"]["ok"] and "make *" in checks["LOOMKIN.md"]["detail"]
+    assert checks["trust"]["ok"] and "trusted" in checks["trust"]["detail"]
     assert checks["lsp pylsp"]["ok"] and "pylsp" in checks["lsp pylsp"]["detail"]
     assert not checks["lsp broken-ls"]["ok"] and "not found" in checks["lsp broken-ls"]["detail"]
     assert checks["lsp broken-ls"]["fix"]

@@ -10,7 +10,7 @@ import anyio
 import mcp_types as types
 import pytest
 
-from conftest import LOOMKIN, fails, ok, serve, server_env
+from conftest import LOOMKIN, fails, ok, serve, server_env, trust_project
 
 pytestmark = pytest.mark.anyio
 
@@ -147,6 +147,7 @@ def test_lsp_status_lists_and_checks_servers(project: Path) -> None:
         '[lsp]\nservers = [{ name = "pylsp", command = "pylsp" }, { name = "ghost", command = "no-such-ls", '
         'languages = ["python"] }]\n'
     )
+    trust_project(project)  # the person ran `loomkin-mcp trust` for these commands
     done = subprocess.run(
         [LOOMKIN, "lsp-status", "--json"], cwd=project, capture_output=True, text=True, timeout=60, env=server_env()
     )

@@ -14,7 +14,18 @@ import mcp_types as types
 import pytest
 from mcp import ClientSession
 
-from conftest import LOOMKIN, fails, free_port, ok, processes, serve, server_env, text_of, wait_for_port
+from conftest import (
+    LOOMKIN,
+    fails,
+    free_port,
+    ok,
+    processes,
+    serve,
+    server_env,
+    text_of,
+    trust_project,
+    wait_for_port,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -190,6 +201,7 @@ def upstream_pids(root: Path) -> list[int]:
 
 def test_upstream_status_command(project: Path) -> None:
     configure(project, stdio_everything(), '{ name = "ghost", command = "no-such-mcp-server" }')
+    trust_project(project)
     done = subprocess.run(
         [LOOMKIN, "upstream-status"], cwd=project, capture_output=True, text=True, timeout=60, env=server_env()
     )

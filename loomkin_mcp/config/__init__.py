@@ -1,7 +1,17 @@
 """`.loomkin.toml` and the environment, validated."""
 
-from ._load import CONFIG_FILENAME, Settings, load_settings, parse_config, unknown_keys
+from ._load import (
+    CONFIG_FILENAME,
+    Settings,
+    load_settings,
+    merge_configs,
+    parse_config,
+    unknown_keys,
+    user_config_dir,
+    user_config_path,
+)
 from ._models import (
+    READ_ONLY_TOOLS,
     ContextSection,
     DecisionsSection,
     Environment,
@@ -19,6 +29,7 @@ from ._models import (
 )
 
 __all__ = [
+    "READ_ONLY_TOOLS",
     "CONFIG_FILENAME",
     "ContextSection",
     "DecisionsSection",
@@ -36,6 +47,9 @@ __all__ = [
     "Settings",
     "TeamsSection",
     "load_settings",
+    "merge_configs",
     "parse_config",
     "unknown_keys",
+    "user_config_dir",
+    "user_config_path",
 ]

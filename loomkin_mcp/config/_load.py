@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ import tomli
 from pydantic import BaseModel, ValidationError
 
 from .._errors import ConfigError
+from .._fs import OwnFileRefused, read_own_file
 from ._models import Environment, LoomkinConfig
 
 CONFIG_FILENAME = ".loomkin.toml"
+USER_CONFIG_FILENAME = "loomkin.toml"
 # A real config is a few KB; anything this big is the wrong file (or a bomb) and is not read.
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_UNKNOWN_KEY_WARNINGS = 10
@@ -41,44 +44,84 @@ _EXPECTED = {
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything loaded at start-up: the config file's contents and the environment."""
+    """Everything loaded at start-up: the person's config, the project's, and the environment.
 
-    config: LoomkinConfig
+    The two files stay apart: what the project's own file asks for may be held back until the
+    person trusts it (`workspace.Trust` decides, and gives the config in force).
+    """
+
+    user: dict[str, Any]
+    """The person's own config (`$XDG_CONFIG_HOME/loomkin/loomkin.toml`, or a `--config` outside the
+    project), validated; always trusted."""
+    project: dict[str, Any]
+    """The project's `.loomkin.toml`, validated; `{}` when there is none."""
     env: Environment
     path: Path | None
-    """The config file that was read, or None when defaults serve."""
+    """The project's config file that was read, or None."""
+    user_path: Path | None = None
+    """The person's config file that was read, or None."""
+
+    @cached_property
+    def requested(self) -> LoomkinConfig:
+        """Both files merged: everything the project asks for, before trust holds anything back."""
+        return LoomkinConfig.model_validate(merge_configs(self.user, self.project))
+
+
+def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CONFIG_HOME/loomkin/loomkin.toml` (default `~/.config/loomkin/loomkin.toml`)."""
+    return user_config_dir(environ) / USER_CONFIG_FILENAME
+
+
+def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".config")
+    return Path(base) / "loomkin"
 
 
 def load_settings(root: Path, config_path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Load `config_path` (default `<root>/.loomkin.toml`; absent is fine) and the environment.
+    """Load the person's config, then `config_path` (default `<root>/.loomkin.toml`; absent is fine).
+
+    A `--config` file outside the project is the person's own: it joins their user-level config.
 
     Raises:
         ConfigError: with one line naming the file, the key path and what was expected.
     """
-    explicit = config_path is not None
-    path = config_path if explicit else root / CONFIG_FILENAME
-    assert path is not None
-    env = load_environment(os.environ if environ is None else environ)
-    if not path.exists():
-        if explicit:
-            raise ConfigError(f"{path}: config file not found; check the --config path.")
-        return Settings(config=LoomkinConfig(), env=env, path=None)
-    return Settings(config=parse_config(path), env=env, path=path)
+    environ = os.environ if environ is None else environ
+    env = load_environment(environ)
+    user_path: Path | None = user_config_path(environ)
+    user = read_config(user_path) if user_path is not None and os.path.lexists(user_path) else None
+    if user is None:
+        user_path = None
+    if config_path is not None and not os.path.lexists(config_path):
+        raise ConfigError(f"{config_path}: config file not found; check the --config path.")
+    if config_path is not None and not Path(os.path.realpath(config_path)).is_relative_to(os.path.realpath(root)):
+        own = read_config(config_path, None)
+        user = merge_configs(user or {}, own)
+        return Settings(user=user, project={}, env=env, path=None, user_path=config_path)
+    path = config_path or root / CONFIG_FILENAME
+    project = read_config(path, root) if os.path.lexists(path) else None
+    return Settings(user=user or {}, project=project or {}, env=env, path=path if project is not None else None,
+                    user_path=user_path)  # fmt: skip
 
 
 def parse_config(path: Path) -> LoomkinConfig:
-    if not path.is_file():
-        # A FIFO would block the start-up forever; a device or directory is never a config.
-        raise ConfigError(f"{path}: not a regular file; point to a TOML file.")
+    """`path` read and validated on its own (unknown keys are warned about)."""
+    return LoomkinConfig.model_validate(read_config(path, None))
+
+
+def read_config(path: Path, root: Path | None = None) -> dict[str, Any]:
+    """The TOML table of `path`, validated against the models; `root` keeps it inside the project."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); check its permissions.") from None
-    if len(raw) > MAX_CONFIG_BYTES:
+        found = read_own_file(path, Path(os.path.realpath(root or "/")), MAX_CONFIG_BYTES)
+    except OwnFileRefused as exc:
+        # A FIFO would block the start-up forever; a device or directory is never a config.
+        raise ConfigError(f"{path}: {exc}; point to a regular TOML file.") from None
+    if found is None:
+        raise ConfigError(f"{path}: config file not found; check the path.")
+    if found.truncated:
         raise ConfigError(f"{path}: over {MAX_CONFIG_BYTES >> 20} MB, too big to be a config; check the file.")
     try:
-        text = raw.decode("utf-8")
+        text = found.data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid UTF-8; save it as UTF-8 text.") from None
     try:
@@ -102,7 +145,30 @@ def parse_config(path: Path) -> LoomkinConfig:
         logger.warning("%s: unknown key %s is ignored; check its spelling against the config reference.", path, key)
     if len(unknown) > MAX_UNKNOWN_KEY_WARNINGS:
         logger.warning("%s: %d more unknown keys are ignored.", path, len(unknown) - MAX_UNKNOWN_KEY_WARNINGS)
-    return config
+    return data
+
+
+# Lists of named entries join across the two files (the project's entry wins over the person's of
+# the same name); auto-approvals join; every other value in the project's file replaces the person's.
+_NAMED_LISTS = {("mcp", "servers"), ("lsp", "servers")}
+_JOINED_LISTS = {("permissions", "auto_approve")}
+
+
+def merge_configs(user: dict[str, Any], project: dict[str, Any], at: tuple[str, ...] = ()) -> dict[str, Any]:
+    merged = dict(user)
+    for key, value in project.items():
+        here = (*at, key)
+        mine = merged.get(key)
+        if isinstance(value, dict) and isinstance(mine, dict):
+            merged[key] = merge_configs(mine, value, here)
+        elif here in _NAMED_LISTS and isinstance(value, list) and isinstance(mine, list):
+            names = {entry.get("name") for entry in value if isinstance(entry, dict)}
+            merged[key] = [e for e in mine if not (isinstance(e, dict) and e.get("name") in names)] + value
+        elif here in _JOINED_LISTS and isinstance(value, list) and isinstance(mine, list):
+            merged[key] = mine + [item for item in value if item not in mine]
+        else:
+            merged[key] = value
+    return merged
 
 
 def load_environment(environ: Mapping[str, str]) -> Environment:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-_READ_ONLY_TOOLS = ["file_read", "file_search", "content_search", "directory_list"]
+READ_ONLY_TOOLS = ["file_read", "file_search", "content_search", "directory_list"]
 
 
 class Section(BaseModel):
@@ -25,7 +25,7 @@ class ModelSection(Section):
 
 
 class PermissionsSection(Section):
-    auto_approve: list[str] = Field(default_factory=lambda: list(_READ_ONLY_TOOLS))
+    auto_approve: list[str] = Field(default_factory=lambda: list(READ_ONLY_TOOLS))
     """Tool names or globs (`tidewave__*`) that run without asking the person."""
 
 

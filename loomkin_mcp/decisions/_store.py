@@ -78,12 +78,17 @@ class DecisionStore:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def open(cls, state_dir: Callable[[], Path], database_url: str | None) -> DecisionStore:
-        """PostgreSQL for a `postgresql://` DATABASE_URL, else SQLite in the workspace's state dir."""
+    def open(cls, state_file: Callable[[str], Path], database_url: str | None) -> DecisionStore:
+        """PostgreSQL for a `postgresql://` DATABASE_URL, else SQLite in the workspace's state dir.
+
+        `state_file(name)` gives a checked path under the state dir (no planted link followed).
+        """
         if database_url and database_url.startswith(("postgresql://", "postgres://")):
             store = cls("postgresql", _connect_postgres(database_url))
         else:
-            path = state_dir() / "decisions.db"
+            path = state_file("decisions.db")
+            for companion in ("-wal", "-shm", "-journal"):  # SQLite opens these beside it by name
+                state_file(f"decisions.db{companion}")
             connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA busy_timeout=30000")

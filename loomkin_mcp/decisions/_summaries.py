@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from ..config import Settings
+from ..config import LoomkinConfig
 
 logger = logging.getLogger("loomkin_mcp.decisions")
 
@@ -28,12 +28,12 @@ def prompt_for(subject: str, files: list[str]) -> str:
     )
 
 
-def from_endpoint(settings: Settings, prompt: str) -> str | None:
+def from_endpoint(config: LoomkinConfig, prompt: str) -> str | None:
     """Ask the weak model's provider endpoint, when `[provider.endpoints]` has it; None otherwise."""
     from ..providers import ProviderClient, ProviderError, split_model_id
 
-    provider, model = split_model_id(settings.config.model.weak)
-    endpoint = settings.config.provider.endpoints.get(provider)
+    provider, model = split_model_id(config.model.weak)
+    endpoint = config.provider.endpoints.get(provider)
     if endpoint is None or not model:
         return None
     try:

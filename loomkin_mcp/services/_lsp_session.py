@@ -57,7 +57,7 @@ class Target:
 class LspSession:
     def __init__(self, workspace: Workspace, specs: list[ServerSpec], on_diagnostics: Callable[[], None]) -> None:
         self._ws = workspace
-        self._config = workspace.settings.config.lsp
+        self._config = workspace.config.lsp
         self._background: set[asyncio.Task[Any]] = set()
         logger.info(
             "language servers: %s",

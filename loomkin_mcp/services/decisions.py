@@ -19,6 +19,7 @@ from ..decisions import EDGE_TYPES, NODE_TYPES, STATUSES, DecisionStore, Node, r
 from ..decisions._store import new_id, now
 from ..decisions._summaries import Sampler, clean, from_endpoint, prompt_for
 from ..workspace import Workspace
+from .git import run_git
 
 logger = logging.getLogger("loomkin_mcp.decisions")
 
@@ -31,7 +32,7 @@ COMMITS_PER_SCAN = 200
 class DecisionService:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
-        self._config = workspace.settings.config.decisions
+        self._config = workspace.config.decisions
         self.session_id = str(uuid.uuid4())
         self.started_at = now()
         self._store: DecisionStore | None = None
@@ -52,7 +53,7 @@ class DecisionService:
             if self._store is None:
                 url = self._ws.settings.env.database_url
                 try:
-                    self._store = DecisionStore.open(self._ws.state_dir, url.get_secret_value() if url else None)
+                    self._store = DecisionStore.open(self._ws.state_file, url.get_secret_value() if url else None)
                 except ConfigError as exc:
                     raise ToolInputError(str(exc)) from None
             return self._store
@@ -135,7 +136,7 @@ class DecisionService:
         return f"Updated {render.line(store.update(node_id, status, confidence, description))}."
 
     def context_text(self, max_tokens: int | None = None) -> str:
-        budget = max_tokens if max_tokens is not None else self._ws.settings.config.context.max_decision_context_tokens
+        budget = max_tokens if max_tokens is not None else self._ws.config.context.max_decision_context_tokens
         store = self.store
         return render.context(store.nodes(), store.edges(), budget)
 
@@ -201,7 +202,7 @@ class DecisionService:
     def _summarize(self, node: Node) -> str | None:
         """A one-line summary from the weak model: the client's (sampling) first, then an endpoint."""
         prompt = prompt_for(node.metadata["message"], node.metadata["files"])
-        weak = self._ws.settings.config.model.weak
+        weak = self._ws.config.model.weak
         if self.sampler is not None:
             import anyio.from_thread
 
@@ -211,7 +212,7 @@ class DecisionService:
                 summary = None
             if summary := clean(summary):
                 return summary
-        return from_endpoint(self._ws.settings, prompt)
+        return from_endpoint(self._ws.config, prompt)
 
     def _commit_node(self, commit: str, author: str, subject: str) -> Node:
         files = (self._git("show", "--name-only", "--format=", commit) or "").split()
@@ -225,13 +226,10 @@ class DecisionService:
 
     def _git(self, *args: str) -> str | None:
         try:
-            done = subprocess.run(
-                ["git", "--no-pager", *args], cwd=self._ws.root, capture_output=True, text=True,
-                stdin=subprocess.DEVNULL, timeout=10,
-            )  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired):
+            done = run_git(self._ws, list(args), 10)
+        except (OSError, subprocess.TimeoutExpired, ToolInputError):
             return None
-        return done.stdout if done.returncode == 0 else None
+        return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None
 
 
 def _check(value: str, valid: tuple[str, ...], what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -11,7 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import PermissionRefused, ToolInputError
-from ..workspace import Workspace
+from .._fs import OwnFileRefused, read_own_file
+from ..workspace import Workspace, is_protected
 
 GitOperation = Literal["status", "diff", "log", "show", "add", "commit", "reset", "stash"]
 READ_ONLY_OPERATIONS = frozenset({"status", "diff", "log", "show"})
@@ -53,6 +55,43 @@ _FIELDS: dict[str, frozenset[str]] = {
 
 
 logger = logging.getLogger("loomkin_mcp.git")
+
+_SAFE_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_EDITOR": "true",
+    "GIT_SEQUENCE_EDITOR": "true",
+    "GIT_PAGER": "cat",
+    "PAGER": "cat",
+    "GIT_OPTIONAL_LOCKS": "0",
+    "GIT_EXTERNAL_DIFF": "",
+}
+
+
+def git_invocation(workspace: Workspace) -> tuple[list[str], dict[str, str]]:
+    """`git` with the options and environment under which it runs no program the repository names.
+
+    Used by the git tool and the commit scanner alike. A trusted project's git config is the
+    person's choice and stays in force; an untrusted one's program settings (and `.git/hooks/`)
+    are overridden on the command line, which wins over every config file.
+    """
+    env = os.environ | _SAFE_ENV
+    argv = ["git", "--no-pager", "-c", "core.quotepath=off", "-c", "color.ui=never"]
+    programs = workspace.trust.git_programs()
+    if programs is not None and programs.unreadable:
+        raise ToolInputError(f"{programs.unreadable}, so git is not run; fix .git/config in {workspace.root}.")
+    if workspace.trust.trusted or programs is None:
+        return argv, env
+    for key, value in programs.overrides().items():
+        argv += ["-c", f"{key}={value}"]
+    return argv, env
+
+
+def run_git(workspace: Workspace, args: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+    """Run `git ARGS` in the project as `git_invocation` says; OSError / TimeoutExpired as subprocess raises them."""
+    prefix, env = git_invocation(workspace)
+    return subprocess.run(
+        [*prefix, *args], cwd=workspace.root, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
+    )
 
 
 class GitArgs(BaseModel):
@@ -119,6 +158,7 @@ class GitService:
             wanted = ", ".join(sorted(_FIELDS[operation])) or "nothing"
             raise ToolInputError(f"git {operation} does not take {', '.join(sorted(given))}; it takes {wanted}.")
         argv = getattr(self, f"_{operation}")(args)
+        self._refuse_touching_protected(operation, args)
         output = self._execute(operation, argv)
         if not is_read_only(operation, args):
             logger.info("git %s done", operation)
@@ -180,6 +220,61 @@ class GitService:
         entry = [f"stash@{{{args.index}}}"] if args.index is not None else []
         return ["stash", args.action, *entry]
 
+    # -- loomkin's own files -----------------------------------------------------------------
+
+    def _refuse_touching_protected(self, operation: str, args: GitArgs) -> None:
+        """A stash or reset must not swap LOOMKIN.md, `.loomkin.toml` or `.loomkin/` behind the person's back."""
+        if operation == "stash" and args.action == "push":
+            touched = self._protected_paths(["diff", "--name-only", "-z", "HEAD", "--"])
+            what = "set aside your uncommitted changes to"
+        elif operation == "stash" and args.action in ("pop", "apply"):
+            entry = f"stash@{{{args.index or 0}}}"
+            touched = self._protected_paths(["diff", "--name-only", "-z", f"{entry}^1", entry, "--"])
+            touched += self._protected_paths(["ls-tree", "-r", "--name-only", "-z", f"{entry}^3"], missing_ok=True)
+            what = "bring back a stashed version of"
+        elif operation == "reset" and args.mode == "hard" and not args.paths:
+            ref = self._ref("HEAD" if args.ref is None else args.ref)
+            touched = self._protected_paths(["diff", "--name-only", "-z", ref, "--"])
+            touched += self._differing_in_tree(ref)
+            what = "overwrite"
+        else:
+            return
+        if touched:
+            names = ", ".join(sorted(set(touched))[:5])
+            raise PermissionRefused(
+                f"git {operation} would {what} {names}, which hold the project's loomkin settings that tools may not "
+                "change; the person can do this themselves in a terminal."
+            )
+
+    def _protected_paths(self, argv: list[str], missing_ok: bool = False) -> list[str]:
+        done = run_git(self._ws, argv, GIT_TIMEOUT_SECONDS)
+        if done.returncode != 0:
+            if missing_ok:
+                return []
+            first = done.stderr.decode("utf-8", errors="replace").strip().splitlines()[:1]
+            raise ToolInputError(f"git {argv[0]} failed: {first[0] if first else f'exit code {done.returncode}'}")
+        names = done.stdout.decode("utf-8", errors="replace").split("\0")
+        return [name for name in names if name and is_protected(name)]
+
+    def _differing_in_tree(self, ref: str) -> list[str]:
+        """Protected files in `ref`'s tree whose content differs from the work tree's (untracked ones included)."""
+        done = run_git(self._ws, ["ls-tree", "-r", "-z", "--full-tree", ref], GIT_TIMEOUT_SECONDS)
+        if done.returncode != 0:
+            return []
+        differing = []
+        for record in done.stdout.decode("utf-8", errors="replace").split("\0"):
+            meta, _, name = record.partition("\t")
+            if not name or not is_protected(name):
+                continue
+            try:
+                found = read_own_file(self._ws.root / name, self._ws.root, 16 * 1024 * 1024)
+            except OwnFileRefused:
+                found = None
+            blob = meta.split()[-1]
+            if found is None or _blob_id(found.data, len(blob)) != blob:
+                differing.append(name)
+        return differing
+
     # -- helpers --------------------------------------------------------------------------
 
     def _paths(self, args: GitArgs) -> list[str]:
@@ -195,23 +290,8 @@ class GitService:
         return ref
 
     def _execute(self, operation: str, argv: list[str]) -> str:
-        command = ["git", "--no-pager", "-c", "core.quotepath=off", "-c", "color.ui=never", *argv]
-        env = os.environ | {
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_EDITOR": "true",
-            "GIT_PAGER": "cat",
-            "PAGER": "cat",
-            "GIT_OPTIONAL_LOCKS": "0",
-        }
         try:
-            done = subprocess.run(
-                command,
-                cwd=self._ws.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=GIT_TIMEOUT_SECONDS,
-            )
+            done = run_git(self._ws, argv, GIT_TIMEOUT_SECONDS)
         except FileNotFoundError:
             raise ToolInputError("git is not installed or not on PATH; install git to use this tool.") from None
         except subprocess.TimeoutExpired:
@@ -227,6 +307,12 @@ class GitService:
         if len(text) > MAX_OUTPUT_CHARS:
             text = text[:MAX_OUTPUT_CHARS] + f"\n… output cut at {MAX_OUTPUT_CHARS} characters; narrow it with paths."
         return text
+
+
+def _blob_id(data: bytes, length: int) -> str:
+    """git's object id of a file with this content (SHA-1, or SHA-256 in a SHA-256 repository)."""
+    digest = hashlib.sha256 if length == 64 else hashlib.sha1
+    return digest(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 _EMPTY = {

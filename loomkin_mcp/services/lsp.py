@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from loomkin_lsp_client import ServerSpec, detect_servers, known_server
 
 from .._errors import ToolInputError
-from ..config import LspServerEntry
+from ..config import LspSection, LspServerEntry
 from ..workspace import Workspace
 
 if TYPE_CHECKING:
@@ -42,10 +42,13 @@ class ServerCheck:
 class LspService:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
-        self._config = workspace.settings.config.lsp
         self._specs: list[ServerSpec] | None = None
         self._session: LspSession | None = None
         self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def _config(self) -> LspSection:
+        return self._ws.config.lsp
 
     @property
     def enabled(self) -> bool:
@@ -59,6 +62,7 @@ class LspService:
             elif self._config.servers:
                 self._specs = [spec for entry in self._config.servers if (spec := spec_from_config(entry))]
             else:
+                # Only the person's own programs: an executable inside the project never counts as one.
                 self._specs = detect_servers(self._ws.root)
         return self._specs
 
@@ -124,6 +128,12 @@ class LspService:
     async def shutdown(self) -> None:
         if self._session is not None:
             await self._session.shutdown()
+
+    async def reconfigure(self) -> None:
+        """The servers in force changed (the project was trusted): stop the old ones; the next use starts the new."""
+        session, self._session, self._specs = self._session, None, None
+        if session is not None:
+            await session.shutdown()
 
     async def check(self) -> list[ServerCheck]:
         """Start every server (spawn + initialize) at once, then stop it: what `lsp-status` shows."""

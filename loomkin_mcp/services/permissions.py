@@ -20,5 +20,5 @@ class PermissionService:
         self._ws = workspace
 
     def needs_approval(self, tool_name: str) -> bool:
-        patterns = self._ws.settings.config.permissions.auto_approve
+        patterns = self._ws.config.permissions.auto_approve
         return not any(fnmatch.fnmatchcase(tool_name, pattern) for pattern in patterns)

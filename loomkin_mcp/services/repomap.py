@@ -66,7 +66,7 @@ class RepoMapService:
                 return self._index
             from ..repomap import RepoIndex
 
-            cache = self._ws.state_dir() / CACHE_FILE
+            cache = self._ws.state_file(*CACHE_FILE.parts)
             index = RepoIndex(self._ws.root, cache, self._search.list_source_files)
             reporter = _thread_progress(progress) if progress else None
             started = time.monotonic()
@@ -76,7 +76,7 @@ class RepoMapService:
                 stats.files, time.monotonic() - started, stats.parsed, stats.from_cache,
             )  # fmt: skip
             self._index = index
-            if self._ws.settings.config.repo.watch_enabled and self._watcher is None:
+            if self._ws.config.repo.watch_enabled and self._watcher is None:
                 self._watcher = asyncio.ensure_future(self._watch())
             return index
 
@@ -133,7 +133,7 @@ class RepoMapService:
     ) -> str:
         from ..repomap import RankEngine, estimate_tokens, render, render_limit
 
-        budget = max_tokens if max_tokens is not None else self._ws.settings.config.context.max_repo_map_tokens
+        budget = max_tokens if max_tokens is not None else self._ws.config.context.max_repo_map_tokens
         focus = [self._ws.relative(self._ws.resolve(path, what="focus_files entry")) for path in focus_files or []]
         index = await self.index(progress)
         await self.refresh_if_not_watching(index)

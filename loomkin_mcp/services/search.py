@@ -9,6 +9,7 @@ above the project root are not read (ripgrep would read them outside a git repos
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -20,7 +21,10 @@ from pathlib import Path
 from typing import Literal
 
 from .._errors import ToolInputError
+from .._fs import OwnFileRefused, read_own_file
 from ..workspace import Workspace, compile_glob
+
+logger = logging.getLogger("loomkin_mcp.search")
 
 OutputMode = Literal["content", "files", "count"]
 
@@ -31,6 +35,7 @@ _MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 def find_rg() -> str | None:
+    """ripgrep, when it is there (see the module doc)."""
     configured = os.environ.get("LOOMKIN_RG")
     if configured is not None:
         return configured or None
@@ -49,6 +54,7 @@ class Hit:
 class SearchService:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
+        self._warned: set[Path] = set()
 
     # -- file_search ----------------------------------------------------------------------
 
@@ -59,7 +65,7 @@ class SearchService:
         base, prefix = self._base(path)
         if not pattern.strip():
             raise ToolInputError("pattern is empty; give a glob such as `**/*.ex` or `lib/**/*.py`.")
-        rg = find_rg()
+        rg = self._rg(base)
         files = (
             self._rg_files(rg, base, pattern, include_hidden, include_ignored)
             if rg
@@ -90,7 +96,7 @@ class SearchService:
 
     def list_source_files(self) -> list[str]:
         """Every file of the project that is neither hidden nor ignored, relative to the root."""
-        rg = find_rg()
+        rg = self._rg(self._ws.root)
         if rg is None:
             return self._walk(self._ws.root, False, False)
         done = subprocess.run(
@@ -114,7 +120,7 @@ class SearchService:
         if max_results < 1:
             raise ToolInputError("max_results must be 1 or more.")
         base, prefix = self._base(path)
-        rg = find_rg()
+        rg = self._rg(base)
         hits = (
             self._rg_search(rg, base, pattern, glob, case_insensitive, context_lines, output_mode, include_hidden)
             if rg
@@ -170,7 +176,7 @@ class SearchService:
         for name in self._walk(base, hidden, False):
             if matcher is not None and not matcher.fullmatch(name):
                 continue
-            lines = _text_lines(base / name)
+            lines = _text_lines(base / name, self._ws.root)
             if lines is None:
                 continue
             matches = [i for i, line in enumerate(lines) if regex.search(line)]
@@ -182,6 +188,22 @@ class SearchService:
                 yield Hit(name, index + 1, lines[index] + "\n", index in matches)
 
     # -- shared ---------------------------------------------------------------------------
+
+    def _rg(self, base: Path) -> str | None:
+        """ripgrep, unless it is absent or an ignore file under `base` would hang or flood it: then Python."""
+        rg = find_rg()
+        if rg is None:
+            return None
+        unsafe = self._ws.ignore.unsafe_ignore_file(base)
+        if unsafe is None:
+            return rg
+        if unsafe not in self._warned:
+            self._warned.add(unsafe)
+            logger.warning(
+                "%s is not a regular file of at most 1 MB inside the project, so it is not read and searches "
+                "run without ripgrep here; replace it with a regular file.", unsafe,
+            )  # fmt: skip
+        return None
 
     def _base(self, path: str) -> tuple[Path, str]:
         base = self._ws.resolve(path, what="path")
@@ -263,14 +285,16 @@ def _split_numbered(rest: bytes) -> tuple[int, bool, bytes]:
     return int(rest[:digits] or 0), rest[digits : digits + 1] == b":", rest[digits + 1 :]
 
 
-def _text_lines(path: Path) -> list[str] | None:
-    """A file's lines as text, or None for binary and huge files (what ripgrep skips)."""
+def _text_lines(path: Path, root: Path) -> list[str] | None:
+    """A file's lines as text, or None for binary and huge files (what ripgrep skips), and for FIFOs,
+    devices and links leading out of the project (ripgrep neither follows nor blocks on them)."""
     try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            return None
-        data = path.read_bytes()
-    except OSError:
+        found = read_own_file(path, root, _MAX_FILE_BYTES)
+    except OwnFileRefused:
         return None
+    if found is None or found.truncated:
+        return None
+    data = found.data
     if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
         return None
     return data.decode("utf-8", errors="replace").split("\n")[: -1 if data.endswith(b"\n") else None]

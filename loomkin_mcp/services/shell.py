@@ -147,6 +147,11 @@ class ShellService:
                 f"shell commands are off because {name} has no `Shell:` rule; ask the person to add one under "
                 "`## Allowed Operations`, e.g. `- Shell: `mix *`, `git *``."
             )
+        if not self._ws.trust.trusted:
+            raise PermissionRefused(
+                f"shell commands are held back because the person has not trusted this project's {name} rules yet; "
+                f"they can review and allow them with `loomkin-mcp trust --root {self._ws.root}`."
+            )
         if matching_pattern(argv, rules.shell_allowed) is None:
             allowed = ", ".join(f"`{p}`" for p in rules.shell_allowed)
             raise PermissionRefused(

@@ -17,27 +17,48 @@ from ._upstream import Upstream, UpstreamDown, UpstreamStatus
 
 logger = logging.getLogger("loomkin_mcp.upstream")
 
+RESERVED_SCHEME = "loomkin:"
+
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class UpstreamPool:
     def __init__(self, config: McpSection, root: Path) -> None:
         self._listeners: list[Callable[[], None]] = []
-        self._upstreams = [
-            Upstream(entry, root, self._changed, config.max_restarts_per_minute) for entry in config.servers
-        ]
+        self._root = root
+        self._max_restarts = config.max_restarts_per_minute
+        self._upstreams = [Upstream(entry, root, self._changed, self._max_restarts) for entry in config.servers]
         self._tools: dict[str, tuple[Upstream, types.Tool]] = {}
         self._prompts: dict[str, tuple[Upstream, types.Prompt]] = {}
         self._resources: dict[str, Upstream] = {}
+        self._reserved: frozenset[str] = frozenset()
+        self._group: anyio.abc.TaskGroup | None = None
 
     def on_change(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 
+    def reserve(self, names: set[str]) -> None:
+        """Names of loomkin's own tools and prompts, which no upstream may take."""
+        self._reserved = frozenset(names)
+
     async def run(self) -> None:
         """Keep every upstream connected until cancelled (at shutdown); one failing never stops the rest."""
         async with anyio.create_task_group() as group:
+            self._group = group
             for upstream in self._upstreams:
                 group.start_soon(upstream.run)
+            await anyio.sleep_forever()
+
+    def admit(self, config: McpSection) -> None:
+        """Start the upstreams of `config` not running yet (the person has just trusted them)."""
+        running = {upstream.name for upstream in self._upstreams}
+        for entry in config.servers:
+            if entry.name in running:
+                continue
+            upstream = Upstream(entry, self._root, self._changed, self._max_restarts)
+            self._upstreams.append(upstream)
+            if self._group is not None:
+                self._group.start_soon(upstream.run)
 
     def _changed(self) -> None:
         tools: dict[str, tuple[Upstream, types.Tool]] = {}
@@ -46,11 +67,13 @@ class UpstreamPool:
         for upstream in self._upstreams:
             by_name = {tool.name: tool for tool in upstream.tools}
             for exported, original in exported_names(upstream.name, list(by_name)).items():
-                tools[exported] = (upstream, by_name[original])
+                if exported not in self._reserved:
+                    tools[exported] = (upstream, by_name[original])
             prompts_by_name = {prompt.name: prompt for prompt in upstream.prompts}
             for exported, original in exported_names(upstream.name, list(prompts_by_name)).items():
-                prompts[exported] = (upstream, prompts_by_name[original])
-            for resource in upstream.resources:
+                if exported not in self._reserved:
+                    prompts[exported] = (upstream, prompts_by_name[original])
+            for resource in self._own_resources(upstream):
                 resources.setdefault(str(resource.uri), upstream)
         self._tools, self._prompts, self._resources = tools, prompts, resources
         for listener in self._listeners:
@@ -73,7 +96,12 @@ class UpstreamPool:
         return [(name, prompt) for name, (_, prompt) in self._prompts.items()]
 
     def resources(self) -> list[types.Resource]:
-        return [resource for upstream in self._upstreams for resource in upstream.resources]
+        return [resource for upstream in self._upstreams for resource in self._own_resources(upstream)]
+
+    @staticmethod
+    def _own_resources(upstream: Upstream) -> list[types.Resource]:
+        """An upstream's resources, less any under `loomkin://`: that scheme is loomkin's alone."""
+        return [r for r in upstream.resources if not str(r.uri).lower().startswith(RESERVED_SCHEME)]
 
     def status(self) -> list[UpstreamStatus]:
         return [upstream.status() for upstream in self._upstreams]

@@ -1,9 +1,10 @@
 """The project root, the path guard (the only place paths are resolved), LOOMKIN.md and ignore rules."""
 
 from ._glob import compile_glob, glob_matches
-from ._guard import PathGuard
+from ._guard import PathGuard, is_protected
 from ._ignore import IgnoreRules
 from ._rules import RULES_FILENAMES, Rules, RulesFile, parse_rules
+from ._trust import GitPrograms, Grant, Trust, TrustStore
 from ._workspace import Workspace
 
 __all__ = [
@@ -12,8 +13,13 @@ __all__ = [
     "PathGuard",
     "Rules",
     "RulesFile",
+    "GitPrograms",
+    "Grant",
+    "Trust",
+    "TrustStore",
     "Workspace",
     "compile_glob",
     "glob_matches",
+    "is_protected",
     "parse_rules",
 ]

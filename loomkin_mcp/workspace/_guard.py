@@ -33,6 +33,32 @@ class PathGuard:
 
     def resolve(self, raw: str, *, what: str = "path") -> Path:
         """The real absolute path for `raw`; refuses anything that would leave the root."""
+        return self._resolve(raw, what)[1]
+
+    def resolve_for_write(
+        self, raw: str, rules: Rules, protected: tuple[int, int] | None = None, *, what: str = "path"
+    ) -> Path:
+        """`resolve`, then refuse what may not be written under the name given *or* the name it reaches.
+
+        `protected` is the (device, inode) of the file the rules were read from: a link or hard
+        link to it (`AGENTS.md` when `LOOMKIN.md -> AGENTS.md`) is that file too.
+        """
+        lexical, real = self._resolve(raw, what)
+        for path in dict.fromkeys((lexical, real)):
+            self.check_writable(path, rules)
+        if protected is not None:
+            try:
+                info = os.stat(real)
+            except OSError:
+                return real
+            if (info.st_dev, info.st_ino) == protected:
+                raise PathRefused(
+                    f"'{_short(raw)}' is the project's {_rules_name(rules)} under another name, which tools may "
+                    "not change; edit it yourself."
+                )
+        return real
+
+    def _resolve(self, raw: str, what: str) -> tuple[Path, Path]:
         if not isinstance(raw, str) or not raw.strip():
             raise PathRefused(f"{what} is empty; give a path relative to the project root, e.g. `lib/app.ex`.")
         if "\x00" in raw:
@@ -57,7 +83,7 @@ class PathGuard:
             )
         if self._has_unresolved_link(real):
             raise PathRefused(f"'{_short(raw)}' is part of a symlink loop; fix or remove the link.")
-        return real
+        return lexical, real
 
     def _has_unresolved_link(self, real: Path) -> bool:
         """realpath resolves every link it can; one left on the way is a loop."""
@@ -82,10 +108,10 @@ class PathGuard:
                 f"'{_short(relative)}' contains the invisible or control character U+{ord(hidden):04X}; "
                 "name files with visible characters only."
             )
-        parts = [unicodedata.normalize("NFC", part).casefold() for part in relative.split("/")]
+        parts = _folded_parts(relative)
         if ".git" in parts:
             raise PathRefused(f"'{relative}' is inside .git/, which loomkin never writes; use the git tool instead.")
-        if "/".join(parts) in _PROTECTED_KEYS or parts[0] == STATE_DIR:
+        if is_protected(relative):
             raise PathRefused(
                 f"'{relative}' holds the project's own loomkin settings, which tools may not change; edit it yourself."
             )
@@ -101,6 +127,16 @@ class PathGuard:
                 f"'{relative}' is outside the `File Write:` paths of {_rules_name(rules)} ({allowed}); "
                 "write inside those paths or ask the person to extend the rule."
             )
+
+
+def is_protected(relative: str) -> bool:
+    """Whether a project-relative POSIX path is one of loomkin's own settings files or under `.loomkin/`."""
+    parts = _folded_parts(relative)
+    return "/".join(parts) in _PROTECTED_KEYS or parts[0] == STATE_DIR
+
+
+def _folded_parts(relative: str) -> list[str]:
+    return [unicodedata.normalize("NFC", part).casefold() for part in relative.split("/")]
 
 
 def _rules_name(rules: Rules) -> str:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._fs import OwnFileRefused, read_own_file
 from ._glob import compile_glob
 
 IGNORE_FILES = (".gitignore", ".ignore")
+# What ripgrep opens by name in every directory it walks (following links, blocking on a FIFO).
+RG_IGNORE_FILES = (*IGNORE_FILES, ".rgignore")
+# Ignore files are read for every listing and search: a real one is a few KB.
+MAX_IGNORE_BYTES = 1024 * 1024
+
+logger = logging.getLogger("loomkin_mcp.ignore")
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,39 @@ class IgnoreRules:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._cache: dict[Path, tuple[tuple[int, ...], list[_Rule]]] = {}
+        # Per directory, keyed by its (mtime, inode): its subdirectories and its first unsafe ignore file.
+        self._scanned: dict[Path, tuple[tuple[int, int], list[str], str | None]] = {}
+
+    def unsafe_ignore_file(self, base: Path) -> Path | None:
+        """An ignore file under `base` that ripgrep must not be left to open, or None.
+
+        ripgrep opens `.gitignore`, `.ignore` and `.rgignore` in every directory it walks, following
+        links and blocking on FIFOs (a `.gitignore -> /dev/zero` grows it without bound). Anything but a
+        regular file inside the root of at most 1 MB is unsafe. Directories are rescanned only when
+        their mtime changes, so a search pays one stat per directory.
+        """
+        stack = [base]
+        if base == self._root and not _safe_ignore_file(self._root / ".git" / "info" / "exclude", self._root):
+            return self._root / ".git" / "info" / "exclude"
+        while stack:
+            directory = stack.pop()
+            try:
+                info = os.lstat(directory)
+            except OSError:
+                continue
+            stamp = (info.st_mtime_ns, info.st_ino)
+            cached = self._scanned.get(directory)
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, *_scan(directory, self._root))
+                self._scanned[directory] = cached
+            _, subdirectories, unsafe = cached
+            if unsafe is not None:
+                return directory / unsafe
+            relative = directory.relative_to(self._root).as_posix()
+            for name in subdirectories:
+                if not self.is_ignored(name if relative == "." else f"{relative}/{name}", True):
+                    stack.append(directory / name)
+        return None
 
     def is_ignored(self, relative_path: str, is_dir: bool) -> bool:
         """Whether git would ignore `relative_path` (POSIX, relative to the root). `.git` always is."""
@@ -51,9 +93,37 @@ class IgnoreRules:
         cached = self._cache.get(directory)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        rules = [rule for path, mtime in zip(files, stamp, strict=True) if mtime >= 0 for rule in _parse(path)]
+        found = [path for path, mtime in zip(files, stamp, strict=True) if mtime >= 0]
+        rules = [rule for path in found for rule in _parse(path, self._root)]
         self._cache[directory] = (stamp, rules)
         return rules
+
+
+def _scan(directory: Path, root: Path) -> tuple[list[str], str | None]:
+    subdirectories, unsafe = [], None
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return [], None
+    for entry in entries:
+        if entry.name == ".git":
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            subdirectories.append(entry.name)
+        elif entry.name in RG_IGNORE_FILES and unsafe is None and not _safe_ignore_file(Path(entry.path), root):
+            unsafe = entry.name
+    return subdirectories, unsafe
+
+
+def _safe_ignore_file(path: Path, root: Path) -> bool:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return not os.path.islink(path)  # a dangling link makes ripgrep report an error and exit 2
+    except OSError:
+        return False
+    real = os.path.realpath(path)
+    return stat.S_ISREG(info.st_mode) and info.st_size <= MAX_IGNORE_BYTES and Path(real).is_relative_to(root)
 
 
 def _mtime(path: Path) -> int:
@@ -63,11 +133,17 @@ def _mtime(path: Path) -> int:
         return -1
 
 
-def _parse(path: Path) -> list[_Rule]:
+def _parse(path: Path, root: Path) -> list[_Rule]:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        found = read_own_file(path, root, MAX_IGNORE_BYTES)
+    except OwnFileRefused as exc:
+        logger.warning("%s is not read because %s; replace it with a regular file.", path, exc)
         return []
+    if found is None:
+        return []
+    if found.truncated:
+        logger.warning("%s is over %d MB; only its first MB is used.", path, MAX_IGNORE_BYTES >> 20)
+    lines = found.data.decode("utf-8", errors="replace").splitlines()
     rules = []
     for line in lines:
         line = line.rstrip()

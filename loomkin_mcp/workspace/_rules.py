@@ -13,12 +13,19 @@ backticked. Under `Denied Operations`, `Shell:` and `File Write:` bullets deny.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._fs import OwnFileRefused, read_own_file
+
 RULES_FILENAMES = ("LOOMKIN.md", ".loomkin.md", "loomkin.md")
+# Instructions a model reads at every start: a real LOOMKIN.md is a few KB.
+MAX_RULES_BYTES = 256 * 1024
+
+logger = logging.getLogger("loomkin_mcp.rules")
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^\s*[-*+]\s+(?:\*\*)?([A-Za-z ]+?)(?:\*\*)?\s*:\s*(?:\*\*)?\s*(.*)$")
@@ -89,12 +96,20 @@ def _items(value: str) -> list[str]:
 
 
 class RulesFile:
-    """The project's LOOMKIN.md, re-read whenever it changes (a stat per access)."""
+    """The project's LOOMKIN.md, re-read whenever it changes (a stat per access).
+
+    Read through `read_own_file`: a regular file inside the root, at most 256 KB (the rest is cut
+    with a warning), never a FIFO, a device or a link leading out. Its real path and inode are kept
+    so that the guard protects it under every name that reaches it.
+    """
 
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._stamp: tuple[str, int, int] | None = None
+        self._stamp: tuple[str, int, int, int] | None = None
         self._rules = Rules()
+        self.identity: tuple[int, int] | None = None
+        """(st_dev, st_ino) of the file the rules came from."""
+        self.real_path: Path | None = None
 
     def current(self) -> Rules:
         path, stamp = self._locate()
@@ -103,19 +118,36 @@ class RulesFile:
             self._rules = Rules() if path is None else self._read(path)
         return self._rules
 
-    def _locate(self) -> tuple[Path | None, tuple[str, int, int] | None]:
+    def _locate(self) -> tuple[Path | None, tuple[str, int, int, int] | None]:
         for name in RULES_FILENAMES:
             path = self._root / name
             try:
                 info = os.stat(path)
             except OSError:
-                continue
-            return path, (name, info.st_mtime_ns, info.st_size)
+                try:
+                    os.lstat(path)  # a dangling or looping link still names the rules file: say why it is not read
+                except OSError:
+                    continue
+                return path, (name, -1, -1, -1)
+            return path, (name, info.st_mtime_ns, info.st_size, info.st_ino)
         return None, None
 
-    @staticmethod
-    def _read(path: Path) -> Rules:
+    def _read(self, path: Path) -> Rules:
+        self.identity = self.real_path = None
         try:
-            return parse_rules(path.read_text(encoding="utf-8", errors="replace"), path)
-        except OSError:
+            found = read_own_file(path, self._root, MAX_RULES_BYTES)
+        except OwnFileRefused as exc:
+            logger.warning("%s is not read because %s; replace it with a regular file in the project.", path.name, exc)
             return Rules()
+        if found is None:
+            return Rules()
+        self.identity, self.real_path = found.identity, found.path
+        text = found.data.decode("utf-8", errors="replace")
+        if found.truncated:
+            text = text[: text.rfind("\n") + 1] or text
+            logger.warning(
+                "%s is over %d KB; only its first %d KB are used, so shorten it.",
+                path.name, MAX_RULES_BYTES >> 10, MAX_RULES_BYTES >> 10,
+            )  # fmt: skip
+            text += f"\n\n(loomkin-mcp: {path.name} was cut at {MAX_RULES_BYTES >> 10} KB.)\n"
+        return parse_rules(text, path)

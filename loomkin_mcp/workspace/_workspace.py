@@ -1,22 +1,31 @@
-"""The project being served: its root, settings, path guard, rules and ignore files."""
+"""The project being served: its root, trust, settings in force, path guard, rules and ignore files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import Settings
+from .._errors import ToolInputError
+from .._fs import OwnFileRefused, ensure_no_link, own_directory
+from ..config import LoomkinConfig, Settings
 from ._guard import STATE_DIR, PathGuard
 from ._ignore import IgnoreRules
 from ._rules import Rules, RulesFile
+from ._trust import Trust, TrustStore
 
 
 class Workspace:
-    def __init__(self, root: Path, settings: Settings) -> None:
+    def __init__(self, root: Path, settings: Settings, trust_store: TrustStore | None = None) -> None:
         self.guard = PathGuard(root)
         self.root = self.guard.root
         self.settings = settings
         self.ignore = IgnoreRules(self.root)
         self._rules_file = RulesFile(self.root)
+        self.trust = Trust(self.root, settings, self._rules_file.current, trust_store or TrustStore())
+
+    @property
+    def config(self) -> LoomkinConfig:
+        """The settings in force: the person's config, the project's over it, less what trust holds back."""
+        return self.trust.config()
 
     @property
     def rules(self) -> Rules:
@@ -27,18 +36,36 @@ class Workspace:
         return self.guard.resolve(raw, what=what)
 
     def resolve_for_write(self, raw: str, *, what: str = "file_path") -> Path:
-        path = self.guard.resolve(raw, what=what)
-        self.guard.check_writable(path, self.rules)
-        return path
+        rules = self.rules
+        return self.guard.resolve_for_write(raw, rules, self._rules_file.identity, what=what)
 
     def relative(self, path: Path) -> str:
         return self.guard.relative(path)
 
     def state_dir(self) -> Path:
-        """`.loomkin/`: loomkin's caches and databases, never anything to commit (it ignores itself)."""
-        state = self.root / STATE_DIR
-        state.mkdir(exist_ok=True)
-        ignore = state / ".gitignore"
+        """`.loomkin/`: loomkin's caches and databases, never anything to commit (it ignores itself).
+
+        A real directory inside the root: a planted symlink or file there is refused, never followed.
+        """
+        try:
+            state = own_directory(self.root / STATE_DIR, self.root)
+            ignore = state / ".gitignore"
+            ensure_no_link(ignore)
+        except OwnFileRefused as exc:
+            raise ToolInputError(
+                f"{self.root / STATE_DIR} cannot hold loomkin's state because {exc}; remove it and try again."
+            ) from None
         if not ignore.exists():
             ignore.write_text("# loomkin-mcp's caches and state\n*\n")
         return state
+
+    def state_file(self, *parts: str) -> Path:
+        """A file under `.loomkin/` that loomkin will create or open: refused when something planted is there."""
+        path = self.state_dir().joinpath(*parts)
+        try:
+            for directory in reversed(path.relative_to(self.root).parents[:-2]):
+                own_directory(self.root / directory, self.root)
+            ensure_no_link(path)
+        except OwnFileRefused as exc:
+            raise ToolInputError(f"{path} cannot be used because {exc}; remove it and try again.") from None
+        return path

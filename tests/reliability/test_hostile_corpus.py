@@ -207,8 +207,12 @@ async def test_hostile_paths_never_escape(tmp_path: Path) -> None:
 
 
 def _servers_own_git(execution: Execution) -> bool:
-    """The server's own git reads (the decision graph's commit links) start `git --no-pager`."""
-    return _git_only(execution) and execution.argv[:2] == ["git", "--no-pager"]
+    """The server's own git runs: its reads and the git tool start `git --no-pager`; the trust check lists the
+    repository's config (`git config --null --list --show-scope`, which runs nothing)."""
+    return _git_only(execution) and (
+        execution.argv[:2] == ["git", "--no-pager"]
+        or execution.argv == ["git", "config", "--null", "--list", "--show-scope"]
+    )
 
 
 def _allowed_command(execution: Execution) -> bool:
