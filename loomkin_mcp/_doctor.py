@@ -64,6 +64,8 @@ def _rules(workspace: Workspace) -> Check:
     if rules.path is None:
         return Check("LOOMKIN.md", True, "none: no project instructions, and shell commands are off")
     shell = ", ".join(rules.shell_allowed) or "off (no Shell: rule)"
+    if rules.shell_allowed and not workspace.trust.trusted:
+        shell += " (held back until trusted)"
     return Check("LOOMKIN.md", True, f"{rules.path.name}: {len(rules.rules)} rules; shell: {shell}")
 
 

@@ -221,13 +221,16 @@ async def test_the_rules_file_is_protected_under_every_name(project: Path) -> No
     (project / "AGENTS.md").write_text("## Allowed Operations\n- Shell: `ls *`\n")
     (project / "LOOMKIN.md").symlink_to("AGENTS.md")
     os.link(project / "AGENTS.md", project / "hard-link.md")
+    (project / ".loomkin.toml").write_text("[context]\nmax_repo_map_tokens = 1024\n")
+    os.link(project / ".loomkin.toml", project / "config-alias.toml")
     before = (project / "AGENTS.md").read_text()
     async with serve(project) as session:
-        for name in ("LOOMKIN.md", "AGENTS.md", "hard-link.md", "./docs/../AGENTS.md"):
-            text = await fails(session, "file_edit", file_path=name, old_string="ls *", new_string="sh *")
+        for name in ("LOOMKIN.md", "AGENTS.md", "hard-link.md", "./docs/../AGENTS.md", "config-alias.toml"):
+            text = await fails(session, "file_edit", file_path=name, old_string="1024", new_string="sh *")
             assert "settings" in text or "LOOMKIN.md" in text, text
             await fails(session, "file_write", file_path=name, content="- Shell: `sh *`\n")
     assert (project / "AGENTS.md").read_text() == before
+    assert "1024" in (project / ".loomkin.toml").read_text()
 
 
 def _hostile_git(project: Path, markers: Path) -> None:

@@ -36,25 +36,25 @@ class PathGuard:
         return self._resolve(raw, what)[1]
 
     def resolve_for_write(
-        self, raw: str, rules: Rules, protected: tuple[int, int] | None = None, *, what: str = "path"
+        self, raw: str, rules: Rules, protected: frozenset[tuple[int, int]] = frozenset(), *, what: str = "path"
     ) -> Path:
         """`resolve`, then refuse what may not be written under the name given *or* the name it reaches.
 
-        `protected` is the (device, inode) of the file the rules were read from: a link or hard
-        link to it (`AGENTS.md` when `LOOMKIN.md -> AGENTS.md`) is that file too.
+        `protected` holds the (device, inode) of the files the rules and the config were read from: a
+        link or hard link to one (`AGENTS.md` when `LOOMKIN.md -> AGENTS.md`) is that file too.
         """
         lexical, real = self._resolve(raw, what)
         for path in dict.fromkeys((lexical, real)):
             self.check_writable(path, rules)
-        if protected is not None:
+        if protected:
             try:
                 info = os.stat(real)
             except OSError:
                 return real
-            if (info.st_dev, info.st_ino) == protected:
+            if (info.st_dev, info.st_ino) in protected:
                 raise PathRefused(
-                    f"'{_short(raw)}' is the project's {_rules_name(rules)} under another name, which tools may "
-                    "not change; edit it yourself."
+                    f"'{_short(raw)}' is the project's {_rules_name(rules)} or .loomkin.toml under another name, "
+                    "which tools may not change; edit it yourself."
                 )
         return real
 

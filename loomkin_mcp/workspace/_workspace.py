@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .._errors import ToolInputError
@@ -13,6 +14,14 @@ from ._rules import Rules, RulesFile
 from ._trust import Trust, TrustStore
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 class Workspace:
     def __init__(self, root: Path, settings: Settings, trust_store: TrustStore | None = None) -> None:
         self.guard = PathGuard(root)
@@ -21,6 +30,7 @@ class Workspace:
         self.ignore = IgnoreRules(self.root)
         self._rules_file = RulesFile(self.root)
         self.trust = Trust(self.root, settings, self._rules_file.current, trust_store or TrustStore())
+        self._config_identity = _identity(settings.path) if settings.path else None
 
     @property
     def config(self) -> LoomkinConfig:
@@ -37,7 +47,8 @@ class Workspace:
 
     def resolve_for_write(self, raw: str, *, what: str = "file_path") -> Path:
         rules = self.rules
-        return self.guard.resolve_for_write(raw, rules, self._rules_file.identity, what=what)
+        protected = frozenset(i for i in (self._rules_file.identity, self._config_identity) if i is not None)
+        return self.guard.resolve_for_write(raw, rules, protected, what=what)
 
     def relative(self, path: Path) -> str:
         return self.guard.relative(path)
