@@ -172,7 +172,8 @@ def register_tools(server: MCPServer, services: Services) -> None:
             status = f"timed out after {timeout} ms and was stopped"
         else:
             status = f"exit code {result.exit_code}"
-        return f"$ {command}\n{result.output.rstrip()}\n[{status}, {result.duration_ms} ms]"
+        notes = "".join(f"\n[{note}]" for note in result.notes)
+        return f"$ {command}\n{result.output.rstrip()}\n[{status}, {result.duration_ms} ms]{notes}"
 
     @server.tool(annotations=RUNS_GIT, structured_output=False)
     def git(

@@ -276,12 +276,14 @@ async def test_git_runs_no_program_the_repository_names(project: Path, markers: 
         await ok(session, "decision_query", query_type="recent_decisions")
         await ok(session, "decision_query", query_type="recent_decisions")
     assert sorted(os.listdir(markers)) == []
-    # The same repository, trusted: its hooks are the person's choice again (the fixture does work).
+    # The same repository, trusted: its programs are the person's choice again and do run (the fixture is
+    # live), but inside the sandbox, where the marker directory outside the project cannot be written.
     trust_project(project)
     async with serve(project, env=GIT_IDENTITY) as session:
         (project / "a.txt").write_text("three\n")
-        await ok(session, "git", operation="commit", args={"message": "third", "all": True})
-    assert "hook-pre-commit" in os.listdir(markers)
+        confined = await fails(session, "git", operation="commit", args={"message": "third", "all": True})
+        assert f"cannot touch '{markers}/" in confined
+    assert sorted(os.listdir(markers)) == []
 
 
 async def test_git_cannot_swap_loomkins_own_files(project: Path) -> None:

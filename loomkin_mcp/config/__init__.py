@@ -25,6 +25,7 @@ from ._models import (
     ProviderEndpoint,
     ProviderSection,
     RepoSection,
+    ShellSection,
     TeamsSection,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "ProviderSection",
     "RepoSection",
     "Settings",
+    "ShellSection",
     "TeamsSection",
     "load_settings",
     "merge_configs",

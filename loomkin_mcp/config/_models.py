@@ -93,6 +93,13 @@ class LspSection(Section):
     """A server that fails this often in a minute is left stopped for the rest of that minute."""
 
 
+class ShellSection(Section):
+    sandbox: bool = True
+    """Run shell commands (and git) inside an OS sandbox: bubblewrap on Linux."""
+    network: bool = False
+    """Let sandboxed commands reach the network."""
+
+
 class RepoSection(Section):
     watch_enabled: bool = True
 
@@ -137,6 +144,7 @@ class LoomkinConfig(Section):
     mcp: McpSection = Field(default_factory=McpSection)
     lsp: LspSection = Field(default_factory=LspSection)
     repo: RepoSection = Field(default_factory=RepoSection)
+    shell: ShellSection = Field(default_factory=ShellSection)
     teams: TeamsSection = Field(default_factory=TeamsSection)
     provider: ProviderSection = Field(default_factory=ProviderSection)
 

@@ -11,6 +11,7 @@ from .git import GitArgs, GitOperation, GitService, is_read_only, refuse_git_pro
 from .lsp import LspService
 from .permissions import Approval, PermissionService
 from .repomap import RepoMapService
+from .sandbox import Sandbox, SandboxState
 from .search import OutputMode, SearchService
 from .shell import ShellResult, ShellService, matching_pattern, parse_command
 
@@ -21,6 +22,7 @@ class Services:
     files: FileService
     shell: ShellService
     git: GitService
+    sandbox: Sandbox
     permissions: PermissionService
     lsp: LspService
     search: SearchService
@@ -29,17 +31,18 @@ class Services:
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Services:
-        lsp, search = LspService(workspace), SearchService(workspace)
+        lsp, search, sandbox = LspService(workspace), SearchService(workspace), Sandbox(workspace)
         return cls(
             workspace=workspace,
             files=FileService(workspace),
-            shell=ShellService(workspace),
-            git=GitService(workspace),
+            shell=ShellService(workspace, sandbox),
+            git=GitService(workspace, sandbox),
+            sandbox=sandbox,
             permissions=PermissionService(workspace),
             lsp=lsp,
             search=search,
             repomap=RepoMapService(workspace, search, lsp),
-            decisions=DecisionService(workspace),
+            decisions=DecisionService(workspace, sandbox),
         )
 
 
@@ -54,6 +57,8 @@ __all__ = [
     "LspService",
     "OutputMode",
     "SearchService",
+    "Sandbox",
+    "SandboxState",
     "PermissionService",
     "QueryType",
     "RepoMapService",

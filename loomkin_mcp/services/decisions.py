@@ -20,6 +20,7 @@ from ..decisions._store import new_id, now
 from ..decisions._summaries import Sampler, clean, from_endpoint, prompt_for
 from ..workspace import Workspace
 from .git import run_git
+from .sandbox import Sandbox
 
 logger = logging.getLogger("loomkin_mcp.decisions")
 
@@ -30,8 +31,9 @@ COMMITS_PER_SCAN = 200
 
 
 class DecisionService:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, sandbox: Sandbox | None = None) -> None:
         self._ws = workspace
+        self._sandbox = sandbox
         self._config = workspace.config.decisions
         self.session_id = str(uuid.uuid4())
         self.started_at = now()
@@ -226,7 +228,7 @@ class DecisionService:
 
     def _git(self, *args: str) -> str | None:
         try:
-            done = run_git(self._ws, list(args), 10)
+            done = run_git(self._ws, list(args), 10, self._sandbox)
         except (OSError, subprocess.TimeoutExpired, ToolInputError):
             return None
         return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None

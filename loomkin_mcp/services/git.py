@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._errors import PermissionRefused, ToolInputError
 from .._fs import OwnFileRefused, read_own_file
 from ..workspace import Workspace, is_protected
+from .sandbox import Sandbox
 
 GitOperation = Literal["status", "diff", "log", "show", "add", "commit", "reset", "stash"]
 READ_ONLY_OPERATIONS = frozenset({"status", "diff", "log", "show"})
@@ -63,32 +64,37 @@ _SAFE_ENV = {
     "GIT_PAGER": "cat",
     "PAGER": "cat",
     "GIT_OPTIONAL_LOCKS": "0",
-    "GIT_EXTERNAL_DIFF": "",
 }
 
 
-def git_invocation(workspace: Workspace) -> tuple[list[str], dict[str, str]]:
+def git_invocation(workspace: Workspace, sandbox: Sandbox | None = None) -> tuple[list[str], dict[str, str]]:
     """`git` with the options and environment under which it runs no program the repository names.
 
-    Used by the git tool and the commit scanner alike. A trusted project's git config is the
-    person's choice and stays in force; an untrusted one's program settings (and `.git/hooks/`)
-    are overridden on the command line, which wins over every config file.
+    Used by the git tool and the commit scanner alike. An untrusted project's program settings (and
+    `.git/hooks/`) are overridden on the command line, which wins over every config file. A trusted
+    project's are the person's choice and stay in force; git then runs inside `sandbox` (when one can
+    be had), since the repository's own programs run with it.
     """
-    env = os.environ | _SAFE_ENV
+    env = {key: value for key, value in os.environ.items() if key != "GIT_EXTERNAL_DIFF"} | _SAFE_ENV
     argv = ["git", "--no-pager", "-c", "core.quotepath=off", "-c", "color.ui=never"]
     programs = workspace.trust.git_programs()
     if programs is not None and programs.unreadable:
         raise ToolInputError(f"{programs.unreadable}, so git is not run; fix .git/config in {workspace.root}.")
-    if workspace.trust.trusted or programs is None:
+    if programs is None:
         return argv, env
+    if workspace.trust.trusted:
+        runs_repository_programs = bool(programs.grants())
+        return (sandbox.wrap(argv, required=False) if sandbox and runs_repository_programs else argv), env
     for key, value in programs.overrides().items():
         argv += ["-c", f"{key}={value}"]
     return argv, env
 
 
-def run_git(workspace: Workspace, args: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+def run_git(
+    workspace: Workspace, args: list[str], timeout: float, sandbox: Sandbox | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """Run `git ARGS` in the project as `git_invocation` says; OSError / TimeoutExpired as subprocess raises them."""
-    prefix, env = git_invocation(workspace)
+    prefix, env = git_invocation(workspace, sandbox)
     return subprocess.run(
         [*prefix, *args], cwd=workspace.root, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
     )
@@ -148,8 +154,9 @@ def refuse_git_program_options(words: list[str]) -> None:
 
 
 class GitService:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, sandbox: Sandbox | None = None) -> None:
         self._ws = workspace
+        self._sandbox = sandbox
 
     def run(self, operation: str, args: GitArgs | None) -> str:
         args = args or GitArgs()
@@ -247,7 +254,7 @@ class GitService:
             )
 
     def _protected_paths(self, argv: list[str], missing_ok: bool = False) -> list[str]:
-        done = run_git(self._ws, argv, GIT_TIMEOUT_SECONDS)
+        done = run_git(self._ws, argv, GIT_TIMEOUT_SECONDS, self._sandbox)
         if done.returncode != 0:
             if missing_ok:
                 return []
@@ -258,7 +265,7 @@ class GitService:
 
     def _differing_in_tree(self, ref: str) -> list[str]:
         """Protected files in `ref`'s tree whose content differs from the work tree's (untracked ones included)."""
-        done = run_git(self._ws, ["ls-tree", "-r", "-z", "--full-tree", ref], GIT_TIMEOUT_SECONDS)
+        done = run_git(self._ws, ["ls-tree", "-r", "-z", "--full-tree", ref], GIT_TIMEOUT_SECONDS, self._sandbox)
         if done.returncode != 0:
             return []
         differing = []
@@ -291,7 +298,7 @@ class GitService:
 
     def _execute(self, operation: str, argv: list[str]) -> str:
         try:
-            done = run_git(self._ws, argv, GIT_TIMEOUT_SECONDS)
+            done = run_git(self._ws, argv, GIT_TIMEOUT_SECONDS, self._sandbox)
         except FileNotFoundError:
             raise ToolInputError("git is not installed or not on PATH; install git to use this tool.") from None
         except subprocess.TimeoutExpired:

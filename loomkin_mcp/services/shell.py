@@ -12,16 +12,19 @@ import fnmatch
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 from anyio.abc import Process
 
 from .._errors import PermissionRefused, ToolInputError
-from ..workspace import Workspace
+from ..workspace import RULES_FILENAMES, Workspace
 from .git import refuse_git_program_options
+from .sandbox import Sandbox
 
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 600_000
@@ -58,6 +61,8 @@ class ShellResult:
     output: str
     timed_out: bool
     duration_ms: int
+    notes: tuple[str, ...] = ()
+    """What loomkin adds: the sandbox had no network for it, a protected file it created was removed."""
 
 
 def parse_command(command: str) -> list[str]:
@@ -108,15 +113,83 @@ def _metachar_refusal(reason: str) -> ToolInputError:
 
 
 def matching_pattern(argv: list[str], patterns: tuple[str, ...]) -> str | None:
-    """The first of `patterns` (`Shell:` globs such as `mix *`) that matches `argv`."""
+    """The first of `patterns` (`Shell:` globs such as `mix *`) that allows `argv`, as written."""
     for pattern in patterns:
-        try:
-            words = shlex.split(pattern)
-        except ValueError:
-            continue
+        words = _pattern_words(pattern)
         if words and _words_match(words, argv):
             return pattern
     return None
+
+
+def denying_pattern(argv: list[str], patterns: tuple[str, ...]) -> str | None:
+    """The first of `patterns` (`Denied Operations` `Shell:` globs) that `argv` could mean.
+
+    Read as the program reads it, so a denial cannot be dodged by spelling: git's global options
+    (`-P`, `--no-pager`, `-C DIR`…) are taken out; an option in the pattern may stand anywhere after
+    the words before it; a long option is matched by any prefix of it (git takes `--har` for
+    `--hard`); a short one inside a cluster (`-df` holds `-f`).
+    """
+    argv = canonical_argv(argv)
+    for pattern in patterns:
+        words = _pattern_words(pattern)
+        if words and _could_mean(words, argv):
+            return pattern
+    return None
+
+
+def canonical_argv(argv: list[str]) -> list[str]:
+    """`argv` without the options a program takes before its subcommand (git's), for matching."""
+    if os.path.basename(argv[0]) != "git":
+        return argv
+    index = 1
+    while index < len(argv) and argv[index].startswith("-") and argv[index] != "--":
+        takes_value = argv[index] in _GIT_GLOBAL_OPTIONS_WITH_VALUE
+        index += 2 if takes_value else 1
+    return [argv[0], *argv[index:]]
+
+
+# git's global options that take their value as the next word (`git -C dir …`); `--opt=value` is one word.
+_GIT_GLOBAL_OPTIONS_WITH_VALUE = frozenset(
+    {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env", "--super-prefix", "--list-cmds"}
+)
+
+
+def _pattern_words(pattern: str) -> list[str]:
+    try:
+        return shlex.split(pattern)
+    except ValueError:
+        return []
+
+
+def _could_mean(words: list[str], argv: list[str]) -> bool:
+    positional = [word for word in words if not word.startswith("-")]
+    options = [word for word in words if word.startswith("-")]
+    given = [word for word in argv if not word.startswith("-")]
+    if not positional or len(given) < len(positional) - (positional[-1] == "*"):
+        return False
+    *fixed, last = positional
+    if not all(fnmatch.fnmatchcase(a, w) for w, a in zip(fixed, given, strict=False)):
+        return False
+    rest = given[len(fixed) :]
+    last_matches = (fnmatch.fnmatchcase(" ".join(rest), last) if last.endswith("*")
+                    else bool(rest) and fnmatch.fnmatchcase(rest[0], last))  # fmt: skip
+    if not last_matches and not (options and last.endswith("*") and fnmatch.fnmatchcase("", last)):
+        return False
+    flags = [word for word in argv if word.startswith("-")]
+    return all(any(_option_could_mean(flag, option) for flag in flags) for option in options)
+
+
+def _option_could_mean(flag: str, option: str) -> bool:
+    """Whether `flag` as given could be `option` (a pattern word such as `--hard*` or `-f`)."""
+    if fnmatch.fnmatchcase(flag, option):
+        return True
+    literal = option.rstrip("*")
+    if literal.startswith("--") and flag.startswith("--"):
+        name = flag.split("=", 1)[0]
+        return len(name) > 2 and literal.startswith(name)
+    if len(literal) == 2 and literal[0] == "-" and flag.startswith("-") and not flag.startswith("--"):
+        return literal[1] in flag[1:]
+    return False
 
 
 def _words_match(words: list[str], argv: list[str]) -> bool:
@@ -131,15 +204,16 @@ def _words_match(words: list[str], argv: list[str]) -> bool:
 
 
 class ShellService:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, sandbox: Sandbox) -> None:
         self._ws = workspace
+        self._sandbox = sandbox
 
     def authorize(self, command: str) -> list[str]:
         """argv for `command` when LOOMKIN.md allows it; refuses with the reason otherwise."""
         argv = parse_command(command)
         rules = self._ws.rules
         name = rules.path.name if rules.path else "LOOMKIN.md"
-        denied = matching_pattern(argv, rules.shell_denied)
+        denied = denying_pattern(argv, rules.shell_denied)
         if denied is not None:
             raise PermissionRefused(f"`{command}` matches the denied shell pattern `{denied}` in {name}.")
         if not rules.shell_allowed:
@@ -152,7 +226,7 @@ class ShellService:
                 f"shell commands are held back because the person has not trusted this project's {name} rules yet; "
                 f"they can review and allow them with `loomkin-mcp trust --root {self._ws.root}`."
             )
-        if matching_pattern(argv, rules.shell_allowed) is None:
+        if matching_pattern(canonical_argv(argv), rules.shell_allowed) is None:
             allowed = ", ".join(f"`{p}`" for p in rules.shell_allowed)
             raise PermissionRefused(
                 f"`{command}` matches no `Shell:` pattern in {name} ({allowed}); use an allowed command "
@@ -165,11 +239,14 @@ class ShellService:
     async def run(self, argv: list[str], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> ShellResult:
         if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
             raise ToolInputError(f"timeout is {timeout_ms} ms; give 1 to {MAX_TIMEOUT_MS} ms.")
+        self._require_program(argv[0])
+        confined = self._sandbox.wrap(argv)
+        absent = self._absent_protected()
         output = _HeadTail(OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS)
         started = anyio.current_time()
         try:
             process = await anyio.open_process(
-                argv,
+                confined,
                 stdin=subprocess.DEVNULL,  # never our own stdin: in stdio mode it carries the protocol
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,  # one stream, in the order the command wrote it
@@ -192,13 +269,41 @@ class ShellService:
             with anyio.CancelScope(shield=True):
                 await _end_process_group(process)
         logger.info("ran %s: %s", shlex.join(argv), "timed out" if timed_out else f"exit {process.returncode}")
+        text = output.text()
+        notes = [note for note in (self._sandbox.hint_for(text),) if note]
+        notes += self._remove_created(absent)
         return ShellResult(
             argv=argv,
             exit_code=None if timed_out else process.returncode,
-            output=output.text(),
+            output=text,
             timed_out=timed_out,
             duration_ms=int((anyio.current_time() - started) * 1000),
+            notes=tuple(notes),
         )
+
+    def _require_program(self, program: str) -> None:
+        """A missing program is named here: inside the sandbox it would be bubblewrap's error instead."""
+        where = self._ws.root / program if "/" in program and not os.path.isabs(program) else Path(program)
+        found = os.access(where, os.X_OK) if "/" in program else shutil.which(program) is not None
+        if not found:
+            raise ToolInputError(f"`{program}` was not found; check that it is installed and on PATH.")
+
+    def _absent_protected(self) -> list[Path]:
+        """loomkin's own files not there yet: the sandbox cannot bind what does not exist, so a command could
+        create one (a LOOMKIN.md that outranks `.loomkin.md`); it is removed after the call."""
+        return [
+            self._ws.root / name
+            for name in (*RULES_FILENAMES, ".loomkin.toml")
+            if not os.path.lexists(self._ws.root / name)
+        ]
+
+    def _remove_created(self, absent: list[Path]) -> list[str]:
+        notes = []
+        for path in absent:
+            if os.path.lexists(path) and not os.path.isdir(path):
+                os.unlink(path)
+                notes.append(f"the command created {path.name}, which holds loomkin's settings, so it was removed.")
+        return notes
 
 
 async def _end_process_group(process: Process) -> None:

@@ -39,7 +39,7 @@ class Grant:
     """One thing the project's own files ask for, as the person is shown it."""
 
     kind: str
-    """`upstream`, `language server`, `endpoint`, `auto-approval`, `shell` or `git`."""
+    """`upstream`, `language server`, `endpoint`, `auto-approval`, `sandbox`, `shell` or `git`."""
     text: str
     material: str
     """Exactly what is fingerprinted (values of secrets included, never shown)."""
@@ -185,6 +185,11 @@ def project_grants(project: dict[str, Any], rules: Rules) -> list[Grant]:
     for pattern in project.get("permissions", {}).get("auto_approve", []):
         if pattern not in READ_ONLY_TOOLS:
             grants.append(Grant("auto-approval", f"run without asking: `{pattern}`", _canonical(["auto", pattern])))
+    shell = project.get("shell", {})
+    if shell.get("sandbox") is False:
+        grants.append(Grant("sandbox", "run shell commands and git outside the OS sandbox", _canonical(["unconfined"])))
+    if shell.get("network") is True:
+        grants.append(Grant("sandbox", "let sandboxed commands reach the network", _canonical(["network"])))
     for pattern in rules.shell_allowed:
         name = rules.path.name if rules.path else "LOOMKIN.md"
         grants.append(Grant("shell", f"shell commands matching `{pattern}` ({name})", _canonical(["shell", pattern])))
@@ -197,6 +202,8 @@ def without_grants(project: dict[str, Any]) -> dict[str, Any]:
     kept.get("mcp", {}).pop("servers", None)
     kept.get("lsp", {}).pop("servers", None)
     kept.get("provider", {}).pop("endpoints", None)
+    kept.get("shell", {}).pop("sandbox", None)
+    kept.get("shell", {}).pop("network", None)
     permissions = kept.get("permissions", {})
     if "auto_approve" in permissions:
         permissions["auto_approve"] = [p for p in permissions["auto_approve"] if p in READ_ONLY_TOOLS]

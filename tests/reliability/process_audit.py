@@ -14,11 +14,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Syscalls that run a program, change a file, change where relative paths point, or open a socket.
+# Syscalls that run a program, change a file, change where relative paths point, open a socket, or start
+# a process (to know which processes descend from a sandbox).
 TRACED = (
     "execve,execveat,open,openat,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,"
-    "mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chdir,socket"
+    "mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chdir,socket,clone,clone3,fork,vfork"
 )
+_FORKS = ("clone", "clone3", "fork", "vfork")
+_TRANSLATED = re.compile(r" /\* (\d+) in strace's PID NS \*/$")
 _LINE = re.compile(r"^(\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+|0x[0-9a-f]+)(?:<(.*)>)?$")
 _UNFINISHED = " <unfinished ...>"
 _RESUMED = re.compile(r"^(\d+)\s+<\.\.\. \w+ resumed>(.*)$")
@@ -32,7 +35,7 @@ def strace_launcher(log: Path) -> tuple[str, ...]:
     strace = shutil.which("strace")
     assert strace, "strace is missing: `make test` installs it"
     return (strace, "-f", "-qq", "-z", "-y", "-s", "65536", "-e", "signal=none", "--seccomp-bpf",
-            "-e", f"trace={TRACED}", "-o", str(log), "--")  # fmt: skip
+            "--pidns-translation", "-e", f"trace={TRACED}", "-o", str(log), "--")  # fmt: skip
 
 
 def _unescape(text: str) -> str:
@@ -59,13 +62,32 @@ class Trace:
     executions: list[Execution] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     chdirs: list[Change] = field(default_factory=list)
-    socket_families: list[str] = field(default_factory=list)
-    """AF_UNIX, AF_INET... of every socket(2) (socketpair, asyncio's own, is a different call)."""
+    sockets: list[tuple[int, str]] = field(default_factory=list)
+    """(pid, AF_UNIX / AF_INET…) of every socket(2) (socketpair, asyncio's own, is a different call)."""
+    parents: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def socket_families(self) -> list[str]:
+        return [family for _, family in self.sockets]
 
     def program_of(self, pid: int) -> str | None:
         """The last program `pid` executed (None: the server itself, or one of its threads)."""
         found = [e.program for e in self.executions if e.pid == pid]
         return found[-1] if found else None
+
+    def sandboxed(self, pid: int) -> bool:
+        """Whether `pid` is bubblewrap or runs under it: in its own mount, PID and network namespaces, where the
+        file system is read-only but for the project and a private /tmp."""
+        sandboxes = {e.pid for e in self.executions if os.path.basename(e.program) == "bwrap"}
+        seen: set[int] = set()
+        while pid not in seen:
+            if pid in sandboxes:
+                return True
+            seen.add(pid)
+            if pid not in self.parents:
+                return False
+            pid = self.parents[pid]
+        return False
 
 
 def read_trace(log: Path, cwd: Path) -> Trace:
@@ -80,13 +102,20 @@ def read_trace(log: Path, cwd: Path) -> Trace:
         resumed = _RESUMED.match(line)
         if resumed is not None:
             line = pending.pop(resumed.group(1), "") + resumed.group(2)
+        # A child's pid from inside a PID namespace comes with strace's own: `= 2 /* 12339 in strace's PID NS */`.
+        translated = _TRANSLATED.search(line)
+        if translated is not None:
+            line = line[: translated.start()].rstrip()
         match = _LINE.match(line)
         if match is None:
             continue
         pid, syscall, args, _result, returned_path = match.groups()
         pid_number = int(pid)
         if syscall == "socket":
-            trace.socket_families.append(args.split(",", 1)[0])
+            trace.sockets.append((pid_number, args.split(",", 1)[0]))
+            continue
+        if syscall in _FORKS:
+            trace.parents[int(translated.group(1)) if translated else int(_result, 0)] = pid_number
             continue
         if syscall.startswith("execve"):
             strings = [_unescape(s) for s in re.findall(_STRING, args)]

@@ -141,24 +141,52 @@ def audited(layout: Layout, person: Person | None = None) -> AbstractAsyncContex
     return serve(layout.root, elicitation=person, env=env, launcher=launcher)
 
 
+# Inside bubblewrap these are private (a tmpfs, the sandbox's own /dev and /proc, its setup mounts):
+# writes there never reach the machine's, and the disk snapshot of `outside/` checks that they did not.
+_SANDBOX_PRIVATE = ("/tmp/", "/dev/", "/proc/", "/newroot/", "/oldroot/")
+
+
 def escapes_in(trace: Trace, layout: Layout, programs_allowed: Callable[[Execution], bool]) -> list[str]:
-    """Everything the process tree did outside the rules: programs, changed files, working directories."""
+    """Everything the process tree did outside the rules: programs, changed files, working directories.
+
+    A command in the sandbox is judged by what runs inside it (bubblewrap itself passes when the command
+    it was given would); its setup and its private /tmp are the sandbox's own.
+    """
     found = []
     for execution in trace.executions:
+        program = os.path.basename(execution.program)
+        if program == "bwrap":
+            inner = execution.argv[execution.argv.index("--") + 1 :] if "--" in execution.argv else []
+            execution = Execution(execution.pid, inner[0] if inner else "bwrap", inner)
+        if execution.argv == ["true"] and trace.sandboxed(execution.pid):
+            continue  # the server's one check that bubblewrap works here
         if execution.program != LOOMKIN and not programs_allowed(execution):
             found.append(f"ran {execution.argv!r}")
     for change in trace.changes:
         if change.path in ("/dev/null", "/dev/tty"):
             continue
+        sandboxed = trace.sandboxed(change.pid)
+        by_bwrap = sandboxed and os.path.basename(trace.program_of(change.pid) or "bwrap") == "bwrap"
+        if by_bwrap:
+            continue  # bubblewrap building the sandbox's mount namespace
         if not inside(change.path, layout.root):
-            found.append(f"{change.syscall} {change.path} outside the project")
+            if not (sandboxed and change.path.startswith(_SANDBOX_PRIVATE)):
+                found.append(f"{change.syscall} {change.path} outside the project")
             continue
         relative = Path(change.path).relative_to(layout.root).parts
         by_git = os.path.basename(trace.program_of(change.pid) or "") == "git"
         if relative and relative[0] in PROTECTED and not (by_git and relative[0] == ".git"):
             found.append(f"{change.syscall} {change.path}, a protected file")
-    found += [f"chdir {c.path} outside the project" for c in trace.chdirs if not inside(c.path, layout.root)]
-    found += [f"opened an {family} socket" for family in trace.socket_families if family in ("AF_INET", "AF_INET6")]
+    found += [
+        f"chdir {c.path} outside the project"
+        for c in trace.chdirs
+        if not inside(c.path, layout.root) and not trace.sandboxed(c.pid)
+    ]
+    found += [
+        f"opened an {family} socket"
+        for pid, family in trace.sockets
+        if family in ("AF_INET", "AF_INET6") and not trace.sandboxed(pid)  # the sandbox has no network
+    ]
     return found
 
 
