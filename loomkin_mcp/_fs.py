@@ -111,3 +111,77 @@ def describe_kind(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return "a regular file" if stat.S_ISREG(mode) else "a special file"
+
+
+# -- the project's files, by descriptor ------------------------------------------------------------
+#
+# The path guard decides *whether* a path may be used; these make sure the file used is the one it
+# decided on. A name is resolved once and then opened by name again, so another process (or the model,
+# through git) swapping a parent directory for a symlink in between would redirect the open. Here every
+# component below the root is opened with O_NOFOLLOW relative to its parent's descriptor, and a write's
+# temp file and rename happen relative to the verified parent: a swapped-in link fails the call instead.
+
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class SwappedPath(OSError):
+    """A component of the path stopped being a plain directory between the check and the use."""
+
+
+def open_root(root: Path) -> int:
+    """A descriptor of the project root, kept for the life of the workspace."""
+    return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def open_directory_beneath(root_fd: int, parts: tuple[str, ...], create: bool = False) -> int:
+    """A descriptor of the directory `parts` below the root, walked without following any link.
+
+    `create` makes missing directories (mkdirat). Raises FileNotFoundError when one is missing,
+    NotADirectoryError when one is a file, SwappedPath when one is a symlink.
+    """
+    fd = os.dup(root_fd)
+    try:
+        for part in parts:
+            if part in ("", ".", ".."):
+                raise SwappedPath(f"'{part}' is not a plain name")
+            try:
+                child = os.open(part, _DIRECTORY_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                child = os.open(part, _DIRECTORY_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if _is_link(fd, part):
+                    raise SwappedPath(f"'{part}' is a symlink") from None
+                raise exc
+            os.close(fd)
+            fd = child
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_file_beneath(root_fd: int, parts: tuple[str, ...], flags: int) -> int:
+    """Open the file `parts` below the root (read flags; O_NOFOLLOW and O_NONBLOCK are added)."""
+    parent = open_directory_beneath(root_fd, parts[:-1])
+    try:
+        try:
+            return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=parent)
+        except OSError:
+            if _is_link(parent, parts[-1]):
+                raise SwappedPath(f"'{parts[-1]}' is a symlink") from None
+            raise
+    finally:
+        os.close(parent)
+
+
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import difflib
-import glob
 import logging
 import os
+import secrets
 import stat
-import tempfile
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .._errors import ToolInputError
+from .._fs import SwappedPath, open_directory_beneath, open_file_beneath
 from ..workspace import Workspace
 
 DEFAULT_READ_LIMIT = 2000
@@ -66,7 +69,7 @@ class FileService:
         path = self._ws.resolve(file_path)
         relative = self._ws.relative(path)
         _require_regular_file(path, relative)
-        with _open_for_read(path, relative) as handle:
+        with self._open_for_read(path, relative) as handle:
             head = handle.read(_BINARY_SNIFF_BYTES)
             if b"\x00" in head:
                 raise ToolInputError(
@@ -85,27 +88,56 @@ class FileService:
             raise ToolInputError(
                 f"content is {len(data)} bytes; files over {MAX_WRITE_BYTES} bytes are refused, split the content."
             )
-        if path.is_dir():
-            raise ToolInputError(f"'{relative}' is a directory; give a file path inside it.")
-        if path.exists() and not path.is_file():
-            # Renaming over it would silently replace a FIFO or device node with a plain file.
-            raise ToolInputError(f"'{relative}' is a device, socket or pipe, not a regular file; it is left as it is.")
-        with self._lock(path):
-            created = not path.exists()
-            self._ensure_parents(path, relative)
-            atomic_write(path, data)
+        with self._lock(path), self._parent(path, relative, create=True) as parent:
+            try:
+                info = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                info = None
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                raise ToolInputError(f"'{relative}' is a directory; give a file path inside it.")
+            if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISLNK(info.st_mode):
+                # Renaming over it would silently replace a FIFO or device node with a plain file.
+                raise ToolInputError(
+                    f"'{relative}' is a device, socket or pipe, not a regular file; it is left as it is."
+                )
+            atomic_write_at(parent, path.name, data)
+        created = info is None
         logger.info("%s %s (%d bytes)", "created" if created else "wrote", relative, len(data))
         return WriteResult(relative=relative, created=created, size=len(data))
 
-    def _ensure_parents(self, path: Path, relative: str) -> None:
-        parent = path.parent
-        if parent.is_dir():
-            return
-        if parent.exists():
+    @contextmanager
+    def _parent(self, path: Path, relative: str, create: bool = False) -> Iterator[int]:
+        """A descriptor of `path`'s directory, walked from the root's without following a link."""
+        parts = path.relative_to(self._ws.root).parts
+        try:
+            fd = open_directory_beneath(self._ws.root_fd, parts[:-1], create=create)
+        except SwappedPath:
+            raise ToolInputError(_swapped(relative)) from None
+        except NotADirectoryError:
             raise ToolInputError(
-                f"'{self._ws.relative(parent)}' is a file, so '{relative}' cannot be created under it."
-            )
-        parent.mkdir(parents=True, exist_ok=True)
+                f"a part of '{relative}' is a file, so '{relative}' cannot be created under it."
+            ) from None
+        except FileNotFoundError:
+            raise ToolInputError(f"'{relative}' does not exist; use file_search to find the file you mean.") from None
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _open_for_read(self, path: Path, relative: str) -> BinaryIO:
+        try:
+            # O_NONBLOCK: a FIFO swapped in after the check must not block the server.
+            fd = open_file_beneath(self._ws.root_fd, path.relative_to(self._ws.root).parts, os.O_RDONLY)
+        except SwappedPath:
+            raise ToolInputError(_swapped(relative)) from None
+        except PermissionError:
+            raise ToolInputError(f"'{relative}' cannot be read: permission denied.") from None
+        except FileNotFoundError:
+            raise ToolInputError(f"'{relative}' does not exist; use file_search to find the file you mean.") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ToolInputError(f"'{relative}' is not a regular file, so it is not read.")
+        return os.fdopen(fd, "rb")
 
     # -- edit -------------------------------------------------------------------------------
 
@@ -118,26 +150,26 @@ class FileService:
         path = self._ws.resolve_for_write(file_path)
         relative = self._ws.relative(path)
         _require_regular_file(path, relative)
-        with self._lock(path):
-            before = path.stat()
+        with self._lock(path), self._parent(path, relative) as parent:
+            before = os.stat(path.name, dir_fd=parent, follow_symlinks=False)
             if before.st_size > MAX_EDIT_FILE_BYTES:
                 raise ToolInputError(f"'{relative}' is over {MAX_EDIT_FILE_BYTES} bytes; edit it in another way.")
-            text = _read_text_for_edit(path, relative)
+            text = self._read_text_for_edit(path, relative)
             updated, count = _replace(relative, text, old_string, new_string, replace_all)
-            if _changed_since(path, before):
+            if _changed_since(parent, path.name, before):
                 raise ToolInputError(
                     f"'{relative}' changed on disk while it was being edited; read it again and retry the edit."
                 )
-            atomic_write(path, _encode(updated, "new_string"))
+            atomic_write_at(parent, path.name, _encode(updated, "new_string"))
         logger.info("edited %s (%d replaced)", relative, count)
         return _unified_diff(relative, text, updated, count)
 
     def rewrite(self, path: Path, new_text: str) -> str:
         """Replace a text file's whole content (already checked for writing); returns the diff."""
         relative = self._ws.relative(path)
-        with self._lock(path):
-            old_text = _read_text_for_edit(path, relative)
-            atomic_write(path, _encode(new_text, "the new text"))
+        with self._lock(path), self._parent(path, relative) as parent:
+            old_text = self._read_text_for_edit(path, relative)
+            atomic_write_at(parent, path.name, _encode(new_text, "the new text"))
         logger.info("rewrote %s", relative)
         return _unified_diff(relative, old_text, new_text, None)
 
@@ -151,20 +183,19 @@ class FileService:
         if not directory.is_dir():
             raise ToolInputError(f"'{relative}' is a file, not a directory; use file_read to read it.")
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: (not _is_dir(e), e.name.lower()))
+            fd = open_directory_beneath(self._ws.root_fd, directory.relative_to(self._ws.root).parts)
+        except SwappedPath:
+            raise ToolInputError(_swapped(relative)) from None
         except PermissionError:
             raise ToolInputError(f"'{relative}' cannot be listed: permission denied.") from None
-        prefix = "" if relative == "." else relative + "/"
-        shown: list[str] = []
-        hidden = 0
-        for entry in entries:
-            is_dir = _is_dir(entry)
-            if entry.name == ".git":
-                continue
-            if not include_ignored and self._ws.ignore.is_ignored(prefix + entry.name, is_dir):
-                hidden += 1
-                continue
-            shown.append(_describe_entry(entry, is_dir))
+        except OSError:
+            raise ToolInputError(f"'{relative}' is no longer a directory; list it again.") from None
+        try:
+            # Entries of a descriptor's scandir name their file relative to it, never through a path.
+            entries = sorted(os.scandir(fd), key=lambda e: (not _is_dir(e), e.name.lower()))
+            shown, hidden = self._entries(fd, entries, relative, include_ignored)
+        finally:
+            os.close(fd)
         header = f"{relative}/ ({len(shown)} entries)" if relative != "." else f"./ ({len(shown)} entries)"
         lines = [header, *shown[:MAX_LIST_ENTRIES]]
         if len(shown) > MAX_LIST_ENTRIES:
@@ -175,9 +206,35 @@ class FileService:
             lines.append("(empty)")
         return "\n".join(lines)
 
+    def _entries(
+        self, fd: int, entries: list[os.DirEntry[str]], relative: str, include_ignored: bool
+    ) -> tuple[list[str], int]:
+        prefix = "" if relative == "." else relative + "/"
+        shown: list[str] = []
+        hidden = 0
+        for entry in entries:
+            is_dir = _is_dir(entry)
+            if entry.name == ".git":
+                continue
+            if not include_ignored and self._ws.ignore.is_ignored(prefix + entry.name, is_dir):
+                hidden += 1
+                continue
+            shown.append(_describe_entry(fd, entry, is_dir))
+        return shown, hidden
 
-def _read_text_for_edit(path: Path, relative: str) -> str:
-    raw = path.read_bytes()
+    def _read_text_for_edit(self, path: Path, relative: str) -> str:
+        with self._open_for_read(path, relative) as handle:
+            return _decode_for_edit(handle.read(), relative)
+
+
+def _swapped(relative: str) -> str:
+    return (
+        f"'{relative}' changed while it was being used (a directory on its way became a symlink); "
+        "check the path and try again."
+    )
+
+
+def _decode_for_edit(raw: bytes, relative: str) -> str:
     if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
         raise ToolInputError(f"'{relative}' looks binary (it contains NUL bytes), so it cannot be edited as text.")
     try:
@@ -207,38 +264,51 @@ def _replace(relative: str, text: str, old_string: str, new_string: str, replace
     return text.replace(old, new, 1), 1
 
 
-def _changed_since(path: Path, before: os.stat_result) -> bool:
-    after = path.stat()
+def _changed_since(parent: int, name: str, before: os.stat_result) -> bool:
+    after = os.stat(name, dir_fd=parent, follow_symlinks=False)
     return (after.st_mtime_ns, after.st_size, after.st_ino) != (before.st_mtime_ns, before.st_size, before.st_ino)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old or the new content, never a mix.
+    """`atomic_write_at` for a path of loomkin's own (its caches), by the directory's name."""
+    parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        atomic_write_at(parent, path.name, data)
+    finally:
+        os.close(parent)
+
+
+def atomic_write_at(parent: int, name: str, data: bytes) -> None:
+    """Write `data` to `name` in the directory `parent` so readers see the old or the new content, never a mix.
 
     A temp file in the same directory is written, fsynced, given the old file's mode, and
-    renamed over the target; the directory is fsynced so the rename survives a crash. The temp
-    file's name carries our pid, so the next write to the file removes what a killed writer left.
+    renamed over the target, all relative to `parent` (a link swapped in for the directory cannot
+    redirect it); the directory is fsynced so the rename survives a crash. The temp file's name
+    carries our pid, so the next write to the file removes what a killed writer left.
     """
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        mode = stat.S_IMODE(info.st_mode) if stat.S_ISREG(info.st_mode) else 0o666 & ~_UMASK
     except FileNotFoundError:
         mode = 0o666 & ~_UMASK
-    _remove_stale_temp_files(path)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=path.parent)
+    _remove_stale_temp_files(parent, name)
+    temp_name = f".{name}.{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp_name, flags, 0o600, dir_fd=parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.replace(temp_name, path)
+        os.rename(temp_name, name, src_dir_fd=parent, dst_dir_fd=parent)
     except BaseException:
         try:
-            os.unlink(temp_name)
+            os.unlink(temp_name, dir_fd=parent)
         except FileNotFoundError:
             pass
         raise
-    _fsync_directory(path.parent)
+    os.fsync(parent)
 
 
 _TEMP_SUFFIX = ".loomkin-tmp"
@@ -254,17 +324,20 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def _remove_stale_temp_files(path: Path) -> None:
-    """Temp files of writes to `path` whose process is gone (killed mid-write), or ours (we hold its lock)."""
-    for temp in path.parent.glob(f".{glob.escape(path.name)}.*{_TEMP_SUFFIX}"):
-        pid_text = temp.name[: -len(_TEMP_SUFFIX)].rsplit(".", 2)[-2]
+def _remove_stale_temp_files(parent: int, name: str) -> None:
+    """Temp files of writes to `name` whose process is gone (killed mid-write), or ours (we hold its lock)."""
+    prefix = f".{name}."
+    for entry in os.listdir(parent):
+        if not (entry.startswith(prefix) and entry.endswith(_TEMP_SUFFIX)):
+            continue
+        pid_text = entry[: -len(_TEMP_SUFFIX)].rsplit(".", 2)[-2]
         if not pid_text.isdigit():
             continue
         pid = int(pid_text)
         if pid != os.getpid() and _process_alive(pid):
             continue  # another server may be writing it right now
         try:
-            temp.unlink()
+            os.unlink(entry, dir_fd=parent)
         except FileNotFoundError:
             pass
 
@@ -288,14 +361,6 @@ def _encode(text: str, what: str) -> bytes:
         ) from None
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _require_regular_file(path: Path, relative: str) -> None:
     try:
         info = path.stat()
@@ -305,18 +370,6 @@ def _require_regular_file(path: Path, relative: str) -> None:
         raise ToolInputError(f"'{relative}' is a directory; use directory_list to see what it holds.")
     if not stat.S_ISREG(info.st_mode):
         raise ToolInputError(f"'{relative}' is not a regular file (a device, socket or pipe), so it is not read.")
-
-
-def _open_for_read(path: Path, relative: str):  # type: ignore[no-untyped-def]
-    try:
-        # O_NONBLOCK: a FIFO swapped in after the check must not block the server.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except PermissionError:
-        raise ToolInputError(f"'{relative}' cannot be read: permission denied.") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ToolInputError(f"'{relative}' is not a regular file, so it is not read.")
-    return os.fdopen(fd, "rb")
 
 
 def _numbered_lines(handle, relative: str, offset: int, limit: int) -> str:  # type: ignore[no-untyped-def]
@@ -437,10 +490,10 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _describe_entry(entry: os.DirEntry[str], is_dir: bool) -> str:
+def _describe_entry(fd: int, entry: os.DirEntry[str], is_dir: bool) -> str:
     if entry.is_symlink():
         try:
-            target = os.readlink(entry.path)
+            target = os.readlink(entry.name, dir_fd=fd)
         except OSError:
             target = "?"
         return f"link  {entry.name} -> {target}"

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import subprocess
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -125,11 +126,22 @@ def is_read_only(operation: str, args: GitArgs | None) -> bool:
     return operation == "stash" and args is not None and args.action in READ_ONLY_STASH_ACTIONS
 
 
-def refuse_git_program_options(words: list[str]) -> None:
+def refuse_git_program_options(words: list[str], root: Path | None = None) -> None:
     """Refuse git arguments (after `git`) that could run a program or reach outside the project.
 
-    Long options are checked as git reads them, abbreviations included (`--upload-p=…`).
+    Long options are checked as git reads them, abbreviations included (`--upload-p=…`). With `root`,
+    an argument naming a path outside it is refused too: the sandbox keeps writes in, but a read such
+    as `git diff --no-index /outside/secret /dev/null` or `git commit -F /outside/secret` would show
+    the file's content.
     """
+    if root is not None:
+        for word in words:
+            outside = _path_outside(word, root)
+            if outside is not None:
+                raise PermissionRefused(
+                    f"git argument `{word[:120]}` names {outside}, outside the project; git may only read and write "
+                    "inside it."
+                )
     position = next((i for i, word in enumerate(words) if not word.startswith("-")), len(words))
     subcommand = " ".join(words[position : position + 2])
     for program in _PROGRAM_SUBCOMMANDS:
@@ -151,6 +163,24 @@ def refuse_git_program_options(words: list[str]) -> None:
             raise PermissionRefused(
                 f"git option `{hit}` can run other programs or reach outside the project, so it is refused."
             )
+
+
+def _path_outside(word: str, root: Path) -> str | None:
+    """The outside path an argument names (`/x`, `../x`, `--file=/x`, `-F/x`, `~/x`), or None."""
+    candidates = [word]
+    if word.startswith("-"):
+        value = word.split("=", 1)[1] if "=" in word else (word[2:] if not word.startswith("--") else "")
+        candidates = [value] if value else []
+    for candidate in candidates:
+        if candidate in ("/dev/null", "-"):
+            continue
+        if candidate.startswith("~"):
+            return candidate
+        if candidate.startswith("/") or candidate == ".." or candidate.startswith("../") or "/../" in candidate:
+            real = Path(os.path.realpath(root / candidate))
+            if not real.is_relative_to(root):
+                return str(real)
+    return None
 
 
 class GitService:

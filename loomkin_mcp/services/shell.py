@@ -233,7 +233,7 @@ class ShellService:
                 "or ask the person to extend the rule."
             )
         if os.path.basename(argv[0]) == "git":
-            refuse_git_program_options(argv[1:])
+            refuse_git_program_options(argv[1:], self._ws.root)
         return argv
 
     async def run(self, argv: list[str], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> ShellResult:

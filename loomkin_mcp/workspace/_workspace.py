@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from .._errors import ToolInputError
-from .._fs import OwnFileRefused, ensure_no_link, own_directory
+from .._fs import OwnFileRefused, ensure_no_link, open_root, own_directory
 from ..config import LoomkinConfig, Settings
 from ._guard import STATE_DIR, PathGuard
 from ._ignore import IgnoreRules
@@ -26,6 +26,8 @@ class Workspace:
     def __init__(self, root: Path, settings: Settings, trust_store: TrustStore | None = None) -> None:
         self.guard = PathGuard(root)
         self.root = self.guard.root
+        self.root_fd = open_root(self.root)
+        """The root, held open: file operations walk from it by descriptor (see `_fs`)."""
         self.settings = settings
         self.ignore = IgnoreRules(self.root)
         self._rules_file = RulesFile(self.root)
