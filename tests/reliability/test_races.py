@@ -38,8 +38,15 @@ while not os.path.exists(stop):
         os.symlink("../outside", d)
         os.unlink(d)
     except FileExistsError:
-        os.rename(d, f"{d}.made-{swaps}")  # a write made `d/` anew in the gap: fine, that was inside
-    os.rename(real, d)
+        pass
+    tries = 0
+    while True:
+        try:
+            os.rename(real, d)
+            break
+        except OSError:  # a write made `d/` anew in the gap (inside the project, as it should): set it aside
+            tries += 1
+            os.rename(d, f"{d}.made-{swaps}-{tries}")
     swaps += 1
 print(swaps)
 """
