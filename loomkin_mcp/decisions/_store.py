@@ -212,10 +212,12 @@ class DecisionStore:
         return [_node(row) for row in rows]
 
     def search(self, term: str, limit: int) -> list[Node]:
-        pattern = f"%{term.lower()}%"
+        # `%` and `_` in the term are the characters themselves, not LIKE's wildcards.
+        escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
         rows = self._read(
-            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE LOWER(title) LIKE ? OR LOWER(COALESCE(description, '')) "
-            f"LIKE ? ORDER BY inserted_at DESC LIMIT {int(limit)}",
+            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE LOWER(title) LIKE ? ESCAPE '\\' OR "
+            f"LOWER(COALESCE(description, '')) LIKE ? ESCAPE '\\' ORDER BY inserted_at DESC LIMIT {int(limit)}",
             (pattern, pattern),
         )
         return [_node(row) for row in rows]

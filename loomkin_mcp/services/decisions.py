@@ -28,6 +28,11 @@ QueryType = Literal["active_goals", "recent_decisions", "pulse", "search"]
 ExportFormat = Literal["mermaid", "dot", "json"]
 AGENT_NAME = "loomkin-mcp"
 COMMITS_PER_SCAN = 200
+# A node is a line and a paragraph, read back in every query and in project_context: bounded, so five
+# huge nodes cannot make each query return megabytes.
+MAX_TITLE_CHARS = 300
+MAX_DESCRIPTION_CHARS = 10_000
+_SUMMARISE = "summarise it, and name files instead of pasting them"
 
 
 class DecisionService:
@@ -79,6 +84,10 @@ class DecisionService:
         _check(edge_type, EDGE_TYPES, "edge_type")
         if not title.strip():
             raise ToolInputError("title is empty; say in a few words what this node is.")
+        _check_size(title, "title", MAX_TITLE_CHARS, "say it in a few words and put the detail in description")
+        _check_size(
+            description, "description", MAX_DESCRIPTION_CHARS, "summarise it; link files instead of pasting them"
+        )
         if confidence is not None and not 0 <= confidence <= 100:
             raise ToolInputError(f"confidence is {confidence}; give 0 to 100.")
         store = self.store
@@ -108,6 +117,7 @@ class DecisionService:
         if query_type == "search":
             if not search_term or not search_term.strip():
                 raise ToolInputError("query_type search needs search_term.")
+            _check_size(search_term, "search_term", MAX_TITLE_CHARS, "search for a few words")
             return render.listing(store.search(search_term.strip(), limit), f"Nothing matches '{search_term}'.")
         nodes = store.nodes()
         return render.pulse(nodes, store.edges())
@@ -120,6 +130,7 @@ class DecisionService:
                 raise ToolInputError(f"{name} {node_id} is not a node; decision_query finds node ids.")
         if from_id == to_id:
             raise ToolInputError("from_id and to_id are the same node; link two different nodes.")
+        _check_size(rationale, "rationale", MAX_DESCRIPTION_CHARS, "summarise it")
         edge = store.add_edge(from_id, to_id, edge_type, rationale)
         return f"Linked {from_id} -[{edge_type}]-> {to_id} (edge {edge.id})."
 
@@ -132,6 +143,9 @@ class DecisionService:
             raise ToolInputError(f"confidence is {confidence}; give 0 to 100.")
         if status is None and confidence is None and description is None:
             raise ToolInputError("nothing to change; give status, confidence or description.")
+        _check_size(
+            description, "description", MAX_DESCRIPTION_CHARS, "summarise it; link files instead of pasting them"
+        )
         store = self.store
         if store.get(node_id) is None:
             raise ToolInputError(f"id {node_id} is not a node; decision_query finds node ids.")
@@ -232,6 +246,11 @@ class DecisionService:
         except (OSError, subprocess.TimeoutExpired, ToolInputError):
             return None
         return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None
+
+
+def _check_size(value: str | None, what: str, limit: int, advice: str) -> None:
+    if value is not None and len(value) > limit:
+        raise ToolInputError(f"{what} is {len(value)} characters; at most {limit} are kept, so {advice}.")
 
 
 def _check(value: str, valid: tuple[str, ...], what: str) -> None:

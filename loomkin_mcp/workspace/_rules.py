@@ -24,6 +24,8 @@ from .._fs import OwnFileRefused, read_own_file
 RULES_FILENAMES = ("LOOMKIN.md", ".loomkin.md", "loomkin.md")
 # Instructions a model reads at every start: a real LOOMKIN.md is a few KB.
 MAX_RULES_BYTES = 256 * 1024
+# A heading or a rule is a line; longer lines are prose (and the line patterns would take time in them).
+MAX_RULE_LINE_CHARS = 2000
 
 logger = logging.getLogger("loomkin_mcp.rules")
 
@@ -59,6 +61,8 @@ def parse_rules(text: str, path: Path | None = None) -> Rules:
         "other_denied": [],
     }
     for line in text.splitlines():
+        if len(line) > MAX_RULE_LINE_CHARS:
+            continue  # prose, not a rule; and the line patterns below need not look at it
         heading = _HEADING.match(line)
         if heading:
             section = heading.group(2).strip().lower()
