@@ -14,16 +14,18 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import re2
 
-from .._errors import ToolInputError
+from .._errors import ToolInputError, one_line
 from .._fs import OwnFileRefused, read_own_file
 from ..workspace import Workspace, compile_glob
+from ..workspace._ignore import MAX_DEPTH
 
 logger = logging.getLogger("loomkin_mcp.search")
 
@@ -122,17 +124,28 @@ class SearchService:
             raise ToolInputError("max_results must be 1 or more.")
         base, prefix = self._base(path)
         rg = self._rg(base)
+        unsearched: list[str] = []
         hits = (
-            self._rg_search(rg, base, pattern, glob, case_insensitive, context_lines, output_mode, include_hidden)
+            self._rg_search(
+                rg, base, pattern, glob, case_insensitive, context_lines, output_mode, include_hidden, unsearched
+            )
             if rg
             else self._py_search(base, pattern, glob, case_insensitive, context_lines, include_hidden)
         )
-        return _render(hits, prefix, output_mode, max_results, pattern)
+        text = _render(hits, prefix, output_mode, max_results, pattern)
+        if unsearched:  # (the first lines as ripgrep wrote them, then blanks for the rest it counted)
+            first = one_line(unsearched[0].removeprefix("rg: "))[:200]
+            text += (
+                f"\n[{len(unsearched)} path(s) could not be searched (first: {first}); "
+                "the results above come from the rest]"
+            )
+        return text
 
     def _rg_search(
         self, rg: str, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,
-        output_mode: OutputMode, hidden: bool,
+        output_mode: OutputMode, hidden: bool, unsearched: list[str],
     ) -> Iterator[Hit]:  # fmt: skip
+        """ripgrep's hits; what it could not search (unreadable or too deep directories) goes to `unsearched`."""
         # Plain output with NUL after the path parses several times faster than --json.
         argv = [rg, "--null", "--line-number", "--no-heading", "--with-filename", "--color=never", "--sort", "path"]
         argv += ["--no-require-git", "--no-ignore-parent", "--max-filesize", str(_MAX_FILE_BYTES)]
@@ -145,6 +158,10 @@ class SearchService:
             argv, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
         )
         assert process.stdout is not None and process.stderr is not None
+        # Read beside stdout: a tree of thousands of unreadable directories must not fill the pipe and stall rg.
+        errors = _StderrLines()
+        reader = threading.Thread(target=errors.read, args=(process.stderr,), daemon=True)
+        reader.start()
         try:
             for raw in process.stdout:
                 path_bytes, separator, rest = raw.partition(b"\0")
@@ -156,8 +173,13 @@ class SearchService:
                     continue
                 yield Hit(path, number, text.decode("utf-8", errors="replace"), is_match)
             process.wait()
-            if process.returncode == 2:
-                raise ToolInputError(_regex_problem(pattern, process.stderr.read().decode("utf-8", "replace")))
+            reader.join()
+            stderr = "\n".join(errors.kept)
+            if process.returncode == 2 and "regex" in stderr and "error" in stderr:
+                raise ToolInputError(_regex_problem(pattern, stderr))
+            problems = [line for line in errors.kept if line.startswith("rg: ")]
+            if problems:
+                unsearched.extend(problems + [""] * (errors.count - len(errors.kept)))
         finally:
             # Stopped early at the cap: rg is killed rather than left to finish.
             if process.poll() is None:
@@ -226,6 +248,8 @@ class SearchService:
         prefix = "" if offset == "." else offset + "/"
         for directory, dirnames, filenames in os.walk(base):
             here = Path(directory).relative_to(base).as_posix()
+            if here.count("/") >= MAX_DEPTH:
+                dirnames[:] = []  # as deep as the Python walk goes (ripgrep reports deeper paths itself)
             here = "" if here == "." else here + "/"
             keep = []
             for name in sorted(dirnames):
@@ -311,6 +335,21 @@ def _mtime(path: Path) -> float:
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "ripgrep failed")
+
+
+class _StderrLines:
+    """ripgrep's stderr, read to its end: the first lines kept, the rest only counted."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.kept: list[str] = []
+        self.count = 0
+        self._limit = limit
+
+    def read(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            self.count += 1
+            if len(self.kept) < self._limit:
+                self.kept.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
 
 def _regex_problem(pattern: str, stderr: str) -> str:

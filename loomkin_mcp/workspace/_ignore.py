@@ -14,6 +14,9 @@ from ._glob import compile_glob
 IGNORE_FILES = (".gitignore", ".ignore")
 # What ripgrep opens by name in every directory it walks (following links, blocking on a FIFO).
 RG_IGNORE_FILES = (*IGNORE_FILES, ".rgignore")
+# Directory levels below which nothing is walked in Python: checking a path's ignore files costs a stat
+# per level, so a hostile 3,000-level tree would cost millions; real projects are a few dozen deep.
+MAX_DEPTH = 128
 # Ignore files are read for every listing and search: a real one is a few KB.
 MAX_IGNORE_BYTES = 1024 * 1024
 
@@ -45,11 +48,13 @@ class IgnoreRules:
         regular file inside the root of at most 1 MB is unsafe. Directories are rescanned only when
         their mtime changes, so a search pays one stat per directory.
         """
-        stack = [base]
+        stack = [(base, 0)]
         if base == self._root and not _safe_ignore_file(self._root / ".git" / "info" / "exclude", self._root):
             return self._root / ".git" / "info" / "exclude"
         while stack:
-            directory = stack.pop()
+            directory, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                continue  # deeper than any path ripgrep can open (PATH_MAX): it reports those itself
             try:
                 info = os.lstat(directory)
             except OSError:
@@ -65,7 +70,7 @@ class IgnoreRules:
             relative = directory.relative_to(self._root).as_posix()
             for name in subdirectories:
                 if not self.is_ignored(name if relative == "." else f"{relative}/{name}", True):
-                    stack.append(directory / name)
+                    stack.append((directory / name, depth + 1))
         return None
 
     def is_ignored(self, relative_path: str, is_dir: bool) -> bool:
