@@ -105,6 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token-file", metavar="FILE", help="bearer token clients must send (or LOOMKIN_TOKEN); needed off loopback"
     )
+    parser.add_argument(
+        "--max-sessions", type=_positive_int, default=100, metavar="N",
+        help="live HTTP sessions at most; the one idle longest is closed to make room (default 100)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--session-idle-timeout", type=_positive_float, default=1800.0, metavar="SECONDS",
+        help="close an HTTP session idle this long (default 1800)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-connections", type=_positive_int, default=1000, metavar="N",
+        help="HTTP connections at once; more are answered 503 (default 1000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--header-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+        help="close an HTTP connection that has not sent a whole request head in this time (default 10)",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -140,6 +156,20 @@ def _parser() -> argparse.ArgumentParser:
     upstream.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
     upstream.add_argument("--wait", type=float, default=15.0, help="seconds to wait for each upstream (default 15)")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number of 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds above 0")
+    return value
 
 
 def _project_root(raw: str | None, serving: bool) -> Path:
@@ -203,7 +233,7 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
 
     import anyio
 
-    from ._http import check_binding, connection_help, serve
+    from ._http import Limits, check_binding, connection_help, serve
 
     if _serving_disabled(root, settings):
         return EXIT_USAGE
@@ -217,7 +247,8 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
     transport = "sse" if args.sse else "streamable-http"
     port = args.port or settings.env.port
     print(connection_help(transport, args.host, port, token is not None), file=sys.stderr)
-    anyio.run(serve, _build(root, settings, bridge), transport, args.host, port, token)
+    limits = Limits(args.max_sessions, args.session_idle_timeout, args.max_connections, args.header_timeout)
+    anyio.run(serve, _build(root, settings, bridge), transport, args.host, port, token, limits)
     return 0
 
 

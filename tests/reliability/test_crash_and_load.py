@@ -250,7 +250,8 @@ async def test_two_hundred_concurrent_http_clients_are_served_and_released(proje
             for n in range(200):
                 group.start_soon(client, n)
 
-    async with http_daemon(project, "http") as url:
+    # 200 sessions live at once: above the default cap of 100, which closes the idlest (test_http_bounds.py).
+    async with http_daemon(project, "http", "--max-sessions", "200") as url:
         pid = _pid_serving(url)
         await client(0)
         baseline, baseline_fds = proc_number(pid, "status", "VmRSS"), _open_fds(pid)
