@@ -20,6 +20,8 @@ install-test: $(BIN)/python node_modules/.installed
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
 	@# The reliability suite audits every program and file change of the server's process tree with strace.
 	@command -v strace >/dev/null || (apt-get update && apt-get install -y strace)
+	@# Shell commands run inside bubblewrap; the containment tests need it.
+	@command -v bwrap >/dev/null || (apt-get update && apt-get install -y bubblewrap)
 	@# A real PostgreSQL for the decision-graph tests (they start a throwaway cluster on loopback).
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| (apt-get update && apt-get install -y postgresql)

@@ -36,7 +36,7 @@ async def run_checks(workspace: Workspace) -> list[Check]:
         group.start_soon(collect, "2 upstreams", _upstreams(workspace))
         group.start_soon(collect, "3 providers", anyio.to_thread.run_sync(_providers, workspace.config))
         group.start_soon(collect, "4 decisions", anyio.to_thread.run_sync(_decision_store, workspace))
-    head = [_config(workspace.settings), _trust(workspace), _rules(workspace)]
+    head = [_config(workspace.settings), _trust(workspace), _rules(workspace), _sandbox(workspace)]
     tail = [_ripgrep(), _grammars()]
     return head + [check for key in sorted(results) for check in results[key]] + tail
 
@@ -57,6 +57,15 @@ def _trust(workspace: Workspace) -> Check:
         "trust", False, f"not trusted: {len(held)} item(s) held back ({kinds})",
         f"review and allow them with `loomkin-mcp trust --root {workspace.root}`",
     )  # fmt: skip
+
+
+def _sandbox(workspace: Workspace) -> Check:
+    from .services.sandbox import Sandbox
+
+    state = Sandbox(workspace).state()
+    if state.fix is None:  # confined, or unconfined by the person's own `[shell] sandbox = false`
+        return Check("sandbox", True, state.detail)
+    return Check("sandbox", False, state.detail + ", so shell refuses to run commands", state.fix)
 
 
 def _rules(workspace: Workspace) -> Check:
