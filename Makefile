@@ -66,6 +66,7 @@ bench: install-bench
 	mkdir -p $(BENCH_OUT)
 	LOOMKIN_BENCH_CORPUS=$(BENCH_CORPUS) $(BIN)/python bench/server_costs.py --repetitions $(STARTS) \
 		--json $(BENCH_OUT)/server_costs.json
+	$(BIN)/python bench/containment_costs.py --calls $(CALLS) --json $(BENCH_OUT)/containment_costs.json
 	$(BIN)/python bench/edit_diagnostics.py --repetitions $(EDITS) --json $(BENCH_OUT)/edit_diagnostics.json
 	$(BIN)/python bench/proxy_latency.py --calls $(CALLS) --json $(BENCH_OUT)/proxy_latency.json
 	LOOMKIN_BENCH_CORPUS=$(BENCH_CORPUS) AIDER_PYTHON=$(AIDER_VENV)/bin/python \

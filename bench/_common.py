@@ -29,9 +29,11 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 @asynccontextmanager
-async def stdio_session(command: str, *args: str) -> AsyncIterator[ClientSession]:
-    """A real MCP client over stdio to `command args`, initialized; the server's stderr discarded."""
-    params = StdioServerParameters(command=command, args=list(args))
+async def stdio_session(command: str, *args: str, env: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
+    """A real MCP client over stdio to `command args`, initialized; the server's stderr discarded.
+
+    `env` is added to the environment the SDK gives servers (which leaves most of ours out)."""
+    params = StdioServerParameters(command=command, args=list(args), env=(dict(os.environ) | env) if env else None)
     with open(os.devnull, "w") as devnull:
         async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as session:
             await session.initialize()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ORDER = ["server_costs", "proxy_latency", "edit_diagnostics", "repo_intel"]
+ORDER = ["server_costs", "containment_costs", "proxy_latency", "edit_diagnostics", "repo_intel"]
 
 
 def rows_of(result: dict[str, Any]) -> list[dict[str, Any]]:

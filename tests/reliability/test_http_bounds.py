@@ -33,8 +33,9 @@ async def _open_session(client: httpx2.AsyncClient, url: str) -> str:
 
 
 async def _alive(client: httpx2.AsyncClient, url: str, session: str) -> bool:
-    answer = await client.post(url, json=LIST_TOOLS, headers=HEADERS | {"mcp-session-id": session,
-                                                                         "mcp-protocol-version": "2025-11-25"})
+    answer = await client.post(
+        url, json=LIST_TOOLS, headers=HEADERS | {"mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+    )
     assert answer.status_code in (200, 404), answer.text
     return answer.status_code == 200
 

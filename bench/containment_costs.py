@@ -1,0 +1,128 @@
+"""What containment costs: the sandbox per shell call, and the descriptor walk per file_read.
+
+Measured in one run, interleaved, each against the same thing without it:
+- a `shell` call (`true`) through a real MCP client over stdio, with the commands in bubblewrap
+  (the default) against the same server whose person's config says `[shell] sandbox = false`;
+- `file_read` of a 4 KB file four directories deep, in-process (the tool's own work, no protocol):
+  the descriptor walk (every component opened with O_NOFOLLOW from the root's descriptor) against
+  opening the same resolved path by name, as file_read did before.
+
+Usage: python bench/containment_costs.py [--calls N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from _common import main, stdio_session, summary
+
+BIN = Path(sys.executable).parent
+READS = 2000
+
+
+def _project(tmp: Path) -> Path:
+    root = tmp / "proj"
+    (root / "a" / "b" / "c").mkdir(parents=True)
+    (root / "a" / "b" / "c" / "four_kb.txt").write_text(("x" * 63 + "\n") * 64)
+    (root / "LOOMKIN.md").write_text("## Allowed Operations\n- Shell: `true`\n")
+    return root
+
+
+def _person(tmp: Path, name: str, config: str, root: Path) -> dict[str, str]:
+    """An XDG_CONFIG_HOME with the person's config and their trust in `root`."""
+    home = tmp / name
+    (home / "loomkin").mkdir(parents=True)
+    (home / "loomkin" / "loomkin.toml").write_text(config)
+    env = os.environ | {"XDG_CONFIG_HOME": str(home)}
+    subprocess.run([str(BIN / "loomkin-mcp"), "trust", "--yes", "--root", str(root)], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    return {"XDG_CONFIG_HOME": str(home)}
+
+
+async def shell_calls(tmp: Path, root: Path, calls: int) -> dict:
+    confined_env = _person(tmp, "confined", "", root)
+    unconfined_env = _person(tmp, "unconfined", "[shell]\nsandbox = false\n", root)
+    confined, unconfined = [], []
+    server = (str(BIN / "loomkin-mcp"), "--stdio", "--root", str(root))
+    async with (
+        stdio_session(*server, env=confined_env) as ours,
+        stdio_session(*server, env=unconfined_env) as reference,
+    ):
+        for index in range(calls + 5):
+            started = time.perf_counter()
+            first = await ours.call_tool("shell", {"command": "true"})
+            middle = time.perf_counter()
+            second = await reference.call_tool("shell", {"command": "true"})
+            done = time.perf_counter()
+            assert not first.is_error and not second.is_error, (first, second)
+            # Both ran `true` and answered alike (the duration in the text differs).
+            assert first.content[0].text.split("[")[0] == second.content[0].text.split("[")[0]
+            if index >= 5:
+                confined.append((middle - started) * 1000)
+                unconfined.append((done - middle) * 1000)
+    added = statistics.median(confined) - statistics.median(unconfined)
+    return {
+        "measure": f"shell call (`true`) in bubblewrap, {calls} calls over stdio",
+        "ours_ms": summary(confined),
+        "reference": "the same server with `[shell] sandbox = false`",
+        "reference_ms": summary(unconfined),
+        "added_ms_at_median": round(added, 1),
+        "target": "≤ 15 ms added at the median",
+        "met": added <= 15,
+        "samples": {"ours": confined, "reference": unconfined},
+    }
+
+
+def file_reads(root: Path) -> dict:
+    from loomkin_mcp.config import load_settings
+    from loomkin_mcp.services.files import FileService, _numbered_lines
+    from loomkin_mcp.workspace import Workspace
+
+    service = FileService(Workspace(root, load_settings(root)))
+    path = root / "a" / "b" / "c" / "four_kb.txt"
+
+    def by_name() -> str:
+        with open(path, "rb") as handle:
+            return _numbered_lines(handle, "a/b/c/four_kb.txt", 1, 2000)
+
+    assert service.read("a/b/c/four_kb.txt") == by_name()
+    walked, named = [], []
+    for _ in range(READS):
+        started = time.perf_counter()
+        service.read("a/b/c/four_kb.txt")
+        middle = time.perf_counter()
+        service._ws.resolve("a/b/c/four_kb.txt")  # the same path check, then the open by name
+        by_name()
+        done = time.perf_counter()
+        walked.append((middle - started) * 1000)
+        named.append((done - middle) * 1000)
+    added_us = (statistics.median(walked) - statistics.median(named)) * 1000
+    return {
+        "measure": "file_read 4 KB, 4 levels deep, in-process (descriptor walk)",
+        "ours_ms": summary(walked),
+        "reference": "the same read opening the resolved path by name",
+        "reference_ms": summary(named),
+        "ratio": round(statistics.median(walked) / statistics.median(named), 2),
+        "context": f"{added_us:.0f} µs added per read",
+        "target": "≤ 50 µs added per read",
+        "met": added_us <= 50,
+    }
+
+
+def run(calls: int) -> dict:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        root = _project(tmp)
+        rows = [anyio.run(shell_calls, tmp, root, calls), file_reads(root)]
+    return {"rows": rows}
+
+
+if __name__ == "__main__":
+    main(__doc__, "calls", 100, run)
