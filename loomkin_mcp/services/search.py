@@ -130,7 +130,7 @@ class SearchService:
                 rg, base, pattern, glob, case_insensitive, context_lines, output_mode, include_hidden, unsearched
             )
             if rg
-            else self._py_search(base, pattern, glob, case_insensitive, context_lines, include_hidden)
+            else self._py_search(base, pattern, glob, case_insensitive, context_lines, include_hidden, unsearched)
         )
         text = _render(hits, prefix, output_mode, max_results, pattern)
         if unsearched:  # (the first lines as ripgrep wrote them, then blanks for the rest it counted)
@@ -189,15 +189,16 @@ class SearchService:
             process.stderr.close()
 
     def _py_search(
-        self, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int, hidden: bool
-    ) -> Iterator[Hit]:
+        self, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int, hidden: bool,
+        unsearched: list[str],
+    ) -> Iterator[Hit]:  # fmt: skip
         try:
             # RE2, as ripgrep's own engine: linear in the text searched, whatever the pattern.
             regex = re2.compile(("(?i)" if case_insensitive else "") + pattern)
         except re2.error as exc:
             raise ToolInputError(f"`{pattern}` is not a valid regular expression: {exc}.") from None
         matcher = compile_glob(glob) if glob else None
-        for name in self._walk(base, hidden, False):
+        for name in self._walk(base, hidden, False, unsearched):
             if matcher is not None and not matcher.fullmatch(name):
                 continue
             lines = _text_lines(base / name, self._ws.root)
@@ -241,15 +242,18 @@ class SearchService:
         offset = self._ws.relative(base)
         return self._ws.ignore.is_ignored(name if offset == "." else f"{offset}/{name}", False)
 
-    def _walk(self, base: Path, hidden: bool, ignored: bool) -> list[str]:
-        """Files under `base` (relative to it), as ripgrep would list them, in path order."""
+    def _walk(self, base: Path, hidden: bool, ignored: bool, too_deep: list[str] | None = None) -> list[str]:
+        """Files under `base` (relative to it), as ripgrep would list them, in path order; directories below
+        `MAX_DEPTH` levels are not entered (named in `too_deep`)."""
         found: list[str] = []
         offset = self._ws.relative(base)
         prefix = "" if offset == "." else offset + "/"
         for directory, dirnames, filenames in os.walk(base):
             here = Path(directory).relative_to(base).as_posix()
             if here.count("/") >= MAX_DEPTH:
-                dirnames[:] = []  # as deep as the Python walk goes (ripgrep reports deeper paths itself)
+                if dirnames and too_deep is not None:
+                    too_deep.append(f"{here}/{dirnames[0]}: deeper than {MAX_DEPTH} levels")
+                dirnames[:] = []
             here = "" if here == "." else here + "/"
             keep = []
             for name in sorted(dirnames):
