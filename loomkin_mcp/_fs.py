@@ -44,13 +44,20 @@ def read_own_file(path: Path, root: Path, limit: int) -> OwnFile | None:
     if not os.path.lexists(path):
         return None
     real = Path(os.path.realpath(path))
-    if not inside(real, root):
+    if not inside(real, root) or real == Path(root):
         raise OwnFileRefused(f"it leads through a symlink to {real}, outside the project")
     try:
-        # O_NONBLOCK: a FIFO opens at once instead of waiting for a writer; it is refused just below.
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        # Walked from the root's descriptor: a directory on the way swapped for a link now fails the open.
+        # O_NONBLOCK (added there): a FIFO opens at once instead of waiting for a writer; refused below.
+        root_fd = open_root(Path(root))
+        try:
+            fd = open_file_beneath(root_fd, real.relative_to(root).parts, os.O_RDONLY)
+        finally:
+            os.close(root_fd)
     except FileNotFoundError:
         return None
+    except SwappedPath:
+        raise OwnFileRefused("a directory on its way changed into a symlink while it was being opened") from None
     except OSError as exc:
         raise OwnFileRefused(f"it cannot be opened ({exc.strerror})") from None
     try:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -23,7 +24,7 @@ from typing import IO, Literal
 import re2
 
 from .._errors import ToolInputError, one_line
-from .._fs import OwnFileRefused, read_own_file
+from .._fs import OwnFileRefused, open_directory_beneath, read_own_file
 from ..workspace import Workspace, compile_glob
 from ..workspace._ignore import MAX_DEPTH
 
@@ -87,7 +88,8 @@ class SearchService:
         argv = [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", pattern, "--glob", "!.git"]
         argv += ["--hidden"] if hidden else []
         argv += ["--no-ignore"] if ignored else []
-        done = subprocess.run(argv, cwd=base, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        with self._held(base) as (cwd, fds):
+            done = subprocess.run(argv, cwd=cwd, pass_fds=fds, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if done.returncode not in (0, 1):
             raise ToolInputError(f"`{pattern}` is not a usable glob: {_first_line(done.stderr)}.")
         names = [line.removeprefix("./") for line in done.stdout.splitlines() if line]
@@ -154,9 +156,10 @@ class SearchService:
         argv += [f"--context={context}"] if context and output_mode == "content" else []
         argv += ["--glob", glob] if glob else []
         argv += ["--hidden"] if hidden else []
-        process = subprocess.Popen(
-            argv, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-        )
+        with self._held(base) as (cwd, fds):
+            process = subprocess.Popen(
+                argv, cwd=cwd, pass_fds=fds, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+            )
         assert process.stdout is not None and process.stderr is not None
         # Read beside stdout: a tree of thousands of unreadable directories must not fill the pipe and stall rg.
         errors = _StderrLines()
@@ -213,6 +216,25 @@ class SearchService:
                 yield Hit(name, index + 1, lines[index] + "\n", index in matches)
 
     # -- shared ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _held(self, base: Path) -> Iterator[tuple[str, tuple[int, ...]]]:
+        """Where ripgrep starts: `base` as the directory the guard checked, reached by descriptor (a directory
+        swapped for a link in between fails here), given to the child as `/proc/self/fd/N` on Linux."""
+        if not sys.platform.startswith("linux"):
+            yield str(base), ()
+            return
+        try:
+            fd = open_directory_beneath(self._ws.root_fd, base.relative_to(self._ws.root).parts)
+        except OSError:
+            raise ToolInputError(
+                f"'{self._ws.relative(base)}' changed while it was being searched (a directory on its way is no "
+                "longer one); check the path and try again."
+            ) from None
+        try:
+            yield f"/proc/self/fd/{fd}", (fd,)
+        finally:
+            os.close(fd)
 
     def _rg(self, base: Path) -> str | None:
         """ripgrep, unless it is absent or an ignore file under `base` would hang or flood it: then Python."""

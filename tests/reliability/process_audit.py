@@ -21,6 +21,7 @@ TRACED = (
     "mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chdir,socket,clone,clone3,fork,vfork"
 )
 _FORKS = ("clone", "clone3", "fork", "vfork")
+_INTO_DESCRIPTOR = re.compile(r'"/proc/self/fd/(\d+)"')
 _TRANSLATED = re.compile(r" /\* (\d+) in strace's PID NS \*/$")
 _LINE = re.compile(r"^(\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+|0x[0-9a-f]+)(?:<(.*)>)?$")
 _UNFINISHED = " <unfinished ...>"
@@ -65,6 +66,22 @@ class Trace:
     sockets: list[tuple[int, str]] = field(default_factory=list)
     """(pid, AF_UNIX / AF_INET…) of every socket(2) (socketpair, asyncio's own, is a different call)."""
     parents: dict[int, int] = field(default_factory=dict)
+    opened: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)
+    """pid → (line number, descriptor, path) of every open that returned one: a child that changes into
+    `/proc/self/fd/N` (a directory its parent opened and checked) is judged by where N really led."""
+
+    def descriptor_path(self, pid: int, fd: int, before: int) -> str | None:
+        """Where descriptor `fd` of `pid` (or, inherited, of its ancestors) led at log line `before`."""
+        seen: set[int] = set()
+        while pid not in seen:
+            seen.add(pid)
+            found = [path for line, number, path in self.opened.get(pid, []) if number == fd and line < before]
+            if found:
+                return found[-1]
+            if pid not in self.parents:
+                return None
+            pid = self.parents[pid]
+        return None
 
     @property
     def socket_families(self) -> list[str]:
@@ -95,7 +112,8 @@ def read_trace(log: Path, cwd: Path) -> Trace:
     server runs there and every `chdir` is recorded, so an audit can refuse any that leaves it."""
     trace = Trace()
     pending: dict[str, str] = {}
-    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+    into_descriptors: list[tuple[int, int, int]] = []  # (line number, pid, fd) of chdir("/proc/self/fd/N")
+    for number, line in enumerate(log.read_text(encoding="utf-8", errors="replace").splitlines()):
         if line.endswith(_UNFINISHED):
             pending[line.split(None, 1)[0]] = line.removesuffix(_UNFINISHED)
             continue
@@ -122,11 +140,17 @@ def read_trace(log: Path, cwd: Path) -> Trace:
             trace.executions.append(Execution(pid_number, strings[0], strings[1:]))
             continue
         if syscall in ("open", "openat", "creat"):
+            if returned_path is not None and _result.isdigit():
+                trace.opened.setdefault(pid_number, []).append((number, int(_result), _unescape(returned_path)))
             if syscall != "creat" and not any(flag in args for flag in _WRITE_FLAGS):
                 continue
             if returned_path is None or returned_path.startswith(("pipe:", "socket:", "anon_inode:")):
                 continue
             trace.changes.append(Change(pid_number, syscall, os.path.normpath(_unescape(returned_path))))
+            continue
+        into = _INTO_DESCRIPTOR.fullmatch(args)
+        if syscall == "chdir" and into is not None:
+            into_descriptors.append((number, pid_number, int(into.group(1))))
             continue
         pairs = _PATH_ARG.findall(args)
         paths = [_absolute(_unescape(directory), _unescape(name), cwd) for directory, name in pairs]
@@ -134,6 +158,9 @@ def read_trace(log: Path, cwd: Path) -> Trace:
             paths = paths[-1:]  # the first argument is the link's text, not a path that changes
         target = trace.chdirs if syscall == "chdir" else trace.changes
         target.extend(Change(pid_number, syscall, path) for path in paths)
+    for number, pid, fd in into_descriptors:
+        path = trace.descriptor_path(pid, fd, number)
+        trace.chdirs.append(Change(pid, "chdir", os.path.normpath(path) if path else f"/proc/self/fd/{fd}"))
     return trace
 
 
