@@ -78,17 +78,27 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common_options(after_command: bool) -> argparse.ArgumentParser:
+    """--root, --config and --log-level, taken before or after the command.
+
+    After it they default to "not given" (SUPPRESS), so what was given before it is not reset by the
+    command's own defaults (a parent parser's defaults would be).
+    """
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if after_command else None)
     common.add_argument("--root", metavar="DIR", help="project to serve (default: the current directory)")
     common.add_argument("--config", metavar="FILE", help="config file (default: <root>/.loomkin.toml)")
     common.add_argument(
         "--log-level",
-        default="info",
         choices=["debug", "info", "warning", "error"],
         type=str.lower,
         help="how much to log to stderr and to the client (default: info)",
+        **({} if after_command else {"default": "info"}),
     )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common_options(after_command=False)
     parser = argparse.ArgumentParser(
         prog="loomkin-mcp",
         description=DESCRIPTION,
@@ -125,7 +135,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         # SUPPRESS: options given before the command are not reset by the subparser's defaults.
-        return commands.add_parser(name, parents=[common], help=help_text, argument_default=argparse.SUPPRESS)
+        return commands.add_parser(
+            name, parents=[_common_options(after_command=True)], help=help_text, argument_default=argparse.SUPPRESS
+        )
 
     init = command("init", "write .loomkin.toml from the shipped example")
     init.add_argument("--force", action="store_true", default=False, help="overwrite an existing .loomkin.toml")

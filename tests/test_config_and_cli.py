@@ -158,3 +158,26 @@ def test_the_readme_config_examples_load(tmp_path: Path) -> None:
     for block in blocks:
         (tmp_path / "example.toml").write_text(block)
         parse_config(tmp_path / "example.toml")
+
+
+def test_root_and_config_work_before_or_after_the_command(tmp_path: Path) -> None:
+    project, elsewhere = tmp_path / "proj", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "README.md").write_text("the project's own readme\n")
+    (elsewhere / "README.md").write_text("not this one\n")
+    for args in (
+        ("--root", str(project), "call", "file_read", '{"file_path": "README.md"}'),
+        ("call", "--root", str(project), "file_read", '{"file_path": "README.md"}'),
+    ):
+        done = run_cli(*args, cwd=elsewhere)
+        assert done.returncode == 0 and "the project's own readme" in done.stdout, (args, done.stdout, done.stderr)
+    run_cli("--root", str(project), "doctor", "--json", cwd=elsewhere)
+    # The decision store check opened the project's store, not one in the current directory.
+    assert (project / ".loomkin" / "decisions.db").exists() and not (elsewhere / ".loomkin").exists()
+    config = tmp_path / "mine.toml"
+    config.write_text("[context]\nmax_repo_map_tokens = 64\n")
+    (project / "a.py").write_text("def f():\n    return 1\n")
+    mapped = run_cli("--root", str(project), "--config", str(config), "repo-map", cwd=elsewhere)
+    assert mapped.returncode == 0 and "a.py" in mapped.stdout and "of 64 tokens" in mapped.stdout, mapped.stdout
+    assert not (elsewhere / ".loomkin").exists()
