@@ -181,3 +181,7 @@ def test_root_and_config_work_before_or_after_the_command(tmp_path: Path) -> Non
     mapped = run_cli("--root", str(project), "--config", str(config), "repo-map", cwd=elsewhere)
     assert mapped.returncode == 0 and "a.py" in mapped.stdout and "of 64 tokens" in mapped.stdout, mapped.stdout
     assert not (elsewhere / ".loomkin").exists()
+    # Reading a Python file cues its language server in the background; the one-shot call ends before that
+    # runs, and must leave no coroutine unawaited behind.
+    read = run_cli("--root", str(project), "call", "file_read", '{"file_path": "a.py"}', cwd=elsewhere)
+    assert read.returncode == 0 and "never awaited" not in read.stderr, read.stderr

@@ -87,9 +87,14 @@ class LspSession:
         """Open a file the model just read, in the background: its edit then has a baseline ready."""
         if not _small_enough(path):
             return
-        task = asyncio.ensure_future(self._quietly(self.pool.sync(path)))
+        task = asyncio.ensure_future(self._prefetch(path))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _prefetch(self, path: Path) -> None:
+        # The sync coroutine is made here, once the task runs: a task cancelled before it starts (the one-shot
+        # `loomkin-mcp call` ends at once) then leaves no coroutine behind that was never awaited.
+        await self._quietly(self.pool.sync(path))
 
     async def before_edit(self, path: Path) -> float:
         """Make sure the server has the file's current text and its diagnostics; returns the deadline."""
