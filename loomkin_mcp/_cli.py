@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ._logging import McpLogBridge, configure_stderr_logging
 
-    configure_stderr_logging(args.log_level)
+    # Serving, the log is the editor's (or the daemon's) record; a one-shot command in a terminal stays quiet.
+    configure_stderr_logging(args.log_level or ("info" if args.command is None else "warning"))
     # Installed before the config loads, so its warnings reach the client once one connects.
     bridge = McpLogBridge().install()
     try:
@@ -91,8 +92,7 @@ def _common_options(after_command: bool) -> argparse.ArgumentParser:
         "--log-level",
         choices=["debug", "info", "warning", "error"],
         type=str.lower,
-        help="how much to log to stderr and to the client (default: info)",
-        **({} if after_command else {"default": "info"}),
+        help="how much to log to stderr and to the client (default: info when serving, warning for a command)",
     )
     return common
 
@@ -245,7 +245,7 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
 
     import anyio
 
-    from ._http import Limits, check_binding, connection_help, serve
+    from ._http import Limits, check_binding, check_port_free, connection_help, serve
 
     if _serving_disabled(root, settings):
         return EXIT_USAGE
@@ -258,7 +258,8 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
     check_binding(args.host, token)
     transport = "sse" if args.sse else "streamable-http"
     port = args.port or settings.env.port
-    print(connection_help(transport, args.host, port, token is not None), file=sys.stderr)
+    check_port_free(args.host, port)
+    print(connection_help(transport, args.host, port, token is not None, root), file=sys.stderr)
     limits = Limits(args.max_sessions, args.session_idle_timeout, args.max_connections, args.header_timeout)
     anyio.run(serve, _build(root, settings, bridge), transport, args.host, port, token, limits)
     return 0

@@ -22,6 +22,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -238,13 +239,33 @@ async def serve(
     await uvicorn.Server(config).serve()
 
 
-def connection_help(transport: Transport, host: str, port: int, token: bool) -> str:
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, in one line, a port something else already listens on (before any banner is printed)."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(
+            f"--host {host}: cannot be resolved ({exc.strerror}); give an address of this machine."
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"port {port} on {host} cannot be used ({exc.strerror}); pass --port with a free one, or stop "
+                "what listens there."
+            ) from None
+
+
+def connection_help(transport: Transport, host: str, port: int, token: bool, root: Path) -> str:
     url = f"http://{host}:{port}{PATHS[transport]}"
     auth = ', "headers": {"Authorization": "Bearer <token>"}' if token else ""
     kind = "http" if transport == "streamable-http" else "sse"
     return "\n".join(
         [
-            f"loomkin-mcp serves this project at {url} ({transport}). Connect an editor:",
+            f"loomkin-mcp serves {root} at {url} ({transport}). Connect an editor:",
             f'  Cursor   (.cursor/mcp.json)   {{"mcpServers": {{"loomkin": {{"url": "{url}"{auth}}}}}}}',
             f'  VS Code  (.vscode/mcp.json)   {{"servers": {{"loomkin": {{"type": "{kind}", "url": "{url}"{auth}}}}}}}',
             f"  Claude Code                   claude mcp add --transport {kind} loomkin {url}",

@@ -185,3 +185,4 @@ def test_root_and_config_work_before_or_after_the_command(tmp_path: Path) -> Non
     # runs, and must leave no coroutine unawaited behind.
     read = run_cli("--root", str(project), "call", "file_read", '{"file_path": "a.py"}', cwd=elsewhere)
     assert read.returncode == 0 and "never awaited" not in read.stderr, read.stderr
+    assert " INFO " not in read.stderr  # a command in a terminal logs warnings and errors only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -95,3 +96,22 @@ async def test_the_daemon_serves_sessions_one_after_another(project: Path) -> No
                 await session.initialize()
                 result = await session.call_tool("file_read", {"file_path": "note.txt"})
                 assert "hello" in text_of(result)
+
+
+async def test_a_port_in_use_is_one_line_before_any_banner(project: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = subprocess.run(
+            [LOOMKIN, "--http", "--port", str(port), "--root", str(project)],
+            capture_output=True, text=True, timeout=60, env=server_env(),
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"loomkin-mcp: port {port} on 127.0.0.1 cannot be used (Address already in use); pass --port with a free "
+        "one, or stop what listens there."
+    )
+    async with http_daemon(project, "http"):
+        banner = (project.parent / "server-stderr.log").read_text()
+    assert f"loomkin-mcp serves {project} at http://127.0.0.1:" in banner
