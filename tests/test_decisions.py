@@ -166,7 +166,10 @@ async def test_enforce_pre_edit_blocks_until_a_why_is_logged(project: Path, back
     git_init(project)
     (project / ".loomkin.toml").write_text("[decisions]\nenforce_pre_edit = true\n")
     (project / "app.py").write_text("x = 1\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-m", "Start")  # history: the commits loomkin finds at its first look are not logged
     async with serve(project, env=backend) as session:
+        await ok(session, "decision_query", query_type="pulse")  # that first look
         refused = await fails(session, "file_edit", file_path="app.py", old_string="x = 1", new_string="x = 2")
         assert "enforce_pre_edit" in refused and "decision_log" in refused
         assert (project / "app.py").read_text() == "x = 1\n"
@@ -175,6 +178,8 @@ async def test_enforce_pre_edit_blocks_until_a_why_is_logged(project: Path, back
         # A commit closes the unit of work: the next edit needs its own why.
         git(project, "add", "app.py")
         git(project, "commit", "-m", "Bump x")
+        # The commit is auto-logged as an action (the query scans first): that records what happened, not why.
+        assert "Commit " in await ok(session, "decision_query", query_type="recent_decisions")
         assert "enforce_pre_edit" in await fails(session, "file_write", file_path="app.py", content="x = 3\n")
         await ok(session, "decision_log", node_type="decision", title="Set x to 3")
         await ok(session, "file_write", file_path="app.py", content="x = 3\n")

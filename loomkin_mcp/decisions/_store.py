@@ -241,11 +241,12 @@ class DecisionStore:
     def count(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM decision_nodes")[0][0])
 
-    def logged_since(self, session_id: str, since: str, node_types: tuple[str, ...]) -> bool:
+    def logged_since(self, session_id: str, agent_name: str, since: str, node_types: tuple[str, ...]) -> bool:
         marks = ", ".join("?" for _ in node_types)
         rows = self._read(
-            f"SELECT 1 FROM decision_nodes WHERE session_id = ? AND inserted_at > ? AND node_type IN ({marks}) LIMIT 1",
-            (session_id, since, *node_types),
+            "SELECT 1 FROM decision_nodes WHERE session_id = ? AND agent_name = ? AND inserted_at > ? "
+            f"AND node_type IN ({marks}) LIMIT 1",
+            (session_id, agent_name, since, *node_types),
         )
         return bool(rows)
 

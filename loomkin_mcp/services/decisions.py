@@ -27,6 +27,9 @@ logger = logging.getLogger("loomkin_mcp.decisions")
 QueryType = Literal["active_goals", "recent_decisions", "pulse", "search"]
 ExportFormat = Literal["mermaid", "dot", "json"]
 AGENT_NAME = "loomkin-mcp"
+# Auto-logged commits carry their own agent name: they record what happened, they are not a logged why,
+# so they never satisfy `enforce_pre_edit`.
+COMMIT_AGENT_NAME = "loomkin-mcp auto_log_commits"
 COMMITS_PER_SCAN = 200
 # A node is a line and a paragraph, read back in every query and in project_context: bounded, so five
 # huge nodes cannot make each query return megabytes.
@@ -171,7 +174,7 @@ class DecisionService:
         self.scan_commits()
         last_commit = self._last_commit_time()
         since = max(self.started_at, last_commit) if last_commit else self.started_at
-        if self.store.logged_since(self.session_id, since, ("decision", "action")):
+        if self.store.logged_since(self.session_id, AGENT_NAME, since, ("decision", "action")):
             return
         point = "the last commit" if last_commit and last_commit > self.started_at else "this session started"
         raise PermissionRefused(
@@ -237,7 +240,7 @@ class DecisionService:
             new_id(), new_id(), "action", f"Commit {commit[:10]}: {subject}",
             "Changed: " + ", ".join(files[:50]) if files else None, "active", None,
             {"commit": commit, "message": subject, "author": author, "files": files},
-            AGENT_NAME, self.session_id, stamp, stamp,
+            COMMIT_AGENT_NAME, self.session_id, stamp, stamp,
         )  # fmt: skip
 
     def _git(self, *args: str) -> str | None:
