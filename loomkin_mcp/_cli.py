@@ -206,7 +206,7 @@ def _init(root: Path, force: bool) -> int:
     target = root / CONFIG_FILENAME
     if target.exists() and not force:
         print(f"loomkin-mcp: {target} already exists; pass --force to overwrite it.", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     example = resources.files("loomkin_mcp").joinpath("config/loomkin.toml.example").read_text(encoding="utf-8")
     target.write_text(example, encoding="utf-8")
     print(f"Wrote {target}; edit it, then register `loomkin-mcp --stdio` in your editor.")

@@ -120,7 +120,7 @@ def test_init_writes_the_starter_and_never_overwrites(tmp_path: Path) -> None:
 
     (tmp_path / ".loomkin.toml").write_text("# mine\n")
     again = run_cli("init", cwd=tmp_path)
-    assert again.returncode == 1 and "--force" in again.stderr
+    assert again.returncode == 2 and "--force" in again.stderr
     assert (tmp_path / ".loomkin.toml").read_text() == "# mine\n"
     assert run_cli("init", "--force", cwd=tmp_path).returncode == 0
     assert (tmp_path / ".loomkin.toml").read_text() == written
@@ -186,3 +186,11 @@ def test_root_and_config_work_before_or_after_the_command(tmp_path: Path) -> Non
     read = run_cli("--root", str(project), "call", "file_read", '{"file_path": "a.py"}', cwd=elsewhere)
     assert read.returncode == 0 and "never awaited" not in read.stderr, read.stderr
     assert " INFO " not in read.stderr  # a command in a terminal logs warnings and errors only
+
+
+def test_a_database_url_of_another_kind_is_named_not_ignored(tmp_path: Path) -> None:
+    done = run_cli(
+        "call", "decision_query", '{"query_type": "pulse"}', cwd=tmp_path, env={"DATABASE_URL": "mysql://u:pw@db/x"}
+    )
+    assert done.returncode == 0 and "Decision graph pulse" in done.stdout
+    assert "DATABASE_URL is a mysql: URL" in done.stderr and "SQLite" in done.stderr and "pw" not in done.stderr

@@ -71,6 +71,9 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 @dataclass
 class DecisionStore:
     backend: str
@@ -83,7 +86,7 @@ class DecisionStore:
 
         `state_file(name)` gives a checked path under the state dir (no planted link followed).
         """
-        if database_url and database_url.startswith(("postgresql://", "postgres://")):
+        if database_url and database_url.startswith(POSTGRES_SCHEMES):
             store = cls("postgresql", _connect_postgres(database_url))
         else:
             path = state_file("decisions.db")

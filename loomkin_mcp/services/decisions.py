@@ -16,7 +16,7 @@ from typing import Literal
 
 from .._errors import ConfigError, PermissionRefused, ToolInputError
 from ..decisions import EDGE_TYPES, NODE_TYPES, STATUSES, DecisionStore, Node, render
-from ..decisions._store import new_id, now
+from ..decisions._store import POSTGRES_SCHEMES, new_id, now
 from ..decisions._summaries import Sampler, clean, from_endpoint, prompt_for
 from ..workspace import Workspace
 from .git import run_git
@@ -62,8 +62,16 @@ class DecisionService:
         with self._opening:
             if self._store is None:
                 url = self._ws.settings.env.database_url
+                value = url.get_secret_value() if url else None
+                if value and not value.startswith(POSTGRES_SCHEMES):
+                    scheme = value.split(":", 1)[0]
+                    logger.warning(
+                        "DATABASE_URL is a %s: URL, which the decision graph does not support (only PostgreSQL); "
+                        "it uses SQLite in .loomkin/decisions.db instead.", scheme,
+                    )  # fmt: skip
+                    value = None
                 try:
-                    self._store = DecisionStore.open(self._ws.state_file, url.get_secret_value() if url else None)
+                    self._store = DecisionStore.open(self._ws.state_file, value)
                 except ConfigError as exc:
                     raise ToolInputError(str(exc)) from None
             return self._store
