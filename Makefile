@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make run    install loomkin-mcp into .venv and serve the project over HTTP on 127.0.0.1:4200
+#   make run    install loomkin-mcp (with a Python language server) into .venv and serve the project over
+#               HTTP on 127.0.0.1:4200
 #   make test   install what the tests need and run them
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,11 +13,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Installed once, and again only when pyproject.toml changes; pip's chatter goes to a log shown on failure.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@$(BIN)/python -m pip install --quiet -e ".[python]" > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@touch $@
 
-install-test: $(BIN)/python node_modules/.installed
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	@$(BIN)/python -m pip install --quiet -e ".[test,python]" > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test node_modules/.installed
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
 	@# The reliability suite audits every program and file change of the server's process tree with strace.
 	@command -v strace >/dev/null || (apt-get update && apt-get install -y strace)

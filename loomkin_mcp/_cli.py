@@ -157,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor = command("doctor", "check the config, language servers, upstreams, endpoints, store and tools")
     doctor.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
     decisions = command("decisions", "the decision graph: `decisions export --format mermaid|dot|json`")
-    decisions.add_argument("action", choices=["export"], help="what to do with it")
+    decisions.add_argument("action", choices=["export"], nargs="?", default="export", help="what to do (export)")
     decisions.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid", dest="export_format")
     trust = command("trust", "review what this project's own files ask for (programs, URLs, shell) and allow it")
     trust_action = trust.add_mutually_exclusive_group()
@@ -411,6 +411,8 @@ def _editor_config(root: Path, name: str) -> int:
     from ._editors import EDITORS, snippet
 
     command = str(Path(sys.executable).parent / "loomkin-mcp")
+    # stdout stays pure JSON (to pipe into a file or `jq`); where it goes is said on stderr.
+    print(f"Merge this into {EDITORS[name].destination}:", file=sys.stderr)
     print(json.dumps(snippet(EDITORS[name], command, str(root)), indent=2))
     return 0
 

@@ -28,19 +28,61 @@ class Editor:
     env: bool = True
     url_key: str | None = "url"
     """How the editor names a remote server's address; None when it cannot connect to a URL."""
+    destination: str = ""
+    """Where the person puts the snippet, in words."""
 
 
 EDITORS: dict[str, Editor] = {
     editor.name: editor
     for editor in (
         Editor(
-            "claude-desktop", "claude-desktop/claude_desktop_config.json", "mcpServers", ROOT_PLACEHOLDER, url_key=None
+            "claude-desktop",
+            "claude-desktop/claude_desktop_config.json",
+            "mcpServers",
+            ROOT_PLACEHOLDER,
+            url_key=None,
+            destination="claude_desktop_config.json (Claude Desktop: Settings → Developer → Edit "
+            "Config; ~/Library/Application Support/Claude/ on macOS, %APPDATA%\\Claude\\ on Windows)",
         ),
-        Editor("cursor", "cursor/.cursor/mcp.json", "mcpServers", WORKSPACE_FOLDER),
-        Editor("zed", "zed/settings.json", "context_servers", ROOT_PLACEHOLDER),
-        Editor("vscode", "vscode/.vscode/mcp.json", "servers", WORKSPACE_FOLDER, typed=True, env=False),
-        Editor("claude-code", "claude-code/.mcp.json", "mcpServers", None, typed=True),
-        Editor("windsurf", "windsurf/mcp_config.json", "mcpServers", ROOT_PLACEHOLDER, url_key="serverUrl"),
+        Editor(
+            "cursor",
+            "cursor/.cursor/mcp.json",
+            "mcpServers",
+            WORKSPACE_FOLDER,
+            destination=".cursor/mcp.json in the project (or ~/.cursor/mcp.json for every project)",
+        ),
+        Editor(
+            "zed",
+            "zed/settings.json",
+            "context_servers",
+            ROOT_PLACEHOLDER,
+            destination="Zed's settings.json (~/.config/zed/settings.json; zed: open settings)",
+        ),
+        Editor(
+            "vscode",
+            "vscode/.vscode/mcp.json",
+            "servers",
+            WORKSPACE_FOLDER,
+            typed=True,
+            env=False,
+            destination=".vscode/mcp.json in the project",
+        ),
+        Editor(
+            "claude-code",
+            "claude-code/.mcp.json",
+            "mcpServers",
+            None,
+            typed=True,
+            destination=".mcp.json in the project (or run `claude mcp add loomkin -- <command> --stdio`)",
+        ),
+        Editor(
+            "windsurf",
+            "windsurf/mcp_config.json",
+            "mcpServers",
+            ROOT_PLACEHOLDER,
+            url_key="serverUrl",
+            destination="~/.codeium/windsurf/mcp_config.json",
+        ),
     )
 }
 

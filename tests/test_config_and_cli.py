@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -194,3 +195,11 @@ def test_a_database_url_of_another_kind_is_named_not_ignored(tmp_path: Path) -> 
     )
     assert done.returncode == 0 and "Decision graph pulse" in done.stdout
     assert "DATABASE_URL is a mysql: URL" in done.stderr and "SQLite" in done.stderr and "pw" not in done.stderr
+
+
+def test_small_command_line_promises(tmp_path: Path) -> None:
+    config = run_cli("editor-config", "cursor", cwd=tmp_path)
+    assert json.loads(config.stdout)["mcpServers"]["loomkin"]["args"] == ["--stdio", "--root", "${workspaceFolder}"]
+    assert config.stderr.startswith("Merge this into .cursor/mcp.json in the project")
+    graph = run_cli("decisions", cwd=tmp_path)
+    assert graph.returncode == 0 and graph.stdout.startswith("flowchart"), graph.stderr
