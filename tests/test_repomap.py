@@ -106,16 +106,16 @@ async def test_without_watching_the_map_refreshes_on_request(project: Path) -> N
 def test_the_cache_makes_a_restart_warm_and_the_cli_prints_the_map(project: Path) -> None:
     make_project(project)
     first = subprocess.run(
-        [LOOMKIN, "repo-map", "--tokens", "512"], cwd=project, capture_output=True, text=True, timeout=60,
-        env=server_env(),
+        [LOOMKIN, "repo-map", "--tokens", "512", "--log-level", "info"], cwd=project, capture_output=True,
+        text=True, timeout=60, env=server_env(),
     )  # fmt: skip
     assert first.returncode == 0 and "core/models.py:" in first.stdout
     assert "17 parsed, 0 from cache" in first.stderr
     assert (project / ".loomkin" / "repomap" / "tags.json").exists()
     assert (project / ".loomkin" / ".gitignore").read_text().endswith("*\n")
     second = subprocess.run(
-        [LOOMKIN, "repo-map", "--tokens", "512"], cwd=project, capture_output=True, text=True, timeout=60,
-        env=server_env(),
+        [LOOMKIN, "repo-map", "--tokens", "512", "--log-level", "info"], cwd=project, capture_output=True,
+        text=True, timeout=60, env=server_env(),
     )  # fmt: skip
     assert "0 parsed, 17 from cache" in second.stderr and second.stdout == first.stdout
 

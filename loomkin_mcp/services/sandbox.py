@@ -1,6 +1,6 @@
 """The OS sandbox every command loomkin runs for the model goes through: bubblewrap on Linux.
 
-Inside it the whole file system is read-only except the project root and a private `/tmp`;
+Inside it the whole file system is read-only except the project root (where the command's TMPDIR is a directory of its own);
 loomkin's own files and git's configuration and hooks stay read-only even inside the root; there
 is no network unless `[shell] network = true`; and nothing the command starts outlives it (a PID
 namespace that dies with the call). The rules in Python decide *what* may run; the kernel holds
@@ -70,12 +70,14 @@ class Sandbox:
         bwrap = find_bubblewrap()
         if bwrap is not None:
             network = "network allowed" if self._config.network else "no network"
-            return SandboxState(True, f"bubblewrap ({bwrap}): writes only in the project and a private /tmp, {network}")
+            return SandboxState(
+                True, f"bubblewrap ({bwrap}): writes only in the project, {network}"
+            )
         return SandboxState(False, "no sandbox can be had here", _install_hint())
 
-    def wrap(self, argv: list[str], required: bool = True) -> list[str]:
+    def wrap(self, argv: list[str], required: bool = True, scratch: Path | None = None) -> list[str]:
         """`argv` as it runs confined; when no sandbox can be had, refuses with one sentence (`required`)
-        or leaves it as it is.
+        or leaves it as it is. `scratch`, a fresh directory, is the command's writable TMPDIR.
 
         With `[shell] sandbox = false` (the person's own setting, or a trusted project's) it runs as is.
         """
@@ -86,7 +88,7 @@ class Sandbox:
             if not required:
                 return argv
             raise ToolInputError(f"commands run only inside an OS sandbox and none can be had here; {_install_hint()}.")
-        return [*bubblewrap_argv(bwrap, self._ws.root, self._config.network), "--", *argv]
+        return [*bubblewrap_argv(bwrap, self._ws.root, self._config.network, scratch), "--", *argv]
 
     def hint_for(self, output: str) -> str | None:
         """A line to add when a confined command failed for lack of the network."""
@@ -95,8 +97,10 @@ class Sandbox:
         return None
 
 
-def bubblewrap_argv(bwrap: str, root: Path, network: bool) -> list[str]:
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+def bubblewrap_argv(bwrap: str, root: Path, network: bool, scratch: Path | None = None) -> list[str]:
+    # /tmp stays as it is, read-only (programs and the project itself may live under it); the command's
+    # own temporary files go to `scratch`, made for the call and removed after it.
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     argv += ["--bind", str(root), str(root)]
     for name in READ_ONLY_IN_ROOT:
         path = root / name
@@ -105,7 +109,9 @@ def bubblewrap_argv(bwrap: str, root: Path, network: bool) -> list[str]:
             argv += ["--ro-bind", str(path), str(path)]
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
     argv += [] if network else ["--unshare-net"]
-    argv += ["--setenv", "TMPDIR", "/tmp", "--chdir", str(root)]
+    if scratch is not None:
+        argv += ["--bind", str(scratch), str(scratch), "--setenv", "TMPDIR", str(scratch)]
+    argv += ["--chdir", str(root)]
     return argv
 
 

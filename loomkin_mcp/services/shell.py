@@ -15,6 +15,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,7 +241,12 @@ class ShellService:
         if not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
             raise ToolInputError(f"timeout is {timeout_ms} ms; give 1 to {MAX_TIMEOUT_MS} ms.")
         self._require_program(argv[0])
-        confined = self._sandbox.wrap(argv)
+        # The command's TMPDIR: under loomkin's own `.loomkin/` (so nothing is written outside the project),
+        # writable inside the sandbox although `.loomkin/` is not, and removed after the call.
+        with tempfile.TemporaryDirectory(prefix="shell-", dir=self._ws.state_directory("tmp")) as scratch:
+            return await self._run_confined(argv, self._sandbox.wrap(argv, scratch=Path(scratch)), timeout_ms)
+
+    async def _run_confined(self, argv: list[str], confined: list[str], timeout_ms: int) -> ShellResult:
         absent = self._absent_protected()
         output = _HeadTail(OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS)
         started = anyio.current_time()

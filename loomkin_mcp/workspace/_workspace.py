@@ -72,6 +72,14 @@ class Workspace:
             ignore.write_text("# loomkin-mcp's caches and state\n*\n")
         return state
 
+    def state_directory(self, name: str) -> Path:
+        """A directory under `.loomkin/`, created when missing; never a planted link or file."""
+        path = self.state_dir() / name
+        try:
+            return own_directory(path, self.root)
+        except OwnFileRefused as exc:
+            raise ToolInputError(f"{path} cannot be used because {exc}; remove it and try again.") from None
+
     def state_file(self, *parts: str) -> Path:
         """A file under `.loomkin/` that loomkin will create or open: refused when something planted is there."""
         path = self.state_dir().joinpath(*parts)

@@ -141,9 +141,9 @@ def audited(layout: Layout, person: Person | None = None) -> AbstractAsyncContex
     return serve(layout.root, elicitation=person, env=env, launcher=launcher)
 
 
-# Inside bubblewrap these are private (a tmpfs, the sandbox's own /dev and /proc, its setup mounts):
-# writes there never reach the machine's, and the disk snapshot of `outside/` checks that they did not.
-_SANDBOX_PRIVATE = ("/tmp/", "/dev/", "/proc/", "/newroot/", "/oldroot/")
+# Inside bubblewrap these are the sandbox's own (its /dev and /proc, its set-up mounts): writes there never
+# reach the machine's. (A command's temporary files go to a directory of its own inside the project.)
+_SANDBOX_PRIVATE = ("/dev/", "/proc/", "/newroot/", "/oldroot/")
 
 
 def escapes_in(trace: Trace, layout: Layout, programs_allowed: Callable[[Execution], bool]) -> list[str]:
