@@ -1,9 +1,10 @@
 """Workspace trust: what a project's own files may make loomkin do, and only after the person says so.
 
-A project's `.loomkin.toml` and LOOMKIN.md may have been written by anyone (a clone, a PR branch,
-a tarball). Whatever in them would run a program, reach a network address or widen what runs
-without asking — upstream MCP servers, language server commands, model endpoints, auto-approvals
-beyond the read-only tools, `Shell:` allow rules — is a *grant*. Grants take effect only once the
+A project's `.loomkin.toml`, LOOMKIN.md and `.git/` may have been written by anyone (a clone, a PR
+branch, a tarball). Whatever in them would run a program, reach a network address or widen what
+runs without asking — upstream MCP servers, language server commands, model endpoints,
+auto-approvals beyond the read-only tools, `Shell:` allow rules, an unsandboxed or networked shell,
+the programs the repository's git config names and its hooks — is a *grant*. Grants take effect only once the
 person has trusted exactly that content: the store keeps, per project root, a fingerprint of the
 grants, and any change to them asks again. The person's own config (`$XDG_CONFIG_HOME/loomkin/
 loomkin.toml`) is theirs and needs no trust.
