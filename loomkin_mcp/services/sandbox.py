@@ -3,8 +3,8 @@
 Inside it the whole file system is read-only except the project root (where the command's TMPDIR
 is a directory of its own); loomkin's own files and git's configuration and hooks stay read-only
 even inside the root; there is no network unless `[shell] network = true`; and nothing the command
-starts outlives it (a PID namespace that dies with the call). The rules in Python decide *what* may run; the kernel holds
-the line on what it can then do.
+starts outlives it (a PID namespace that dies with the call). The rules in Python decide *what*
+may run; the kernel holds the line on what it can then do.
 
 macOS has `sandbox-exec`, which loomkin does not drive yet: there, as anywhere without bubblewrap,
 `shell` refuses with the package to install or the setting (`[shell] sandbox = false`) that runs
