@@ -70,9 +70,7 @@ class Sandbox:
         bwrap = find_bubblewrap()
         if bwrap is not None:
             network = "network allowed" if self._config.network else "no network"
-            return SandboxState(
-                True, f"bubblewrap ({bwrap}): writes only in the project, {network}"
-            )
+            return SandboxState(True, f"bubblewrap ({bwrap}): writes only in the project, {network}")
         return SandboxState(False, "no sandbox can be had here", _install_hint())
 
     def wrap(self, argv: list[str], required: bool = True, scratch: Path | None = None) -> list[str]:
