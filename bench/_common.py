@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import sysconfig
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -38,6 +40,18 @@ async def stdio_session(command: str, *args: str, env: dict[str, str] | None = N
         async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             yield session
+
+
+def person(home: Path, root: Path, config: str = "") -> dict[str, str]:
+    """The environment of a person whose own config (in `home`, an XDG_CONFIG_HOME of the bench's, never the
+    real one) is `config` and who trusted what `root`'s files ask for, as `loomkin-mcp trust --yes` records."""
+    (home / "loomkin").mkdir(parents=True, exist_ok=True)
+    (home / "loomkin" / "loomkin.toml").write_text(config)
+    env = {"XDG_CONFIG_HOME": str(home)}
+    loomkin = Path(sys.executable).parent / "loomkin-mcp"
+    subprocess.run([str(loomkin), "trust", "--yes", "--root", str(root)], env=os.environ | env, check=True,
+                   capture_output=True)  # fmt: skip
+    return env
 
 
 def copy_corpus(target: Path) -> None:

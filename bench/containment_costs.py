@@ -12,16 +12,14 @@ Usage: python bench/containment_costs.py [--calls N] [--json OUT]
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import anyio
-from _common import main, stdio_session, summary
+from _common import main, person, stdio_session, summary
 
 BIN = Path(sys.executable).parent
 READS = 2000
@@ -35,20 +33,9 @@ def _project(tmp: Path) -> Path:
     return root
 
 
-def _person(tmp: Path, name: str, config: str, root: Path) -> dict[str, str]:
-    """An XDG_CONFIG_HOME with the person's config and their trust in `root`."""
-    home = tmp / name
-    (home / "loomkin").mkdir(parents=True)
-    (home / "loomkin" / "loomkin.toml").write_text(config)
-    env = os.environ | {"XDG_CONFIG_HOME": str(home)}
-    subprocess.run([str(BIN / "loomkin-mcp"), "trust", "--yes", "--root", str(root)], env=env, check=True,
-                   capture_output=True)  # fmt: skip
-    return {"XDG_CONFIG_HOME": str(home)}
-
-
 async def shell_calls(tmp: Path, root: Path, calls: int) -> dict:
-    confined_env = _person(tmp, "confined", "", root)
-    unconfined_env = _person(tmp, "unconfined", "[shell]\nsandbox = false\n", root)
+    confined_env = person(tmp / "confined", root)
+    unconfined_env = person(tmp / "unconfined", root, "[shell]\nsandbox = false\n")
     confined, unconfined = [], []
     server = (str(BIN / "loomkin-mcp"), "--stdio", "--root", str(root))
     async with (

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import main, stdio_session, summary
+from _common import main, person, stdio_session, summary
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
@@ -85,7 +85,8 @@ async def run(repetitions: int) -> dict:
         await asyncio.wait_for(published.get(), 30)
 
         reference, ours = [], []
-        async with stdio_session(str(BIN / "loomkin-mcp"), "--stdio", "--root", str(our_root)) as session:
+        env = person(base / "home", our_root)  # the person trusted this language server entry
+        async with stdio_session(str(BIN / "loomkin-mcp"), "--stdio", "--root", str(our_root), env=env) as session:
             await session.call_tool("file_read", {"file_path": "app.py"})  # warm: server started, baseline known
             current = FIXED
             for n in range(repetitions):

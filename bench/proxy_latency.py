@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import main, stdio_session, summary
+from _common import main, person, stdio_session, summary
 from mcp import ClientSession
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,11 +34,13 @@ async def timed_call(session: ClientSession, tool: str) -> float:
 
 async def run(calls: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "proj"
+        root.mkdir()
         (root / ".loomkin.toml").write_text(f'[mcp]\nservers = [{{ name = "everything", command = "{EVERYTHING}" }}]\n')
+        env = person(Path(tmp) / "home", root)  # the person trusted this upstream
         async with (
             stdio_session(str(EVERYTHING)) as direct,
-            stdio_session(str(LOOMKIN), "--stdio", "--root", str(root)) as ours,
+            stdio_session(str(LOOMKIN), "--stdio", "--root", str(root), env=env) as ours,
         ):
             with anyio.fail_after(30):
                 while "everything__echo" not in {t.name for t in (await ours.list_tools()).tools}:
