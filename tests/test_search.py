@@ -126,3 +126,20 @@ async def test_file_search_globs_ignores_and_order(project: Path, engine: str) -
         few = await ok(session, "file_search", pattern="**/*.py", max_results=1)
         assert few.splitlines()[0] == "src/nested/deep.py" and "2 more" in few
         assert "No files match" in await ok(session, "file_search", pattern="**/*.java")
+
+
+def test_the_unsafe_ignore_file_check_follows_ignore_rule_changes(tmp_path: Path) -> None:
+    """In-process (the walk's cache is what is tested): a directory that stops being ignored by an edit made in
+    place (no directory mtime changes) is looked into at the next search."""
+    from loomkin_mcp.workspace import IgnoreRules
+
+    (tmp_path / "a").mkdir()
+    os.mkfifo(tmp_path / "a" / ".gitignore")
+    (tmp_path / ".gitignore").write_text("a/\n")
+    rules = IgnoreRules(tmp_path)
+    assert rules.unsafe_ignore_file(tmp_path) is None  # `a/` is ignored: ripgrep will not open its files
+    stat = (tmp_path / ".gitignore").stat()
+    with open(tmp_path / ".gitignore", "w") as handle:  # in place: the directory's mtime stays
+        handle.write("b/\n")
+    os.utime(tmp_path / ".gitignore", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert rules.unsafe_ignore_file(tmp_path) == tmp_path / "a" / ".gitignore"

@@ -23,6 +23,20 @@ MAX_IGNORE_BYTES = 1024 * 1024
 logger = logging.getLogger("loomkin_mcp.ignore")
 
 
+@dataclass
+class _Scanned:
+    """One directory as the unsafe-ignore-file walk last saw it."""
+
+    stamp: tuple[int, int]
+    """(mtime, inode): entries added, removed or renamed change it."""
+    rules: tuple[int, ...]
+    """mtimes of its own ignore files when `kept` was worked out."""
+    subdirectories: list[str]
+    unsafe: str | None
+    kept: list[str] | None
+    """The subdirectories not ignored (None: not worked out yet)."""
+
+
 @dataclass(frozen=True)
 class _Rule:
     pattern: str
@@ -37,22 +51,22 @@ class IgnoreRules:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._cache: dict[Path, tuple[tuple[int, ...], list[_Rule]]] = {}
-        # Per directory, keyed by its (mtime, inode): its subdirectories and its first unsafe ignore file.
-        self._scanned: dict[Path, tuple[tuple[int, int], list[str], str | None]] = {}
+        self._scanned: dict[Path, _Scanned] = {}
 
     def unsafe_ignore_file(self, base: Path) -> Path | None:
         """An ignore file under `base` that ripgrep must not be left to open, or None.
 
         ripgrep opens `.gitignore`, `.ignore` and `.rgignore` in every directory it walks, following
         links and blocking on FIFOs (a `.gitignore -> /dev/zero` grows it without bound). Anything but a
-        regular file inside the root of at most 1 MB is unsafe. Directories are rescanned only when
-        their mtime changes, so a search pays one stat per directory.
+        regular file inside the root of at most 1 MB is unsafe. A directory is rescanned only when its
+        mtime changes, and which of its subdirectories are ignored is worked out again only when its
+        own or an enclosing directory's ignore files change: a search pays three stats per directory.
         """
-        stack = [(base, 0)]
+        stack = [(base, 0, False)]
         if base == self._root and not _safe_ignore_file(self._root / ".git" / "info" / "exclude", self._root):
             return self._root / ".git" / "info" / "exclude"
         while stack:
-            directory, depth = stack.pop()
+            directory, depth, rules_changed_above = stack.pop()
             if depth > MAX_DEPTH:
                 continue  # deeper than any path ripgrep can open (PATH_MAX): it reports those itself
             try:
@@ -60,18 +74,30 @@ class IgnoreRules:
             except OSError:
                 continue
             stamp = (info.st_mtime_ns, info.st_ino)
+            rules = self._rules_stamp(directory)
             cached = self._scanned.get(directory)
-            if cached is None or cached[0] != stamp:
-                cached = (stamp, *_scan(directory, self._root))
+            if cached is None or cached.stamp != stamp:
+                subdirectories, unsafe = _scan(directory, self._root)
+                cached = _Scanned(stamp, rules, subdirectories, unsafe, None)
                 self._scanned[directory] = cached
-            _, subdirectories, unsafe = cached
-            if unsafe is not None:
-                return directory / unsafe
-            relative = directory.relative_to(self._root).as_posix()
-            for name in subdirectories:
-                if not self.is_ignored(name if relative == "." else f"{relative}/{name}", True):
-                    stack.append((directory / name, depth + 1))
+            if cached.unsafe is not None:
+                return directory / cached.unsafe
+            rules_changed = rules_changed_above or cached.rules != rules
+            if cached.kept is None or rules_changed:
+                relative = directory.relative_to(self._root).as_posix()
+                cached.kept = [
+                    name for name in cached.subdirectories
+                    if not self.is_ignored(name if relative == "." else f"{relative}/{name}", True)
+                ]  # fmt: skip
+                cached.rules = rules
+            stack.extend((directory / name, depth + 1, rules_changed) for name in cached.kept)
         return None
+
+    def _rules_stamp(self, directory: Path) -> tuple[int, ...]:
+        files = [directory / name for name in IGNORE_FILES]
+        if directory == self._root:
+            files.append(directory / ".git" / "info" / "exclude")
+        return tuple(_mtime(path) for path in files)
 
     def is_ignored(self, relative_path: str, is_dir: bool) -> bool:
         """Whether git would ignore `relative_path` (POSIX, relative to the root). `.git` always is."""
