@@ -146,11 +146,15 @@ def _hooks(directory: Path, root: Path) -> dict[str, str]:
 
 
 def _git_stamp(root: Path) -> tuple[int, ...]:
-    """Changes whenever the repository's config or hooks may have: what the git grants are cached by."""
+    """Changes whenever the repository's config or hooks may have: what the git grants are cached by.
+
+    `*.sample` hooks never run, so only the others are looked at one by one; a sample renamed into a
+    hook changes the hooks directory's own stamp.
+    """
     git_dir = root / ".git"
     paths = [git_dir, git_dir / "config", git_dir / "config.worktree", git_dir / "hooks"]
     try:
-        paths += [Path(entry.path) for entry in os.scandir(git_dir / "hooks")]
+        paths += [Path(entry.path) for entry in os.scandir(git_dir / "hooks") if not entry.name.endswith(".sample")]
     except OSError:
         pass
     stamp: list[int] = []
@@ -295,11 +299,21 @@ class Trust:
         self._configs: dict[bool, LoomkinConfig] = {}
         self._listeners: list[Callable[[], None]] = []
         self._git: tuple[tuple[int, ...], GitPrograms | None] | None = None
+        # The grants and their fingerprint, for the Rules and GitPrograms objects they were made from: those
+        # stay the same objects while nothing changed on disk, and every tool call asks for the config.
+        self._grants: tuple[Rules, GitPrograms | None, list[Grant], str] | None = None
 
     def grants(self) -> list[Grant]:
         """What the project's files ask for now (LOOMKIN.md and git's config are read as they are on disk)."""
-        programs = self.git_programs()
-        return project_grants(self._settings.project, self._rules()) + (programs.grants() if programs else [])
+        return self._current_grants()[2]
+
+    def _current_grants(self) -> tuple[Rules, GitPrograms | None, list[Grant], str]:
+        rules, programs = self._rules(), self.git_programs()
+        cached = self._grants
+        if cached is None or cached[0] is not rules or cached[1] is not programs:
+            grants = project_grants(self._settings.project, rules) + (programs.grants() if programs else [])
+            cached = self._grants = (rules, programs, grants, fingerprint(grants))
+        return cached
 
     def git_programs(self) -> GitPrograms | None:
         """The repository's own git programs (cached until its config or hooks change)."""
@@ -310,13 +324,12 @@ class Trust:
 
     @property
     def trusted(self) -> bool:
-        grants = self.grants()
-        return not grants or self.store.fingerprint_for(self.root) == fingerprint(grants)
+        return not self.held_back()
 
     def held_back(self) -> list[Grant]:
         """The grants not in force because the person has not trusted this content (yet)."""
-        grants = self.grants()
-        if not grants or self.store.fingerprint_for(self.root) == fingerprint(grants):
+        _, _, grants, asked = self._current_grants()
+        if not grants or self.store.fingerprint_for(self.root) == asked:
             return []
         return grants
 
