@@ -10,6 +10,7 @@ The config loader and the workspace both use them, so the rule lives here once.
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,6 @@ class OwnFileRefused(Exception):
 
 @dataclass(frozen=True)
 class OwnFile:
-    path: Path
-    """The real path the content came from (inside the root)."""
     data: bytes
     truncated: bool
     """The file held more than the cap; `data` is its first `limit` bytes."""
@@ -74,7 +73,7 @@ def read_own_file(path: Path, root: Path, limit: int) -> OwnFile | None:
     finally:
         os.close(fd)
     data = b"".join(chunks)
-    return OwnFile(real, data[:limit], len(data) > limit, (info.st_dev, info.st_ino))
+    return OwnFile(data[:limit], len(data) > limit, (info.st_dev, info.st_ino))
 
 
 def own_directory(path: Path, root: Path) -> Path:
@@ -118,6 +117,93 @@ def describe_kind(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return "a regular file" if stat.S_ISREG(mode) else "a special file"
+
+
+# -- writes that readers never see half done ------------------------------------------------------
+
+
+def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
+    """`atomic_write_at` for a file of loomkin's own (its caches, the trust store), by the directory's name."""
+    parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        atomic_write_at(parent, path.name, data, mode)
+    finally:
+        os.close(parent)
+
+
+def atomic_write_at(parent: int, name: str, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to `name` in the directory `parent` so readers see the old or the new content, never a mix.
+
+    A temp file in the same directory is written, fsynced, given `mode` (default: the old file's), and
+    renamed over the target, all relative to `parent` (a link swapped in for the directory cannot
+    redirect it); the directory is fsynced so the rename survives a crash. The temp file's name
+    carries our pid, so the next write to the file removes what a killed writer left.
+    """
+    if mode is None:
+        try:
+            info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            mode = stat.S_IMODE(info.st_mode) if stat.S_ISREG(info.st_mode) else 0o666 & ~_UMASK
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+    _remove_stale_temp_files(parent, name)
+    temp_name = f".{name}.{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp_name, flags, 0o600, dir_fd=parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.rename(temp_name, name, src_dir_fd=parent, dst_dir_fd=parent)
+    except BaseException:
+        try:
+            os.unlink(temp_name, dir_fd=parent)
+        except FileNotFoundError:
+            pass
+        raise
+    os.fsync(parent)
+
+
+_TEMP_SUFFIX = ".loomkin-tmp"
+
+
+def _read_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+# Read once: os.umask can only be read by setting it, which would race with other threads.
+_UMASK = _read_umask()
+
+
+def _remove_stale_temp_files(parent: int, name: str) -> None:
+    """Temp files of writes to `name` whose process is gone (killed mid-write), or ours (we hold its lock)."""
+    prefix = f".{name}."
+    for entry in os.listdir(parent):
+        if not (entry.startswith(prefix) and entry.endswith(_TEMP_SUFFIX)):
+            continue
+        pid_text = entry[: -len(_TEMP_SUFFIX)].rsplit(".", 2)[-2]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid != os.getpid() and _process_alive(pid):
+            continue  # another server may be writing it right now
+        try:
+            os.unlink(entry, dir_fd=parent)
+        except FileNotFoundError:
+            pass
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # -- the project's files, by descriptor ------------------------------------------------------------

@@ -86,7 +86,7 @@ class RepoIndex:
         """Write the cache (atomically) when it changed; the next start is then warm."""
         if not self._dirty:
             return
-        from ..services.files import atomic_write
+        from .._fs import atomic_write
 
         self._cache_path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"version": CACHE_VERSION, "files": {name: tags.to_json() for name, tags in self.tags.items()}}

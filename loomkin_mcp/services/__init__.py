@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..workspace import Workspace
 from .decisions import DecisionService, ExportFormat, QueryType
-from .files import FileService, atomic_write
+from .files import FileService
 from .git import GitArgs, GitOperation, GitService, is_read_only, refuse_git_program_options
 from .lsp import LspService
 from .permissions import Approval, PermissionService
@@ -65,7 +65,6 @@ __all__ = [
     "Services",
     "ShellResult",
     "ShellService",
-    "atomic_write",
     "is_read_only",
     "matching_pattern",
     "parse_command",

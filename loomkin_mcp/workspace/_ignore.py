@@ -94,10 +94,14 @@ class IgnoreRules:
         return None
 
     def _rules_stamp(self, directory: Path) -> tuple[int, ...]:
+        return tuple(_mtime(path) for path in self._ignore_files(directory))
+
+    def _ignore_files(self, directory: Path) -> list[Path]:
+        """The files whose rules apply from `directory` down (git's own exclude file at the root)."""
         files = [directory / name for name in IGNORE_FILES]
         if directory == self._root:
             files.append(directory / ".git" / "info" / "exclude")
-        return tuple(_mtime(path) for path in files)
+        return files
 
     def is_ignored(self, relative_path: str, is_dir: bool) -> bool:
         """Whether git would ignore `relative_path` (POSIX, relative to the root). `.git` always is."""
@@ -117,9 +121,7 @@ class IgnoreRules:
         return ignored
 
     def _rules(self, directory: Path) -> list[_Rule]:
-        files = [directory / name for name in IGNORE_FILES]
-        if directory == self._root:
-            files.append(directory / ".git" / "info" / "exclude")
+        files = self._ignore_files(directory)
         stamp = tuple(_mtime(path) for path in files)
         cached = self._cache.get(directory)
         if cached is not None and cached[0] == stamp:

@@ -103,8 +103,8 @@ class RulesFile:
     """The project's LOOMKIN.md, re-read whenever it changes (a stat per access).
 
     Read through `read_own_file`: a regular file inside the root, at most 256 KB (the rest is cut
-    with a warning), never a FIFO, a device or a link leading out. Its real path and inode are kept
-    so that the guard protects it under every name that reaches it.
+    with a warning), never a FIFO, a device or a link leading out. Its inode is kept so that the
+    guard protects it under every name that reaches it.
     """
 
     def __init__(self, root: Path) -> None:
@@ -113,7 +113,6 @@ class RulesFile:
         self._rules = Rules()
         self.identity: tuple[int, int] | None = None
         """(st_dev, st_ino) of the file the rules came from."""
-        self.real_path: Path | None = None
 
     def current(self) -> Rules:
         path, stamp = self._locate()
@@ -137,7 +136,7 @@ class RulesFile:
         return None, None
 
     def _read(self, path: Path) -> Rules:
-        self.identity = self.real_path = None
+        self.identity = None
         try:
             found = read_own_file(path, self._root, MAX_RULES_BYTES)
         except OwnFileRefused as exc:
@@ -145,7 +144,7 @@ class RulesFile:
             return Rules()
         if found is None:
             return Rules()
-        self.identity, self.real_path = found.identity, found.path
+        self.identity = found.identity
         text = found.data.decode("utf-8", errors="replace")
         if found.truncated:
             text = text[: text.rfind("\n") + 1] or text

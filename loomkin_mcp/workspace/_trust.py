@@ -18,14 +18,13 @@ import json
 import logging
 import os
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError, one_line
-from .._fs import OwnFileRefused, read_own_file
+from .._fs import OwnFileRefused, atomic_write, read_own_file
 from ..config import READ_ONLY_TOOLS, LoomkinConfig, Settings, merge_configs, user_config_dir
 from ._rules import Rules
 
@@ -124,10 +123,10 @@ def read_git_programs(root: Path) -> GitPrograms | None:
         key, _, value = entry.partition("\n")
         if key.rsplit(".", 1)[-1].lower() in GIT_PROGRAM_KEYS or key.lower().startswith("pager."):
             (repository if scope in _REPOSITORY_SCOPES else persons)[key] = value
-    return GitPrograms(repository, persons, _hooks(git_dir / "hooks", root))
+    return GitPrograms(repository, persons, _hooks(git_dir / "hooks"))
 
 
-def _hooks(directory: Path, root: Path) -> dict[str, str]:
+def _hooks(directory: Path) -> dict[str, str]:
     hooks = {}
     try:
         entries = list(os.scandir(directory))
@@ -268,23 +267,13 @@ class TrustStore:
         return True
 
     def _write(self, projects: dict[str, Any]) -> None:
-        """Atomically (temp file, fsync, rename), readable by the person only."""
-        directory = self.path.parent
+        """Atomically, readable by the person only."""
+        data = json.dumps({"version": 1, "projects": projects}, indent=2, sort_keys=True).encode()
         try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, temp = tempfile.mkstemp(prefix=".trust-", dir=directory)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            atomic_write(self.path, data, mode=0o600)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot be written ({exc.strerror}); check that directory.") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                json.dump({"version": 1, "projects": projects}, handle, indent=2, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
         self._cache = (None, {})
 
 
