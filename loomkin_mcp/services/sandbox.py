@@ -23,14 +23,13 @@ from pathlib import Path
 
 from .._errors import ToolInputError
 from ..config import ShellSection
-from ..workspace import RULES_FILENAMES, Workspace
+from ..workspace import PROTECTED_FILES, STATE_DIR, Workspace
 
 # Inside the root, these stay read-only for the command: the files that grant loomkin its
 # permissions, and what makes git run programs.
 READ_ONLY_IN_ROOT = (
-    *RULES_FILENAMES,
-    ".loomkin.toml",
-    ".loomkin",
+    *PROTECTED_FILES,
+    STATE_DIR,
     ".git/config",
     ".git/config.worktree",
     ".git/hooks",

@@ -23,7 +23,7 @@ import anyio
 from anyio.abc import Process
 
 from .._errors import PermissionRefused, ToolInputError
-from ..workspace import RULES_FILENAMES, Workspace
+from ..workspace import PROTECTED_FILES, Workspace
 from .git import refuse_git_program_options
 from .sandbox import Sandbox
 
@@ -297,11 +297,7 @@ class ShellService:
     def _absent_protected(self) -> list[Path]:
         """loomkin's own files not there yet: the sandbox cannot bind what does not exist, so a command could
         create one (a LOOMKIN.md that outranks `.loomkin.md`); it is removed after the call."""
-        return [
-            self._ws.root / name
-            for name in (*RULES_FILENAMES, ".loomkin.toml")
-            if not os.path.lexists(self._ws.root / name)
-        ]
+        return [self._ws.root / name for name in PROTECTED_FILES if not os.path.lexists(self._ws.root / name)]
 
     def _remove_created(self, absent: list[Path]) -> list[str]:
         notes = []

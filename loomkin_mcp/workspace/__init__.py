@@ -1,13 +1,15 @@
 """The project root, the path guard (the only place paths are resolved), LOOMKIN.md and ignore rules."""
 
 from ._glob import compile_glob, glob_matches
-from ._guard import PathGuard, is_protected
+from ._guard import PROTECTED_FILES, STATE_DIR, PathGuard, is_protected
 from ._ignore import IgnoreRules
 from ._rules import RULES_FILENAMES, Rules, RulesFile, parse_rules
 from ._trust import GitPrograms, Grant, Trust, TrustStore
 from ._workspace import Workspace
 
 __all__ = [
+    "PROTECTED_FILES",
+    "STATE_DIR",
     "RULES_FILENAMES",
     "IgnoreRules",
     "PathGuard",

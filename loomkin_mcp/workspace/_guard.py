@@ -12,6 +12,7 @@ import unicodedata
 from pathlib import Path
 
 from .._errors import PathRefused, one_line
+from ..config import CONFIG_FILENAME
 from ._glob import glob_matches
 from ._rules import RULES_FILENAMES, Rules
 
@@ -19,12 +20,12 @@ from ._rules import RULES_FILENAMES, Rules
 MAX_PATH_LENGTH = 4096
 
 # Files that carry the project's own permissions: a model must not grant itself more.
-_PROTECTED_FILES = {*RULES_FILENAMES, ".loomkin.toml"}
+PROTECTED_FILES = (*RULES_FILENAMES, CONFIG_FILENAME)
 # loomkin's own state (caches, the decision store).
 STATE_DIR = ".loomkin"
 # Compared as macOS and Windows file systems do (case- and normalisation-insensitive), so `.LOOMKIN.TOML`
 # or a decomposed `.git` cannot stand in for the real one there.
-_PROTECTED_KEYS = {unicodedata.normalize("NFC", name).casefold() for name in _PROTECTED_FILES}
+_PROTECTED_KEYS = {unicodedata.normalize("NFC", name).casefold() for name in PROTECTED_FILES}
 
 
 class PathGuard:

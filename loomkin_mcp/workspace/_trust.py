@@ -286,7 +286,6 @@ class Trust:
         self._settings = settings
         self._rules = rules
         self._configs: dict[bool, LoomkinConfig] = {}
-        self._listeners: list[Callable[[], None]] = []
         self._git: tuple[tuple[int, ...], GitPrograms | None] | None = None
         # The grants and their fingerprint, for the Rules and GitPrograms objects they were made from: those
         # stay the same objects while nothing changed on disk, and every tool call asks for the config.
@@ -331,13 +330,8 @@ class Trust:
         return self._configs[trusted]
 
     def grant(self) -> None:
-        """Trust exactly the content asked for now, and tell whoever started things on the config."""
+        """Trust exactly the content asked for now (what it starts is the caller's: `_server.apply_trust`)."""
         self.store.record(self.root, self.grants())
-        for listener in self._listeners:
-            listener()
-
-    def on_granted(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
 
     def describe(self, grants: list[Grant]) -> str:
         """The grants as lines a person reads (control and bidi characters shown escaped)."""
