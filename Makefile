@@ -43,12 +43,15 @@ node_modules/.installed: package.json
 run: install
 	$(BIN)/loomkin-mcp --http --root "$(PROJECT)"
 
+# Four workers on two cores: most tests wait on real servers and language servers, not on the CPU.
+TEST_WORKERS ?= 4
+
 test: install-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The reliability suite with each child fault repeated 50 times instead of 5 (≈ 15 min).
 soak: install-test
-	LOOMKIN_SOAK=1 $(BIN)/python -m pytest --timeout=1200 tests/reliability
+	LOOMKIN_SOAK=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --timeout=1200 tests/reliability
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -57,6 +57,8 @@ class ServerConnection:
         self.root = root
         self.capabilities: lsp.ServerCapabilities | None = None
         self.server_info: lsp.ServerInfo | None = None
+        self.ready_at: float | None = None
+        """When (time.monotonic) the initialize handshake completed."""
         self.diagnostics: dict[str, Published] = {}
         self.returncode: int | None = None
         self.timeouts_in_a_row = 0
@@ -100,9 +102,8 @@ class ServerConnection:
                 preexec_fn=die_with_parent,
             )
         except FileNotFoundError:
-            raise LspError(
-                f"{self.spec.name}: `{self.spec.command}` was not found; install it or fix its `command` in [lsp]."
-            ) from None
+            missing = self.spec.missing_program() or f"{self.spec.name}: `{self.spec.command}` was not found."
+            raise LspError(missing) from None
         except PermissionError:
             raise LspError(
                 f"{self.spec.name}: `{self.spec.command}` is not executable; check its permissions."
@@ -115,6 +116,7 @@ class ServerConnection:
         self.capabilities = result.capabilities
         self.server_info = result.server_info
         self._client.initialized(lsp.InitializedParams())
+        self.ready_at = time.monotonic()
         if self.spec.settings:
             self._client.workspace_did_change_configuration(
                 lsp.DidChangeConfigurationParams(settings=dict(self.spec.settings))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._languages import KNOWN_SERVERS, find_executable, language_of
+from ._languages import EXTENSION_LANGUAGE, INSTALL_HINTS, KNOWN_SERVERS, find_executable, language_of
 from ._spec import ServerSpec
 
 # Directories that hold dependencies or build output, not the project's own sources.
@@ -34,9 +34,9 @@ def languages_present(root: Path) -> set[str]:
     return found
 
 
-def detect_servers(root: Path) -> list[ServerSpec]:
+def detect_servers(root: Path, present: set[str] | None = None) -> list[ServerSpec]:
     """For each language in the project, the first known server installed outside it (the person's own)."""
-    present = languages_present(root)
+    present = languages_present(root) if present is None else present
     covered: set[str] = set()
     specs = []
     for known in KNOWN_SERVERS:
@@ -56,3 +56,14 @@ def detect_servers(root: Path) -> list[ServerSpec]:
         )
         covered |= known.languages
     return specs
+
+
+def uncovered_languages(present: set[str], specs: list[ServerSpec]) -> dict[str, list[str]]:
+    """Languages of the project no server handles, grouped by how to install one: {install hint: languages}."""
+    handled = {language for spec in specs for language in spec.languages}
+    handled |= {EXTENSION_LANGUAGE.get(extension) for spec in specs for extension in spec.extensions}
+    missing: dict[str, list[str]] = {}
+    for language in sorted(present - handled):
+        hint = INSTALL_HINTS.get(language, f"install a language server for {language} and add it to [lsp].servers")
+        missing.setdefault(hint, []).append(language)
+    return missing

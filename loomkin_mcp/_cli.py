@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from importlib import resources
 from pathlib import Path
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         from .config import load_settings
 
         settings = load_settings(root, Path(args.config) if args.config else None)
+        if args.command in ("doctor", "lsp-status", "upstream-status") and not args.log_level:
+            # Their table reports each server's failure with its fix; the supervisors' warnings would repeat it.
+            for name in ("loomkin_mcp.upstream", "loomkin_mcp.lsp", "loomkin_lsp_client"):
+                logging.getLogger(name).setLevel(logging.ERROR)
         if args.command == "tools":
             return _list_tools(_build(root, settings, bridge))
         if args.command == "call":
@@ -304,6 +309,7 @@ def _lsp_status(root: Path, settings: Settings, as_json: bool) -> int:
         print("Language servers are off: `[lsp] enabled = false` in .loomkin.toml.")
         return 0
     checks = anyio.run(service.check)
+    missing = service.missing()
     if as_json:
         rows = [
             {
@@ -318,22 +324,28 @@ def _lsp_status(root: Path, settings: Settings, as_json: bool) -> int:
             }
             for check in checks
         ]
+        rows += [
+            {"name": None, "command": None, "languages": languages, "detected": False, "ok": False, "server": None,
+             "seconds": 0.0, "error": f"no language server for {', '.join(languages)}", "install": hint}
+            for hint, languages in missing.items()
+        ]  # fmt: skip
         print(json.dumps(rows, indent=2))
-    elif not checks:
-        print("No language servers: none configured in [lsp].servers, and none installed for this project's languages.")
-    else:
-        origin = "detected on PATH" if checks[0].detected else "from [lsp].servers"
-        print(f"Language servers for {root} ({origin}):")
-        for check in checks:
-            languages = ", ".join(sorted(check.spec.languages | check.spec.extensions))
-            if check.ok:
-                print(
-                    f"  ✔ {check.spec.name:<28} {languages:<30} "
-                    f"started in {check.seconds:.2f} s ({check.server_version})"
-                )
-            else:
-                print(f"  ✘ {check.spec.name:<28} {languages:<30} {check.error}")
-    return 0 if all(check.ok for check in checks) else 1
+        return 0 if all(row["ok"] for row in rows) else 1
+    if not checks and not missing:
+        print(f"No language servers needed: {root} has no source files in a language they serve.")
+        return 0
+    origin = "from [lsp].servers" if checks and not checks[0].detected else "detected on PATH"
+    print(f"Language servers for {root} ({origin}):")
+    for check in checks:
+        languages = ", ".join(sorted(check.spec.languages | check.spec.extensions))
+        if check.ok:
+            started = f"started in {check.seconds:.2f} s ({check.server_version})"
+            print(f"  ✔ {check.spec.name:<28} {languages:<30} {started}")
+        else:
+            print(f"  ✘ {check.spec.name:<28} {languages:<30} {check.error}")
+    for hint, languages in missing.items():
+        print(f"  ✘ {'(none)':<28} {', '.join(languages):<30} no language server; install one: {hint}")
+    return 0 if all(check.ok for check in checks) and not missing else 1
 
 
 def _upstream_status(root: Path, settings: Settings, as_json: bool, wait: float) -> int:
@@ -366,6 +378,8 @@ def _upstream_status(root: Path, settings: Settings, as_json: bool, wait: float)
                 print(f"  ✔ {row.name:<20} {row.transport:<16} {row.tools} tools   {row.target}")
             else:
                 print(f"  ✘ {row.name:<20} {row.state:<16} {row.last_error or 'not connected in time'}")
+                if row.fix:
+                    print(f"    {'':<37} fix: {row.fix}")
     return 0 if all(row.state == "ready" for row in rows) else 1
 
 

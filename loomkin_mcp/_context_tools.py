@@ -11,10 +11,12 @@ from pydantic import Field
 from ._tools import READ_ONLY
 from .services import Services
 from .services.repomap import ProgressReport
-from .workspace import Workspace
+from .workspace import ENFORCED_SECTIONS, Workspace, abridge
 
 DEFAULT_CONTEXT_TOKENS = 8192
 MAX_DIAGNOSTIC_ROWS = 30
+# Below this, a file's instructions are named, not started and cut a sentence in.
+_MIN_USEFUL_CHARS = 400
 
 
 def register_context_tools(server: MCPServer, services: Services) -> None:
@@ -66,9 +68,7 @@ async def render_project_context(services: Services, max_tokens: int, progress: 
     config = services.workspace.config.context
     budget = max(max_tokens - config.reserved_output_tokens, 256)
     parts = [f"# Project context: {services.workspace.root}"]
-    rules = _rules_section(services.workspace, budget // 4)
-    if rules:
-        parts.append(rules)
+    parts.extend(instruction_sections(services.workspace, budget // 3))
     if services.decisions.enabled:
         decisions = services.decisions.context_text(min(config.max_decision_context_tokens, budget // 4))
         parts.append(f"## Decisions\n{decisions}")
@@ -81,16 +81,35 @@ async def render_project_context(services: Services, max_tokens: int, progress: 
     return "\n\n".join(parts)
 
 
-def _rules_section(workspace: Workspace, budget: int) -> str:
-    from .repomap import estimate_tokens
+def instruction_sections(workspace: Workspace, budget: int) -> list[str]:
+    """LOOMKIN.md, then AGENTS.md, CLAUDE.md…, within `budget` tokens together.
 
-    text = workspace.rules.text.strip()
-    if not text:
-        return ""
-    section = f"## Rules ({workspace.rules.path.name if workspace.rules.path else 'LOOMKIN.md'})\n{text}"
-    while estimate_tokens(section) > budget and "\n" in section:
-        section = section.rsplit("\n", 1)[0]
-    return section
+    LOOMKIN.md's enforced sections are always whole; prose that does not fit is cut with a marker
+    that says where to read the rest, and files with no room left are named, never dropped unsaid.
+    """
+    from .repomap import CHARS_PER_TOKEN
+
+    room = budget * CHARS_PER_TOKEN
+    sections = []
+    rules = workspace.rules
+    if rules.text.strip():
+        name = rules.path.name if rules.path else "LOOMKIN.md"
+        body = abridge(
+            rules.text.strip() + "\n", room, lambda heading: heading.lower() in ENFORCED_SECTIONS,
+            f"read all of it with file_read {name} or the loomkin://rules resource",
+        )  # fmt: skip
+        sections.append(f"## Rules ({name})\n{body}")
+        room -= len(sections[-1])
+    for item in workspace.other_instructions:
+        head = f"## Instructions ({item.name}; guidance only: loomkin-mcp enforces LOOMKIN.md alone)\n"
+        if room - len(head) < _MIN_USEFUL_CHARS:
+            sections.append(f"{head}[Not shown, for lack of room; read it with file_read {item.name}.]")
+            continue
+        body = abridge(item.text.strip() + "\n", room - len(head), lambda heading: False,
+                       f"read all of it with file_read {item.name}")  # fmt: skip
+        sections.append(head + body)
+        room -= len(sections[-1])
+    return [section.rstrip() for section in sections]
 
 
 def _diagnostics_section(services: Services) -> str:

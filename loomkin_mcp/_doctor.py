@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 from dataclasses import asdict, dataclass
 
@@ -32,12 +33,15 @@ async def run_checks(workspace: Workspace) -> list[Check]:
         results[key] = await checks  # type: ignore[misc]
 
     async with anyio.create_task_group() as group:
+        # Language servers and upstreams are mostly waiting on other processes; the rest (imports and
+        # loading grammars included) runs in threads meanwhile.
         group.start_soon(collect, "1 lsp", _language_servers(workspace))
         group.start_soon(collect, "2 upstreams", _upstreams(workspace))
         group.start_soon(collect, "3 providers", anyio.to_thread.run_sync(_providers, workspace.config))
         group.start_soon(collect, "4 decisions", anyio.to_thread.run_sync(_decision_store, workspace))
+        group.start_soon(collect, "5 local", anyio.to_thread.run_sync(lambda: [_ripgrep(), _grammars()]))
     head = [_config(workspace.settings), _trust(workspace), _rules(workspace), _sandbox(workspace)]
-    tail = [_ripgrep(), _grammars()]
+    tail = [Check("teams", True, workspace.config.teams.summary())]
     return head + [check for key in sorted(results) for check in results[key]] + tail
 
 
@@ -84,10 +88,16 @@ async def _language_servers(workspace: Workspace) -> list[Check]:
     service = LspService(workspace)
     if not service.enabled:
         return [Check("language servers", True, "off: [lsp] enabled = false")]
-    checks = await service.check()
-    if not checks:
-        return [Check("language servers", True, "none configured, and none installed for this project's languages")]
-    return [
+    checks = await service.check(grace=0.2)
+    missing = [
+        Check(f"lsp for {', '.join(languages)}", False,
+              f"no language server for this project's {', '.join(languages)} files, so edits get no diagnostics",
+              f"install one: {hint}")
+        for hint, languages in service.missing().items()
+    ]  # fmt: skip
+    if not checks and not missing:
+        return [Check("language servers", True, "none needed: no source files in a language they serve")]
+    return missing + [
         Check(f"lsp {c.spec.name}", True, f"started in {c.seconds:.2f} s ({c.server_version})")
         if c.ok
         else Check(
@@ -98,25 +108,37 @@ async def _language_servers(workspace: Workspace) -> list[Check]:
 
 
 async def _upstreams(workspace: Workspace) -> list[Check]:
-    from .upstream import UpstreamPool
+    from .upstream._preflight import fix_for, unreachable
 
-    pool = UpstreamPool(workspace.config.mcp, workspace.root)
-    async with anyio.create_task_group() as group:
-        group.start_soon(pool.run)
-        await pool.wait_settled(UPSTREAM_WAIT_SECONDS)
-        rows = pool.status()
-        group.cancel_scope.cancel()
-    return [
-        Check(f"upstream {row.name}", True, f"{row.tools} tools via {row.transport}")
-        if row.state == "ready"
-        else Check(
-            f"upstream {row.name}",
-            False,
-            row.last_error or "did not connect in time",
-            "start it, or fix its entry in [mcp].servers (command, or url and headers)",
-        )  # fmt: skip
-        for row in rows
-    ]
+    servers = workspace.config.mcp.servers
+    # A missing program or a closed port is told at once, without loading the MCP client (0.8 s).
+    errors = await anyio.to_thread.run_sync(lambda: {entry.name: unreachable(entry) for entry in servers})
+    checks = {
+        entry.name: Check(f"upstream {entry.name}", False, error, fix_for(entry, error))
+        for entry in servers
+        if (error := errors[entry.name])
+    }
+    if len(checks) < len(servers):
+        module = await anyio.to_thread.run_sync(importlib.import_module, "loomkin_mcp.upstream._pool")
+        config = workspace.config.mcp.model_copy(update={"servers": [e for e in servers if e.name not in checks]})
+        pool = module.UpstreamPool(config, workspace.root)
+        async with anyio.create_task_group() as group:
+            group.start_soon(pool.run)
+            await pool.wait_settled(UPSTREAM_WAIT_SECONDS)
+            rows = pool.status()
+            group.cancel_scope.cancel()
+        for row in rows:
+            checks[row.name] = (
+                Check(f"upstream {row.name}", True, f"{row.tools} tools via {row.transport}")
+                if row.state == "ready"
+                else Check(
+                    f"upstream {row.name}",
+                    False,
+                    row.last_error or "did not connect in time",
+                    row.fix or "start it, or fix its entry in [mcp].servers",
+                )  # fmt: skip
+            )
+    return [checks[entry.name] for entry in servers]
 
 
 def _providers(config: LoomkinConfig) -> list[Check]:
@@ -144,8 +166,17 @@ def _decision_store(workspace: Workspace) -> list[Check]:
         return [Check("decision store", True, "off: [decisions] enabled = false")]
     try:
         store = service.store
-        where = "PostgreSQL (DATABASE_URL)" if store.backend == "postgresql" else ".loomkin/decisions.db (SQLite)"
-        return [Check("decision store", True, f"{where}, {store.count()} nodes")]
+        if store.backend == "sqlite":
+            return [Check("decision store", True, f".loomkin/decisions.db (SQLite), {store.count()} nodes")]
+        graphs = store.graphs()
+        detail = f"PostgreSQL (DATABASE_URL), graph `{store.graph}`: {graphs.get(store.graph, 0)} nodes"
+        others = len(set(graphs) - {store.graph, ""})
+        if others:
+            detail += f"; {others} other project graph(s) in the same database, not shown here"
+        if graphs.get("", 0) and store.graph:
+            detail += (f"; {graphs['']} nodes from before graphs were per project are in the graph `` "
+                       '([decisions] graph = "" reads them)')  # fmt: skip
+        return [Check("decision store", True, detail)]
     except LoomkinError as exc:
         return [
             Check("decision store", False, str(exc), "start PostgreSQL or fix DATABASE_URL, or unset it for SQLite")
@@ -171,9 +202,9 @@ def _ripgrep() -> Check:
 
 def _grammars() -> Check:
     from .repomap import GRAMMARS
-    from .repomap._languages import parser_and_query
+    from .repomap._languages import grammar_loads
 
-    missing = [grammar.name for grammar in GRAMMARS if parser_and_query(grammar) is None]
+    missing = [grammar.name for grammar in GRAMMARS if not grammar_loads(grammar)]
     if missing:
         wheels = " ".join(sorted({f"tree-sitter-{name}" for name in missing}))
         return Check("tree-sitter grammars", False, f"missing: {', '.join(missing)}", f"pip install {wheels}")

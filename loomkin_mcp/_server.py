@@ -128,7 +128,7 @@ class LoomkinServer(MCPServer):
     async def _call_upstream(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None
     ) -> CallToolResult | InputRequiredResult:
-        found = self.upstreams.tool(name)
+        found = self.upstreams.tool(name) or await self.upstreams.wait_for_tool(name)
         if found is None:
             upstream = self.upstreams.names_upstream(name)
             assert upstream is not None
@@ -370,6 +370,7 @@ def render_upstreams(upstreams: UpstreamPool) -> str:
     for row in rows:
         via = f" via {row.transport}" if row.transport else ""
         error = f"; last error: {row.last_error}" if row.last_error else ""
+        error += f"; fix: {row.fix}" if row.fix else ""
         lines.append(f"{row.name} ({row.target}): {row.state}{via}, {row.tools} tools, {row.restarts} restarts{error}")
     return "\n".join(lines)
 
@@ -439,11 +440,17 @@ def render_rules(workspace: Workspace) -> str:
             " lets the person review and allow them). Shell commands are off meanwhile.",
             workspace.trust.describe(held),
         ]
+    enforced += ["", "## Read and not used by this server", workspace.config.teams.summary()]
     if rules.path is None:
         head = "No LOOMKIN.md in this project. Create one at the root to give instructions and allow shell commands."
     else:
         head = rules.text.strip()
-    return head + "\n\n" + "\n".join(enforced) + "\n"
+    others = [
+        f"## Instructions from {item.name} (guidance for the model; loomkin-mcp enforces LOOMKIN.md alone)\n\n"
+        f"{item.text.strip()}"
+        for item in workspace.other_instructions
+    ]
+    return "\n\n".join([head, "\n".join(enforced), *others]) + "\n"
 
 
 def _resource_contents(item: types.TextResourceContents | types.BlobResourceContents) -> ReadResourceContents:

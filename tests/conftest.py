@@ -347,12 +347,33 @@ def snapshot(*paths: Path) -> dict[str, str]:
     return state
 
 
+# Figures the xdist workers handed over (the controller runs no test itself).
+_FROM_WORKERS: list[Any] = []
+
+
+def _figures() -> list[Any]:
+    module = sys.modules.get("reliability_figures")
+    return (module.FIGURES if module is not None else []) + _FROM_WORKERS
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist the figures are recorded in the workers: each hands its own to the controller.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["reliability_figures"] = json.dumps(_figures())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    _FROM_WORKERS.extend(json.loads(getattr(node, "workeroutput", {}).get("reliability_figures", "[]")))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the reliability suite's figures (cases tried, escapes, torn files, lost nodes...)."""
-    figures = sys.modules.get("reliability_figures")
-    if figures is None or not figures.FIGURES:
+    figures = _figures()
+    if not figures:
         return
     terminalreporter.section("reliability figures")
-    for area, what, values in figures.FIGURES:
+    for area, what, values in sorted(figures, key=lambda row: (row[0], row[1])):
         shown = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in values.items())
         terminalreporter.write_line(f"{area}: {what} — {shown}")

@@ -22,7 +22,7 @@ import anyio
 import mcp_types as types
 import pytest
 
-from conftest import GIT_IDENTITY, LOOMKIN, fails, git_init, ok, serve, server_env
+from conftest import GIT_IDENTITY, LOOMKIN, fails, git_init, ok, serve, server_env, trust_project
 
 pytestmark = pytest.mark.anyio
 
@@ -284,3 +284,73 @@ async def test_commit_summaries_from_a_provider_endpoint(project: Path) -> None:
         assert seen == [{"path": "/v1/chat/completions", "key": "secret-key", "model": "tiny-model"}]
     finally:
         httpd.shutdown()
+
+
+async def test_one_postgresql_database_keeps_each_projects_graph(tmp_path: Path, postgres_server: str) -> None:
+    import psycopg
+
+    name = f"loomkin_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    shared = {"DATABASE_URL": postgres_server.rsplit("/", 1)[0] + f"/{name}"}
+    first, second, clone = tmp_path / "first", tmp_path / "second", tmp_path / "clone"
+    for root in (first, second):
+        root.mkdir()
+        git_init(root)
+        commit_file(root, f"{root.name}.txt", f"Start {root.name}")
+    git(tmp_path, "clone", "--quiet", str(first), str(clone))
+
+    async with serve(first, env=shared) as session:
+        await ok(session, "decision_log", node_type="goal", title="Only the first project's goal")
+        await ok(session, "decision_query", query_type="pulse")  # the first scan records history, logs none
+        commit_file(first, "more.txt", "A commit of the first project")
+        assert "A commit of the first" in await ok(session, "decision_query", query_type="recent_decisions")
+    async with serve(second, env=shared) as session:
+        assert "Only the first" not in await ok(session, "decision_query", query_type="active_goals")
+        assert "A commit of the first" not in await ok(session, "decision_query", query_type="recent_decisions")
+        assert "pulse: empty" in await ok(session, "decision_query", query_type="pulse")
+        await ok(session, "decision_log", node_type="goal", title="The second project's goal")
+    # A clone is the same project (its first commit), wherever it lives.
+    async with serve(clone, env=shared) as session:
+        goals = await ok(session, "decision_query", query_type="active_goals")
+        assert "Only the first project's goal" in goals and "second project" not in goals
+
+    # Sharing one graph across repositories is said explicitly, and is the person's to allow.
+    for root in (first, second):
+        (root / ".loomkin.toml").write_text('[decisions]\ngraph = "team-board"\n')
+    async with serve(first, env=shared, trusted=False) as session:
+        assert "Only the first project's goal" in await ok(session, "decision_query", query_type="active_goals")
+    for root in (first, second):
+        trust_project(root)
+    async with serve(first, env=shared) as session:
+        await ok(session, "decision_log", node_type="goal", title="A goal on the shared board")
+    async with serve(second, env=shared) as session:
+        goals = await ok(session, "decision_query", query_type="active_goals")
+        assert "A goal on the shared board" in goals and "second project's goal" not in goals
+
+    doctor = subprocess.run([LOOMKIN, "doctor", "--json"], cwd=second, capture_output=True, text=True, timeout=60,
+                            env=server_env(shared))  # fmt: skip
+    store = next(check for check in json.loads(doctor.stdout) if check["name"] == "decision store")
+    assert "graph `team-board`: 1 nodes" in store["detail"] and "2 other project graph(s)" in store["detail"]
+
+
+async def test_a_store_from_before_graphs_keeps_its_nodes(project: Path) -> None:
+    from loomkin_mcp.decisions._schema import MIGRATIONS
+
+    state = project / ".loomkin"
+    state.mkdir()
+    with sqlite3.connect(state / "decisions.db") as connection:
+        connection.execute("CREATE TABLE decision_schema (version INTEGER NOT NULL)")
+        for statement in MIGRATIONS[0][1]:
+            connection.execute(statement)
+        connection.execute("INSERT INTO decision_schema (version) VALUES (1)")
+        connection.execute(
+            "INSERT INTO decision_nodes (id, change_id, node_type, title, status, metadata, inserted_at, updated_at) "
+            "VALUES ('n1', 'c1', 'goal', 'A goal from version one', 'active', '{}', '2026-01-01', '2026-01-01')"
+        )
+        connection.execute("INSERT INTO decision_commits VALUES ('abc', NULL, '2026-01-01')")
+    async with serve(project) as session:
+        assert "A goal from version one" in await ok(session, "decision_query", query_type="active_goals")
+    with sqlite3.connect(state / "decisions.db") as connection:
+        assert connection.execute("SELECT MAX(version) FROM decision_schema").fetchone()[0] == 2
+        assert connection.execute("SELECT graph, commit_hash FROM decision_graph_commits").fetchall() == [("", "abc")]

@@ -39,6 +39,9 @@ class DecisionsSection(Section):
     enabled: bool = True
     enforce_pre_edit: bool = False
     auto_log_commits: bool = True
+    graph: Annotated[str, Field(max_length=200)] | None = None
+    """In a PostgreSQL store shared by many projects, the graph this project writes and reads. Unset: the
+    project's own (its git root commit, else its path); the same name in several repositories shares one."""
 
 
 class McpServerEntry(Section):
@@ -114,6 +117,15 @@ class TeamsSection(Section):
     max_agents_per_team: Annotated[int, Field(ge=1)] = 10
     max_concurrent_teams: Annotated[int, Field(ge=1)] = 3
     budget: BudgetSection = Field(default_factory=BudgetSection)
+
+    def summary(self) -> str:
+        """What `[teams]` says, and that this server runs no agent teams (doctor and loomkin://rules show it)."""
+        state = "enabled" if self.enabled else "disabled"
+        return (
+            f"[teams]: {state}, at most {self.max_agents_per_team} agents per team and {self.max_concurrent_teams} "
+            f"teams at once, ${self.budget.max_per_team_usd:.2f} per team and ${self.budget.max_per_agent_usd:.2f} "
+            "per agent. Read for Loomkin's own agent; loomkin-mcp runs no agent teams, so it does not apply them."
+        )
 
 
 class ProviderEndpoint(Section):

@@ -59,4 +59,24 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX decision_edges_to ON decision_edges (to_node)",
         ),
     ),
+    (
+        # One database, many projects: every row belongs to a graph (see DecisionStore.open). Rows from
+        # before are in the graph '' (a SQLite store is one project's, and uses '' throughout).
+        2,
+        (
+            "ALTER TABLE decision_nodes ADD COLUMN graph TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE decision_edges ADD COLUMN graph TEXT NOT NULL DEFAULT ''",
+            """CREATE TABLE decision_graph_commits (
+                graph TEXT NOT NULL,
+                commit_hash TEXT NOT NULL,
+                node_id TEXT,
+                seen_at TEXT NOT NULL,
+                PRIMARY KEY (graph, commit_hash)
+            )""",
+            "INSERT INTO decision_graph_commits SELECT '', commit_hash, node_id, seen_at FROM decision_commits",
+            "DROP TABLE decision_commits",
+            "CREATE INDEX decision_nodes_graph ON decision_nodes (graph, inserted_at)",
+            "CREATE INDEX decision_edges_graph ON decision_edges (graph)",
+        ),
+    ),
 )

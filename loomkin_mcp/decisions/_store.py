@@ -28,6 +28,7 @@ _NODE_COLUMNS = (
     "inserted_at, updated_at"
 )
 _EDGE_COLUMNS = "id, from_node, to_node, edge_type, weight, rationale, change_id, inserted_at"
+_INSERT_NODE = f"INSERT INTO decision_nodes ({_NODE_COLUMNS}, graph) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _LOCK_RETRIES = 20
 
 
@@ -78,16 +79,19 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 class DecisionStore:
     backend: str
     _connection: Any
+    graph: str = ""
+    """The graph every read and write is confined to: a PostgreSQL database holds many projects' graphs."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def open(cls, state_file: Callable[[str], Path], database_url: str | None) -> DecisionStore:
+    def open(cls, state_file: Callable[[str], Path], database_url: str | None, graph: str = "") -> DecisionStore:
         """PostgreSQL for a `postgresql://` DATABASE_URL, else SQLite in the workspace's state dir.
 
-        `state_file(name)` gives a checked path under the state dir (no planted link followed).
+        `state_file(name)` gives a checked path under the state dir (no planted link followed). `graph`
+        names this project's graph in PostgreSQL; a SQLite file is the project's own and uses "".
         """
         if database_url and database_url.startswith(POSTGRES_SCHEMES):
-            store = cls("postgresql", _connect_postgres(database_url))
+            store = cls("postgresql", _connect_postgres(database_url), graph)
         else:
             path = state_file("decisions.db")
             for companion in ("-wal", "-shm", "-journal"):  # SQLite opens these beside it by name
@@ -176,38 +180,37 @@ class DecisionStore:
         )  # fmt: skip
 
         def insert(execute: Callable[..., Any]) -> None:
-            execute(
-                f"INSERT INTO decision_nodes ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _node_row(node),
-            )
+            execute(_INSERT_NODE, (*_node_row(node), self.graph))
             if link is not None:
                 from_id, edge_type, rationale = link
-                _insert_edge(execute, from_id, node.id, edge_type, rationale, node.change_id)
+                _insert_edge(execute, self.graph, from_id, node.id, edge_type, rationale, node.change_id)
 
         self._write(insert)
         return node
 
     def get(self, node_id: str) -> Node | None:
-        rows = self._read(f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE id = ?", (node_id,))
+        rows = self._read(
+            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE id = ? AND graph = ?", (node_id, self.graph)
+        )
         return _node(rows[0]) if rows else None
 
     def find_active_goal(self, title: str) -> Node | None:
         rows = self._read(
-            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE node_type = 'goal' AND status = 'active' "
+            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE graph = ? AND node_type = 'goal' AND status = 'active' "
             "AND title = ? ORDER BY inserted_at LIMIT 1",
-            (title,),
+            (self.graph, title),
         )
         return _node(rows[0]) if rows else None
 
     def nodes(self, node_type: str | None = None, status: str | None = None, limit: int | None = None) -> list[Node]:
-        clauses, parameters = [], []
+        clauses, parameters = ["graph = ?"], [self.graph]
         if node_type is not None:
             clauses.append("node_type = ?")
             parameters.append(node_type)
         if status is not None:
             clauses.append("status = ?")
             parameters.append(status)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where = f" WHERE {' AND '.join(clauses)}"
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
         rows = self._read(
             f"SELECT {_NODE_COLUMNS} FROM decision_nodes{where} ORDER BY inserted_at DESC{tail}", parameters
@@ -219,9 +222,9 @@ class DecisionStore:
         escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
         rows = self._read(
-            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE LOWER(title) LIKE ? ESCAPE '\\' OR "
-            f"LOWER(COALESCE(description, '')) LIKE ? ESCAPE '\\' ORDER BY inserted_at DESC LIMIT {int(limit)}",
-            (pattern, pattern),
+            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE graph = ? AND (LOWER(title) LIKE ? ESCAPE '\\' OR "
+            f"LOWER(COALESCE(description, '')) LIKE ? ESCAPE '\\') ORDER BY inserted_at DESC LIMIT {int(limit)}",
+            (self.graph, pattern, pattern),
         )
         return [_node(row) for row in rows]
 
@@ -234,49 +237,68 @@ class DecisionStore:
                 if value is not None:
                     sets.append(f"{column} = ?")
                     parameters.append(value)
-            execute(f"UPDATE decision_nodes SET {', '.join(sets)} WHERE id = ?", (*parameters, node_id))
+            execute(f"UPDATE decision_nodes SET {', '.join(sets)} WHERE id = ? AND graph = ?",
+                    (*parameters, node_id, self.graph))  # fmt: skip
 
         self._write(change)
         node = self.get(node_id)
-        assert node is not None
+        if node is None:
+            raise StoreError(f"there is no node {node_id} in this project's graph.")
         return node
 
     def count(self) -> int:
-        return int(self._read("SELECT COUNT(*) FROM decision_nodes")[0][0])
+        return int(self._read("SELECT COUNT(*) FROM decision_nodes WHERE graph = ?", (self.graph,))[0][0])
+
+    def graphs(self) -> dict[str, int]:
+        """Every graph in the store and its node count (doctor shows the others, and any from before graphs)."""
+        rows = self._read("SELECT graph, COUNT(*) FROM decision_nodes GROUP BY graph")
+        return {str(graph): int(count) for graph, count in rows}
 
     def logged_since(self, session_id: str, agent_name: str, since: str, node_types: tuple[str, ...]) -> bool:
         marks = ", ".join("?" for _ in node_types)
         rows = self._read(
-            "SELECT 1 FROM decision_nodes WHERE session_id = ? AND agent_name = ? AND inserted_at > ? "
+            "SELECT 1 FROM decision_nodes WHERE graph = ? AND session_id = ? AND agent_name = ? AND inserted_at > ? "
             f"AND node_type IN ({marks}) LIMIT 1",
-            (session_id, agent_name, since, *node_types),
+            (self.graph, session_id, agent_name, since, *node_types),
         )
         return bool(rows)
 
     # -- edges ----------------------------------------------------------------------------
 
     def add_edge(self, from_id: str, to_id: str, edge_type: str, rationale: str | None = None) -> Edge:
-        return self._write(lambda execute: _insert_edge(execute, from_id, to_id, edge_type, rationale, new_id()))
+        return self._write(
+            lambda execute: _insert_edge(execute, self.graph, from_id, to_id, edge_type, rationale, new_id())
+        )
 
     def edges(self, node_ids: Iterable[str] | None = None) -> list[Edge]:
         if node_ids is None:
-            rows = self._read(f"SELECT {_EDGE_COLUMNS} FROM decision_edges ORDER BY inserted_at")
+            rows = self._read(
+                f"SELECT {_EDGE_COLUMNS} FROM decision_edges WHERE graph = ? ORDER BY inserted_at", (self.graph,)
+            )
         else:
             ids = list(node_ids)
             if not ids:
                 return []
             marks = ", ".join("?" for _ in ids)
             rows = self._read(
-                f"SELECT {_EDGE_COLUMNS} FROM decision_edges WHERE from_node IN ({marks}) OR to_node IN ({marks}) "
-                "ORDER BY inserted_at",
-                (*ids, *ids),
+                f"SELECT {_EDGE_COLUMNS} FROM decision_edges WHERE graph = ? AND "
+                f"(from_node IN ({marks}) OR to_node IN ({marks})) ORDER BY inserted_at",
+                (self.graph, *ids, *ids),
             )
         return [_edge(row) for row in rows]
 
     # -- commits --------------------------------------------------------------------------
 
-    def has_commits(self) -> bool:
-        return bool(self._read("SELECT 1 FROM decision_commits LIMIT 1"))
+    def knows_any(self, hashes: list[str]) -> bool:
+        """Whether any of these commits was seen before in this graph (else they are a repository's history)."""
+        if not hashes:
+            return False
+        marks = ", ".join("?" for _ in hashes)
+        rows = self._read(
+            f"SELECT 1 FROM decision_graph_commits WHERE graph = ? AND commit_hash IN ({marks}) LIMIT 1",
+            (self.graph, *hashes),
+        )
+        return bool(rows)
 
     def claim_commits(self, hashes: list[str], node_for: Callable[[str], Node | None]) -> list[Node]:
         """Log commits nobody logged yet; the primary key makes a second claim (any process) a no-op."""
@@ -284,19 +306,18 @@ class DecisionStore:
         for commit in hashes:
 
             def claim(execute: Callable[..., Any], commit: str = commit) -> Node | None:
-                exists = execute("SELECT 1 FROM decision_commits WHERE commit_hash = ?", (commit,)).fetchall()
+                exists = execute(
+                    "SELECT 1 FROM decision_graph_commits WHERE graph = ? AND commit_hash = ?", (self.graph, commit)
+                ).fetchall()
                 if exists:
                     return None
                 node = node_for(commit)
                 execute(
-                    "INSERT INTO decision_commits (commit_hash, node_id, seen_at) VALUES (?, ?, ?)",
-                    (commit, node.id if node else None, now()),
+                    "INSERT INTO decision_graph_commits (graph, commit_hash, node_id, seen_at) VALUES (?, ?, ?, ?)",
+                    (self.graph, commit, node.id if node else None, now()),
                 )
                 if node is not None:
-                    execute(
-                        f"INSERT INTO decision_nodes ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        _node_row(node),
-                    )
+                    execute(_INSERT_NODE, (*_node_row(node), self.graph))
                 return node
 
             try:
@@ -313,13 +334,19 @@ class DecisionStore:
 
 
 def _insert_edge(
-    execute: Callable[..., Any], from_id: str, to_id: str, edge_type: str, rationale: str | None, change_id: str
+    execute: Callable[..., Any],
+    graph: str,
+    from_id: str,
+    to_id: str,
+    edge_type: str,
+    rationale: str | None,
+    change_id: str,
 ) -> Edge:
     edge = Edge(new_id(), from_id, to_id, edge_type, 1.0, rationale, change_id, now())
     execute(
-        f"INSERT INTO decision_edges ({_EDGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO decision_edges ({_EDGE_COLUMNS}, graph) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (edge.id, edge.from_node, edge.to_node, edge.edge_type, edge.weight, edge.rationale, edge.change_id,
-         edge.inserted_at),
+         edge.inserted_at, graph),
     )  # fmt: skip
     return edge
 

@@ -5,10 +5,11 @@ Importing this package loads tree-sitter; the service imports it only when a map
 
 from ._index import BuildStats, RepoIndex
 from ._languages import GRAMMARS, grammar_for
-from ._rank import Ranked, RankEngine, estimate_tokens, rank_definitions, render, render_limit
+from ._rank import CHARS_PER_TOKEN, Ranked, RankEngine, estimate_tokens, rank_definitions, render, render_limit
 from ._tags import FileTags, extract
 
 __all__ = [
+    "CHARS_PER_TOKEN",
     "GRAMMARS",
     "BuildStats",
     "FileTags",

@@ -71,6 +71,16 @@ def grammar_for(path: str) -> Grammar | None:
     return _BY_EXTENSION.get(path[dot:].lower()) if dot >= 0 else None
 
 
+def grammar_loads(grammar: Grammar) -> bool:
+    """Whether `grammar`'s wheel is installed and built for this tree-sitter (its tag query is not compiled)."""
+    try:
+        module = importlib.import_module(grammar.module)
+        Language(getattr(module, grammar.function)())
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
 @cache
 def parser_and_query(grammar: Grammar) -> tuple[Parser, Query] | None:
     """The parser and tag query for `grammar`, or None when its wheel is not installed."""

@@ -59,6 +59,8 @@ class LspSession:
         self._ws = workspace
         self._config = workspace.config.lsp
         self._background: set[asyncio.Task[Any]] = set()
+        self._startup_waits: dict[Path, tuple[list[str], float]] = {}
+        """Servers an edit of that path waited for while they started, and how long it waited."""
         logger.info(
             "language servers: %s",
             ", ".join(f"{s.name} ({', '.join(sorted(s.languages))})" for s in specs) or "none",
@@ -97,16 +99,24 @@ class LspSession:
         await self._quietly(self.pool.sync(path))
 
     async def before_edit(self, path: Path) -> float:
-        """Make sure the server has the file's current text and its diagnostics; returns the deadline."""
-        deadline = time.monotonic() + self._config.diagnostics_timeout_ms / 1000
+        """Make sure the server has the file's current text and its diagnostics; returns the deadline.
+
+        A server still starting is waited for (up to `start_timeout_ms`): the diagnostics' time counts
+        from when it is up, so a slow start costs the first edit neither its baseline nor its report.
+        """
+        began = time.monotonic()
         if not path.is_file() or not _small_enough(path):
-            return deadline
-        synced = await self._quietly(self.pool.sync(path))
+            return began + self._config.diagnostics_timeout_ms / 1000
+        synced = await self._quietly(self.pool.sync(path)) or []
+        up = time.monotonic()
+        started = [item.connection.spec.name for item in synced if (item.connection.ready_at or 0) > began]
+        if started:
+            self._startup_waits[path] = (started, up - began)
         # The baseline may take at most half the time: the edit's own diagnostics matter more.
-        baseline_by = time.monotonic() + self._config.diagnostics_timeout_ms / 2000
-        for item in synced or []:
+        baseline_by = up + self._config.diagnostics_timeout_ms / 2000
+        for item in synced:
             await self._fresh(item, baseline_by)
-        return deadline
+        return up + self._config.diagnostics_timeout_ms / 1000
 
     async def after_edit(self, paths: list[Path], deadline: float) -> str | None:
         """Diagnostics of the edited files, marked introduced / already there / resolved."""
@@ -119,11 +129,12 @@ class LspSession:
 
     async def _report(self, path: Path, deadline: float) -> list[str]:
         relative = self._ws.relative(path)
+        started, waited = self._startup_waits.pop(path, ([], 0.0))
         try:
             synced = await self.pool.sync(path)
         except LspError as exc:
             return [f"Diagnostics unavailable for {relative}: {str(exc).rstrip('.')}."]
-        lines: list[str] = []
+        lines = [f"({', '.join(started)} was starting: this edit waited {waited:.1f} s for it.)"] if started else []
         # The edit's own diagnostics get at least half of the budget, whatever the baseline took.
         deadline = max(deadline, time.monotonic() + self._config.diagnostics_timeout_ms / 2000)
         for item in synced:

@@ -70,8 +70,9 @@ class DecisionService:
                         "it uses SQLite in .loomkin/decisions.db instead.", scheme,
                     )  # fmt: skip
                     value = None
+                graph = self.graph_id() if value else ""
                 try:
-                    self._store = DecisionStore.open(self._ws.state_file, value)
+                    self._store = DecisionStore.open(self._ws.state_file, value, graph)
                 except ConfigError as exc:
                     raise ToolInputError(str(exc)) from None
             return self._store
@@ -208,8 +209,8 @@ class DecisionService:
                 return []
             commits = [line.split("\x1f") for line in output.splitlines() if line.count("\x1f") == 2]
             store = self.store
-            if not store.has_commits():
-                # The first scan of a repository: what is already there is history, not news.
+            if not store.knows_any([commit for commit, _, _ in commits]):
+                # The first scan of a repository (in this graph, which others may share): its commits are history.
                 store.claim_commits([commit for commit, _, _ in commits], lambda commit: None)
                 return []
             details = {commit: (author, subject) for commit, author, subject in commits}
@@ -250,6 +251,18 @@ class DecisionService:
             {"commit": commit, "message": subject, "author": author, "files": files},
             COMMIT_AGENT_NAME, self.session_id, stamp, stamp,
         )  # fmt: skip
+
+    def graph_id(self) -> str:
+        """This project's graph in a shared PostgreSQL store: `[decisions] graph`, else the project's identity.
+
+        The identity is the repository's first commit (the same in every clone, wherever it lives), or the
+        root's path for a directory with no history yet.
+        """
+        named = self._ws.config.decisions.graph
+        if named is not None:
+            return named
+        roots = (self._git("rev-list", "--max-parents=0", "HEAD") or "").split()
+        return f"git:{min(roots)}" if roots else f"path:{self._ws.root}"
 
     def _git(self, *args: str) -> str | None:
         try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loomkin_lsp_client import ServerSpec, detect_servers, known_server
+from loomkin_lsp_client import ServerSpec, detect_servers, known_server, languages_present, uncovered_languages
 
 from .._errors import ToolInputError
 from ..config import LspSection, LspServerEntry
@@ -43,6 +43,7 @@ class LspService:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
         self._specs: list[ServerSpec] | None = None
+        self._present: set[str] | None = None
         self._session: LspSession | None = None
         self._listeners: list[Callable[[], None]] = []
 
@@ -63,8 +64,17 @@ class LspService:
                 self._specs = [spec for entry in self._config.servers if (spec := spec_from_config(entry))]
             else:
                 # Only the person's own programs: an executable inside the project never counts as one.
-                self._specs = detect_servers(self._ws.root)
+                self._specs = detect_servers(self._ws.root, self._languages())
         return self._specs
+
+    def _languages(self) -> set[str]:
+        if self._present is None:
+            self._present = languages_present(self._ws.root)
+        return self._present
+
+    def missing(self) -> dict[str, list[str]]:
+        """The project's languages no server handles: {how to install one: languages}."""
+        return uncovered_languages(self._languages(), self.specs()) if self.enabled else {}
 
     def handles(self, path: Path) -> bool:
         return self.enabled and any(spec.handles(path) for spec in self.specs())
@@ -135,14 +145,23 @@ class LspService:
         if session is not None:
             await session.shutdown()
 
-    async def check(self) -> list[ServerCheck]:
-        """Start every server (spawn + initialize) at once, then stop it: what `lsp-status` shows."""
+    async def check(self, grace: float = 1.0) -> list[ServerCheck]:
+        """Start every server (spawn + initialize) at once, then stop it: what `lsp-status` shows.
+
+        `grace`: how long each may take to exit before it is killed (it has shown what was asked).
+        """
         import anyio
 
-        from loomkin_lsp_client import LspError, ServerConnection
-
         detected = not self._config.servers
-        results: list[ServerCheck] = []
+        # A program that is nowhere is told without loading the LSP client (0.5 s to import).
+        results = [
+            ServerCheck(spec, detected, False, None, 0.0, missing)
+            for spec in self.specs()
+            if (missing := spec.missing_program())
+        ]
+        startable = [spec for spec in self.specs() if not spec.missing_program()]
+        if startable:
+            from loomkin_lsp_client import LspError, ServerConnection
 
         async def one(spec: ServerSpec) -> None:
             connection = ServerConnection(spec, self._ws.root)
@@ -155,10 +174,10 @@ class LspService:
             except LspError as exc:
                 results.append(ServerCheck(spec, detected, False, None, time.monotonic() - started, str(exc)))
             finally:
-                await connection.stop(grace=1.0)
+                await connection.stop(grace=grace)
 
         async with anyio.create_task_group() as group:
-            for spec in self.specs():
+            for spec in startable:
                 group.start_soon(one, spec)
         order = {spec.name: index for index, spec in enumerate(self.specs())}
         return sorted(results, key=lambda check: order[check.spec.name])

@@ -142,15 +142,21 @@ class RepoMapService:
 
         engine = self._engine = self._engine or RankEngine()
 
+        def header(used: int) -> str:
+            return f"Repo map: {len(index.tags)} files, ~{used} of {budget} tokens (chars / 4)."
+
+        # The budget covers all that is returned: the header, at its widest, comes off the map's share.
+        map_budget = max(budget - estimate_tokens(header(budget) + "\n"), 1)
+
         def build() -> str:
-            ranked = engine.rank(index.tags, personal, mentioned, render_limit(budget))
-            return render(ranked, budget, self._lines)
+            ranked = engine.rank(index.tags, personal, mentioned, render_limit(map_budget))
+            return render(ranked, map_budget, self._lines)
 
         text = await anyio.to_thread.run_sync(build)
         if not text:
             return f"The repo map is empty: no source files in a language it reads ({len(index.tags)} indexed)."
-        header = f"Repo map: {len(index.tags)} files, ~{estimate_tokens(text)} of {budget} tokens (chars / 4)."
-        return f"{header}\n{text}"
+        whole = f"{header(budget)}\n{text}"
+        return f"{header(estimate_tokens(whole))}\n{text}"
 
     def _personalization(self, focus: list[str]) -> dict[str, float]:
         weights: dict[str, float] = {}

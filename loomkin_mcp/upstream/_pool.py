@@ -87,6 +87,13 @@ class UpstreamPool:
     def tool(self, name: str) -> tuple[Upstream, types.Tool] | None:
         return self._tools.get(name)
 
+    async def wait_for_tool(self, name: str) -> tuple[Upstream, types.Tool] | None:
+        """`name`'s upstream tool, after waiting for its server to finish connecting (or to try again)."""
+        upstream = self.names_upstream(name)
+        if upstream is not None and upstream.session is None and upstream.state in ("connecting", "failed"):
+            await upstream.retry(upstream.connect_timeout)
+        return self._tools.get(name)
+
     def names_upstream(self, name: str) -> Upstream | None:
         """The upstream a `<server>__…` name belongs to, connected or not."""
         prefix = name.split(SEPARATOR, 1)[0]

@@ -18,6 +18,7 @@ from mcp.shared.exceptions import MCPError
 
 from .._errors import LoomkinError
 from ..config import McpServerEntry
+from ._preflight import fix_for, not_found
 from ._transport import ProcessInfo, open_stdio, open_url, url_transports
 
 logger = logging.getLogger("loomkin_mcp.upstream")
@@ -26,6 +27,9 @@ _CONNECT_TIMEOUT_SECONDS = 30.0
 _MAX_BACKOFF_SECONDS = 30.0
 # After a call timed out, how long a ping may take before the server counts as hung and is restarted.
 _PING_TIMEOUT_SECONDS = 5.0
+# A server that fails to connect this many times in a row with the same error is not retried on its
+# own any more (a missing dependency does not fix itself); a call to one of its tools tries it again.
+GIVE_UP_AFTER_IDENTICAL_FAILURES = 5
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class UpstreamStatus:
     tools: int
     restarts: int
     last_error: str | None
+    fix: str | None = None
+    """What the person can do about `last_error`, when loomkin-mcp knows."""
 
 
 class UpstreamDown(LoomkinError):
@@ -67,15 +73,29 @@ class Upstream:
         self._lost = anyio.Event()
         self._settled = anyio.Event()
         """Set once the first attempt to connect has ended, either way."""
+        self._retry = anyio.Event()
+        """Set to try again after giving up (state "failed")."""
 
     @property
     def target(self) -> str:
         return self.entry.url or " ".join([self.entry.command or "", *self.entry.args])
 
     def status(self) -> UpstreamStatus:
+        fix = self.fix() if self.state != "ready" else None
         return UpstreamStatus(
-            self.name, self.target, self.state, self.transport, len(self.tools), self.restarts, self.last_error
+            self.name, self.target, self.state, self.transport, len(self.tools), self.restarts, self.last_error, fix
         )
+
+    def fix(self) -> str | None:
+        """What the person can do about the last error, in a clause (None when there is none)."""
+        return fix_for(self.entry, self.last_error) if self.last_error else None
+
+    async def retry(self, timeout: float) -> None:
+        """Try a server given up on once more (a call for one of its tools), waiting up to `timeout` for it."""
+        if self.state == "failed":
+            self._settled = anyio.Event()
+            self._retry.set()
+        await self.wait_settled(timeout)
 
     async def wait_settled(self, timeout: float) -> None:
         """Wait until the first connection attempt succeeded or failed (at most `timeout` seconds)."""
@@ -85,12 +105,18 @@ class Upstream:
     # -- the supervisor -------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect, serve until the connection is lost, wait, reconnect; forever (until cancelled)."""
+        """Connect, serve until the connection is lost, wait, reconnect; until cancelled.
+
+        A server that fails the same way GIVE_UP_AFTER_IDENTICAL_FAILURES times in a row without
+        connecting is left "failed", its error and fix on show, until a call asks for it again.
+        """
         failures = 0
+        identical = 0
         restarts: deque[float] = deque()
         reported: str | None = None
         while True:
             connected = False
+            previous_error = self.last_error
             self._hung = False
             try:
                 async with self._connected() as session:
@@ -115,6 +141,20 @@ class Upstream:
             while restarts[0] < now - 60:
                 restarts.popleft()
             failures = 0 if connected and len(restarts) <= self._quick_restarts_per_minute else failures + 1
+            identical = 0 if connected or self.last_error != previous_error else identical + 1
+            if identical + 1 >= GIVE_UP_AFTER_IDENTICAL_FAILURES:
+                self.state = "failed"
+                logger.warning(
+                    "upstream %s, %d times in a row; it is not retried until one of its tools is called. Fix: %s.",
+                    self.last_error, identical + 1, self.fix(),
+                )  # fmt: skip
+                self._on_change()
+                await self._retry.wait()
+                self._retry = anyio.Event()
+                # One more attempt: failing the same way again gives up again at once.
+                failures, identical = 0, GIVE_UP_AFTER_IDENTICAL_FAILURES - 1
+                self.state = "down"
+                continue
             delay = min(0.25 * 2 ** (failures - 1), _MAX_BACKOFF_SECONDS) if failures else 0.1
             if self.last_error != reported:
                 # Once per distinct problem: a missing command would otherwise repeat every retry.
@@ -214,7 +254,7 @@ class Upstream:
         if self._process is not None and self._process.exited.is_set():
             return f"{self.name} {self._process.describe_exit()}"
         if isinstance(exc, FileNotFoundError):
-            return f"{self.name}: `{self.entry.command}` was not found; install it or fix its `command` in [mcp]"
+            return not_found(self.entry)
         if isinstance(exc, TimeoutError):
             return f"{self.name} did not finish connecting within {_CONNECT_TIMEOUT_SECONDS:.0f} s"
         text = str(exc) or type(exc).__name__
@@ -225,9 +265,15 @@ class Upstream:
     def down_message(self) -> str:
         if self.last_error is None:
             return f"{self.name} is still connecting; try again in a moment."
+        if self.state == "failed":
+            return f"{self.last_error}, time after time, so it is no longer retried on its own; {self.fix()}."
         if "was not found" in self.last_error:
             return f"{self.last_error}."
         return f"{self.last_error}; it is being reconnected, try again shortly."
+
+    @property
+    def connect_timeout(self) -> float:
+        return _CONNECT_TIMEOUT_SECONDS
 
 
 def _root_cause(exc: BaseException) -> BaseException:

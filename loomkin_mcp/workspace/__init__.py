@@ -3,11 +3,16 @@
 from ._glob import compile_glob, glob_matches
 from ._guard import PROTECTED_FILES, STATE_DIR, PathGuard, is_protected
 from ._ignore import IgnoreRules
-from ._rules import RULES_FILENAMES, Rules, RulesFile, parse_rules
+from ._instructions import CONVENTION_FILES, Instructions, abridge
+from ._rules import ENFORCED_SECTIONS, RULES_FILENAMES, Rules, RulesFile, parse_rules
 from ._trust import GitPrograms, Grant, Trust, TrustStore
 from ._workspace import Workspace
 
 __all__ = [
+    "CONVENTION_FILES",
+    "ENFORCED_SECTIONS",
+    "Instructions",
+    "abridge",
     "PROTECTED_FILES",
     "STATE_DIR",
     "RULES_FILENAMES",

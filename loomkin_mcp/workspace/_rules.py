@@ -26,6 +26,8 @@ RULES_FILENAMES = ("LOOMKIN.md", ".loomkin.md", "loomkin.md")
 MAX_RULES_BYTES = 256 * 1024
 # A heading or a rule is a line; longer lines are prose (and the line patterns would take time in them).
 MAX_RULE_LINE_CHARS = 2000
+# The sections whose items loomkin-mcp enforces (headings compared in lower case): never left out of a summary.
+ENFORCED_SECTIONS = ("rules", "allowed operations", "denied operations")
 
 logger = logging.getLogger("loomkin_mcp.rules")
 
@@ -72,7 +74,7 @@ def parse_rules(text: str, path: Path | None = None) -> Rules:
             if item:
                 rules.append(item)
             continue
-        if section not in ("allowed operations", "denied operations"):
+        if section not in ENFORCED_SECTIONS[1:]:
             continue
         denied = section == "denied operations"
         bullet = _BULLET.match(line)

@@ -189,6 +189,10 @@ def project_grants(project: dict[str, Any], rules: Rules) -> list[Grant]:
     for pattern in project.get("permissions", {}).get("auto_approve", []):
         if pattern not in READ_ONLY_TOOLS:
             grants.append(Grant("auto-approval", f"run without asking: `{pattern}`", _canonical(["auto", pattern])))
+    graph = project.get("decisions", {}).get("graph")
+    if graph is not None:
+        text = f"read and write the shared decision graph `{graph}` (PostgreSQL), which other projects may use"
+        grants.append(Grant("decision graph", text, _canonical(["graph", graph])))
     shell = project.get("shell", {})
     if shell.get("sandbox") is False:
         grants.append(Grant("sandbox", "run shell commands and git outside the OS sandbox", _canonical(["unconfined"])))
@@ -208,6 +212,7 @@ def without_grants(project: dict[str, Any]) -> dict[str, Any]:
     kept.get("provider", {}).pop("endpoints", None)
     kept.get("shell", {}).pop("sandbox", None)
     kept.get("shell", {}).pop("network", None)
+    kept.get("decisions", {}).pop("graph", None)
     permissions = kept.get("permissions", {})
     if "auto_approve" in permissions:
         permissions["auto_approve"] = [p for p in permissions["auto_approve"] if p in READ_ONLY_TOOLS]

@@ -10,6 +10,7 @@ from .._fs import OwnFileRefused, ensure_no_link, open_root, own_directory
 from ..config import LoomkinConfig, Settings
 from ._guard import STATE_DIR, PathGuard
 from ._ignore import IgnoreRules
+from ._instructions import ConventionFiles, Instructions
 from ._rules import Rules, RulesFile
 from ._trust import Trust, TrustStore
 
@@ -31,6 +32,7 @@ class Workspace:
         self.settings = settings
         self.ignore = IgnoreRules(self.root)
         self._rules_file = RulesFile(self.root)
+        self._convention_files = ConventionFiles(self.root)
         self.trust = Trust(self.root, settings, self._rules_file.current, trust_store or TrustStore())
         self._config_identity = _identity(settings.path) if settings.path else None
 
@@ -43,6 +45,11 @@ class Workspace:
     def rules(self) -> Rules:
         """LOOMKIN.md as it is on disk now."""
         return self._rules_file.current()
+
+    @property
+    def other_instructions(self) -> list[Instructions]:
+        """AGENTS.md, CLAUDE.md, `.cursorrules`…: instructions for the model, never permissions."""
+        return self._convention_files.current()
 
     def resolve(self, raw: str, *, what: str = "file_path") -> Path:
         return self.guard.resolve(raw, what=what)
