@@ -40,6 +40,13 @@ Prefer small functions.
 """
 
 
+def configure_servers(project: Path, table: str, *entries: str, settings: str = "") -> None:
+    """A `.loomkin.toml` with `entries` as `[table].servers`, trusted as the person would."""
+    lines = "".join(f"  {entry},\n" for entry in entries)
+    (project / ".loomkin.toml").write_text(f"[{table}]\n{settings}servers = [\n{lines}]\n")
+    trust_project(project)
+
+
 def instruction_files(project: Path) -> None:
     (project / "LOOMKIN.md").write_text(LOOMKIN_MD)
     (project / "AGENTS.md").write_text("# Agents\nAlways run `make lint` first.\n")
@@ -121,13 +128,12 @@ def test_languages_without_a_server_are_named_with_the_install_command(project: 
 
 
 def test_doctor_names_unreachable_upstreams_and_their_fix_at_once(project: Path) -> None:
-    (project / ".loomkin.toml").write_text(
-        "[mcp]\nservers = [\n"
-        '  { name = "tidewave", command = "no-such-mix", args = ["tidewave.server"] },\n'
-        '  { name = "hexdocs", url = "http://127.0.0.1:9/sse" },\n'
-        "]\n"
+    configure_servers(
+        project,
+        "mcp",
+        '{ name = "tidewave", command = "no-such-mix", args = ["tidewave.server"] }',
+        '{ name = "hexdocs", url = "http://127.0.0.1:9/sse" }',
     )
-    trust_project(project)
     started = time.monotonic()
     doctor = subprocess.run([LOOMKIN, "doctor", "--json"], cwd=project, capture_output=True, text=True, timeout=60,
                             env=server_env())  # fmt: skip
@@ -142,13 +148,12 @@ def test_doctor_names_unreachable_upstreams_and_their_fix_at_once(project: Path)
 
 
 async def test_an_upstream_failing_the_same_way_stops_and_says_how_to_fix_it(project: Path) -> None:
-    (project / ".loomkin.toml").write_text(
-        "[mcp]\nservers = [\n"
-        f'  {{ name = "clock", command = "{sys.executable}", '
-        'args = ["-m", "mcp_server_time", "--local-timezone", "Nowhere/Invalid"] },\n'
-        "]\n"
+    configure_servers(
+        project,
+        "mcp",
+        f'{{ name = "clock", command = "{sys.executable}", '
+        'args = ["-m", "mcp_server_time", "--local-timezone", "Nowhere/Invalid"] }',
     )
-    trust_project(project)
     async with serve(project) as session:
         status = ""
         deadline = time.monotonic() + 90
@@ -177,12 +182,8 @@ async def test_an_upstream_failing_the_same_way_stops_and_says_how_to_fix_it(pro
 
 async def test_a_call_waits_for_an_upstream_still_connecting(project: Path) -> None:
     # A real server that takes a while to start, as `mix tidewave.server` compiling would.
-    (project / ".loomkin.toml").write_text(
-        "[mcp]\nservers = [\n"
-        f'  {{ name = "clock", command = "sh", args = ["-c", "sleep 3; exec {sys.executable} -m mcp_server_time"] }},\n'
-        "]\n"
-    )
-    trust_project(project)
+    slow = f"sleep 3; exec {sys.executable} -m mcp_server_time"
+    configure_servers(project, "mcp", f'{{ name = "clock", command = "sh", args = ["-c", "{slow}"] }}')
     async with serve(project) as session:
         status = (await session.read_resource("loomkin://upstreams")).contents[0].text
         assert "clock" in status and "connecting" in status, status
@@ -192,12 +193,12 @@ async def test_a_call_waits_for_an_upstream_still_connecting(project: Path) -> N
 
 async def test_the_first_edit_waits_for_a_slow_language_server(project: Path) -> None:
     # pylsp behind a three-second start, longer than the diagnostics timeout (as typescript-language-server).
-    (project / ".loomkin.toml").write_text(
-        "[lsp]\ndiagnostics_timeout_ms = 2500\nservers = [\n"
-        f'  {{ name = "pylsp", command = "sh", args = ["-c", "sleep 3; exec {PYLSP}"], languages = ["python"] }},\n'
-        "]\n"
+    configure_servers(
+        project,
+        "lsp",
+        f'{{ name = "pylsp", command = "sh", args = ["-c", "sleep 3; exec {PYLSP}"], languages = ["python"] }}',
+        settings="diagnostics_timeout_ms = 2500\n",
     )
-    trust_project(project)
     (project / "app.py").write_text("def greet(name):\n    return name\n\n\ngreet('world')\n")
     async with serve(project) as session:
         broken = await ok(

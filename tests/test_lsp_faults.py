@@ -92,7 +92,8 @@ async def test_garbage_output_times_out_cleanly(project: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["flood", "stderr"])
 async def test_floods_on_stdout_or_stderr_do_not_block(project: Path, mode: str) -> None:
-    fake_config(project, mode)
+    # Not blocking is the point, not speed: 5,000 log messages per edit take a while to parse on a busy machine.
+    fake_config(project, mode, timeout_ms=10_000)
     async with serve(project) as session:
         for n in range(3):
             edited = await ok(session, "file_write", file_path="a.py", content=f"x = {n}\n")

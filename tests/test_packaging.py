@@ -1,0 +1,110 @@
+"""loomkin-mcp as people install it: a wheel and an sdist built from a clean copy, and the README's
+one-line installs (`pipx install`, `uv tool install`), each into a fresh environment, then started.
+
+Downloads come from PyPI as in a real install; a cache under the test venv keeps reruns quick
+without touching the real home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from conftest import server_env
+
+pytestmark = pytest.mark.anyio
+
+REPO = Path(__file__).parent.parent
+BIN = Path(sys.executable).parent
+CACHE = Path(sys.prefix) / "test-package-cache"
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Path:
+    """The repository's tracked files, copied as a fresh clone would have them (builds write into it)."""
+    target = tmp_path / "loomkin-mcp"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        if (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target / name)
+    return target
+
+
+def installer_env(tmp_path: Path) -> dict[str, str]:
+    # The machine's environment (its proxy and certificates, as a person's shell has them), homes private.
+    return os.environ | server_env(
+        {
+            "PIP_CACHE_DIR": str(CACHE / "pip"),
+            "UV_CACHE_DIR": str(CACHE / "uv"),
+            "PIPX_HOME": str(tmp_path / "pipx"),
+            "PIPX_BIN_DIR": str(tmp_path / "bin"),
+            "UV_TOOL_DIR": str(tmp_path / "uv-tools"),
+            "UV_TOOL_BIN_DIR": str(tmp_path / "bin"),
+            "UV_PYTHON_DOWNLOADS": "never",
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        }
+    )
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{command}: {done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+async def initialize_over_stdio(program: Path, project: Path) -> set[str]:
+    params = StdioServerParameters(command=str(program), args=["--stdio", "--root", str(project)], env=server_env())
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        return {tool.name for tool in (await session.list_tools()).tools}
+
+
+async def test_the_wheel_and_sdist_install_into_a_fresh_venv(clone: Path, tmp_path: Path, project: Path) -> None:
+    env = installer_env(tmp_path)
+    run([str(BIN / "uv"), "build", "--out-dir", str(tmp_path / "dist"), str(clone)], tmp_path, env)
+    wheel = next((tmp_path / "dist").glob("loomkin_mcp-*-py3-none-any.whl"))
+    assert next((tmp_path / "dist").glob("loomkin_mcp-*.tar.gz"))  # the wheel above was built from it
+    fresh = tmp_path / "fresh"
+    run([str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(fresh)], tmp_path, env)
+    run([str(BIN / "uv"), "pip", "install", "--quiet", "--python", str(fresh / "bin" / "python"), str(wheel)],
+        tmp_path, env)  # fmt: skip
+    program = fresh / "bin" / "loomkin-mcp"
+    assert run([str(program), "--version"], tmp_path, env).startswith("loomkin-mcp ")
+    assert {"file_read", "repo_map", "lsp_diagnostics"} <= await initialize_over_stdio(program, project)
+    # The starter config ships in the wheel.
+    run([str(program), "--root", str(project), "init"], tmp_path, env)
+    assert "[decisions]" in (project / ".loomkin.toml").read_text()
+
+
+def readme_installs() -> list[str]:
+    readme = (REPO / "README.md").read_text()
+    return [line for line in readme.splitlines() if line.startswith(("pipx install ", "uv tool install "))]
+
+
+def test_the_readme_shows_both_installs() -> None:
+    assert [line.split()[0] for line in readme_installs()] == ["pipx", "uv"]
+
+
+@pytest.mark.parametrize("command", readme_installs())
+async def test_the_readmes_one_line_installs(clone: Path, tmp_path: Path, project: Path, command: str) -> None:
+    # Exactly as the README says, from the directory that holds the clone.
+    argv = shlex.split(command)
+    run([str(BIN / argv[0]), *argv[1:]], clone.parent, installer_env(tmp_path))
+    program = tmp_path / "bin" / "loomkin-mcp"
+    assert run([str(program), "--version"], tmp_path, installer_env(tmp_path)).startswith("loomkin-mcp ")
+    (project / "app.py").write_text("print('hi')\n")
+    # The [python] extra put a language server beside it, found with no PATH change (none other on this PATH).
+    bare = server_env({"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    status = json.loads(run([str(program), "--root", str(project), "lsp-status", "--json"], tmp_path, bare))
+    assert status[0]["ok"] and status[0]["command"].startswith(str(tmp_path)), status
+    assert "file_edit" in await initialize_over_stdio(program, project)
