@@ -15,16 +15,21 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import itertools
 import json
 import logging
 import math
+import secrets
 import socket
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ._errors import ConfigError
@@ -40,6 +45,13 @@ logger = logging.getLogger("loomkin_mcp.http")
 
 Transport = Literal["streamable-http", "sse"]
 PATHS = {"streamable-http": "/mcp", "sse": "/sse"}
+# Every protocol version a client may name in `MCP-Protocol-Version` (the handshake eras and the modern one).
+SPOKEN_VERSIONS = (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
+# Told to clients in each SSE stream's priming event: how soon to reconnect a dropped stream (ms).
+RETRY_MS = 1000
+# What all sessions together keep of their SSE events for resumption (Last-Event-ID).
+MAX_RESUMABLE_BYTES = 64 << 20
+MAX_RESUMABLE_EVENTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -87,9 +99,10 @@ def build_app(
     else:
         app = server.streamable_http_app(
             transport_security=security, host=host, max_request_body_size=MAX_MESSAGE_BYTES,
-            session_idle_timeout=limits.session_idle_timeout, max_sessions=None,
+            session_idle_timeout=limits.session_idle_timeout, max_sessions=None, retry_interval=RETRY_MS,
         )  # fmt: skip
-        _evict_idlest_at(server._lowlevel_server._session_manager, limits.max_sessions)
+        _manage_sessions(server._lowlevel_server._session_manager, limits.max_sessions, EventLog())
+        app.add_middleware(ProtocolChecks, path=PATHS["streamable-http"])
     inner = app.router.lifespan_context
 
     @asynccontextmanager
@@ -155,11 +168,14 @@ def _addresses() -> list[str]:
     return found
 
 
-def _evict_idlest_at(manager: Any, limit: int) -> None:
-    """At `limit` live sessions, a new one closes the session idle longest instead of being refused.
+def _manage_sessions(manager: Any, limit: int, events: EventLog) -> None:
+    """At `limit` live sessions, a new one closes the session idle longest instead of being refused; and
+    each session keeps its SSE events (in `events`' shared budget) so that a dropped stream can resume.
 
     Only when every session has a request in flight is the newcomer refused (503). This reaches into
-    the SDK's session manager (`_admit_session`, `_server_instances`): it has a cap, but refuses at it.
+    the SDK's session manager (`_admit_session`, `_server_instances`) and transport (`_event_store`): it
+    has a cap, but refuses at it, and its one event store for all sessions would replay one session's
+    events to another whose stream has the same id (`_GET_stream`, or a request id).
     """
     admit = manager._admit_session
 
@@ -176,9 +192,144 @@ def _evict_idlest_at(manager: Any, limit: int) -> None:
             _, session_id = min(idle)
             logger.info("closing the session idle longest (%s) to make room for a new one", session_id[:8])
             sessions.pop(session_id).idle_scope.cancel()
-        return admit(requestor)
+        transport = admit(requestor)
+        if transport is not None:
+            transport._event_store = SessionEvents(events)
+        return transport
 
     manager._admit_session = admit_evicting
+
+
+class EventLog:
+    """The SSE events every session keeps for resumption, oldest dropped first past a shared budget."""
+
+    def __init__(self, max_bytes: int = MAX_RESUMABLE_BYTES, max_events: int = MAX_RESUMABLE_EVENTS) -> None:
+        self._order: deque[tuple[SessionEvents, str, int]] = deque()
+        self._bytes = 0
+        self._max_bytes, self._max_events = max_bytes, max_events
+
+    def add(self, owner: SessionEvents, event_id: str, size: int) -> None:
+        self._order.append((owner, event_id, size))
+        self._bytes += size
+        while self._order and (self._bytes > self._max_bytes or len(self._order) > self._max_events):
+            old_owner, old_id, old_size = self._order.popleft()
+            self._bytes -= old_size
+            old_owner.forget(old_id)
+
+
+class SessionEvents:
+    """One session's SSE events (the SDK's `EventStore` interface): ids unguessable, replay within the session."""
+
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+        self._prefix = secrets.token_hex(8)
+        self._count = itertools.count()
+        self._events: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+
+    async def store_event(self, stream_id: str, message: Any) -> str:
+        event_id = f"{self._prefix}-{next(self._count)}"
+        self._events[event_id] = (stream_id, message)
+        size = 64 + (len(message.model_dump_json(by_alias=True, exclude_unset=True)) if message is not None else 0)
+        self._log.add(self, event_id, size)
+        return event_id
+
+    async def replay_events_after(self, last_event_id: str, send_callback: Any) -> str | None:
+        from mcp.server.streamable_http import EventMessage
+
+        if last_event_id not in self._events:
+            return None  # unknown, expired, or another session's: nothing to replay
+        stream_id = self._events[last_event_id][0]
+        after = False
+        for event_id, (stream, message) in list(self._events.items()):
+            if after and stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+            after = after or event_id == last_event_id
+        return stream_id
+
+    def forget(self, event_id: str) -> None:
+        self._events.pop(event_id, None)
+
+
+class ProtocolChecks:
+    """Streamable HTTP requests the SDK would take wrongly, answered as the spec says, in one sentence.
+
+    A request whose `id` is null, `params` that are not an object, `initialize` on a session already
+    initialized, and an `MCP-Protocol-Version` this server does not speak: 400 with a JSON-RPC error.
+    """
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app = app
+        self._path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self._path:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        version = headers.get(b"mcp-protocol-version", b"").decode("latin-1")
+        if version and version not in SPOKEN_VERSIONS:
+            spoken = ", ".join(SPOKEN_VERSIONS)
+            message = f"MCP-Protocol-Version {version!r} is not spoken here; this server speaks {spoken}"
+            await _jsonrpc_error(send, None, INVALID_REQUEST, message)
+            return
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body, replay = await _buffered(receive)
+        problem = _problem(body, has_session=b"mcp-session-id" in headers)
+        if problem is None:
+            await self.app(scope, replay, send)
+        else:
+            await _jsonrpc_error(send, *problem)
+
+
+def _problem(body: bytes, has_session: bool) -> tuple[Any, int, str] | None:
+    """(id, code, message) for a message this server refuses before the SDK sees it, else None."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None  # the SDK answers a parse error itself
+    if not isinstance(message, dict) or "method" not in message:
+        return None
+    request_id = message.get("id")
+    if "id" in message and request_id is None:
+        return None, INVALID_REQUEST, "a request's id must be a string or a number, not null (a notification has none)"
+    if "params" in message and not isinstance(message["params"], dict):
+        kind = type(message["params"]).__name__
+        return request_id, INVALID_PARAMS, f"params must be an object of named parameters, not a {kind}"
+    if message["method"] == "initialize" and has_session:
+        again = "this session is already initialized; to start over, send initialize without an Mcp-Session-Id header"
+        return request_id, INVALID_REQUEST, again
+    return None
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body (the SDK caps its size), and a `receive` that hands it over again."""
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        event = await receive()
+        if event["type"] != "http.request":
+            break
+        chunks.append(event.get("body", b""))
+        more = event.get("more_body", False)
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
+async def _jsonrpc_error(send: Send, request_id: Any, code: int, message: str) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message + "."}})
+    await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body.encode()})
 
 
 class SlowClientGuard(H11Protocol):

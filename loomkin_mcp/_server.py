@@ -164,11 +164,37 @@ class LoomkinServer(MCPServer):
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
     ) -> types.GetPromptResult | InputRequiredResult:
         if self.upstreams.names_upstream(name) is None:
+            self._check_prompt_call(name, arguments or {})
             return await super().get_prompt(name, arguments, context)
         try:
             return await self.upstreams.get_prompt(name, arguments)
         except UpstreamDown as exc:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc)) from None
+
+    def _check_prompt_call(self, name: str, arguments: dict[str, Any]) -> None:
+        """Refuse an unknown prompt or wrong arguments as the spec says (-32602), in one sentence."""
+        prompt = self._prompt_manager.get_prompt(name)
+        if prompt is None:
+            known = ", ".join(
+                sorted(p.name for p in self._prompt_manager.list_prompts()) + [n for n, _ in self.upstreams.prompts()]
+            )
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"there is no prompt named '{one_line(name)}'; the prompts are: {known}.",
+            )
+        accepted = {argument.name: argument.required for argument in prompt.arguments or []}
+        unknown = sorted(set(arguments) - set(accepted))
+        missing = sorted(key for key, required in accepted.items() if required and key not in arguments)
+        problems = []
+        if unknown:
+            problems.append("unknown argument(s) " + ", ".join(f"`{one_line(key)}`" for key in unknown))
+        if missing:
+            problems.append("missing " + ", ".join(f"`{key}`" for key in missing))
+        if problems:
+            takes = ", ".join(f"`{key}`" for key in accepted) or "no arguments"
+            raise MCPError(
+                code=types.INVALID_PARAMS, message=f"prompt {name}: {'; '.join(problems)}; it takes {takes}."
+            )
 
     def _describe_failure(self, name: str, exc: ToolError) -> str:
         cause = _find_cause(exc)
@@ -248,7 +274,16 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     notifier = ClientNotifier(server._subscriptions)
     server.middleware.extend([bridge.middleware, notifier.middleware])
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
-    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, notifier.subscribe)
+    own_uris = {uri for uri, *_ in resources}
+
+    async def subscribe(ctx: Any, params: SubscribeRequestParams) -> types.EmptyResult:
+        uri = str(params.uri)
+        if uri not in own_uris and not upstreams.owns_resource(uri):
+            missing = f"there is no resource {one_line(uri)}; resources/list names those there are."
+            raise MCPError(code=types.INVALID_PARAMS, message=missing)
+        return await notifier.subscribe(ctx, params)
+
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
     trust_prompt = TrustPrompt(workspace, services, upstreams)
     lowlevel.add_notification_handler("notifications/initialized", NotificationParams, trust_prompt.on_initialized)

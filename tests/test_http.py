@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
@@ -115,3 +116,80 @@ async def test_a_port_in_use_is_one_line_before_any_banner(project: Path) -> Non
     async with http_daemon(project, "http"):
         banner = (project.parent / "server-stderr.log").read_text()
     assert f"loomkin-mcp serves {project} at http://127.0.0.1:" in banner
+
+
+def sse_events(text: str) -> list[dict[str, str]]:
+    """The events of an SSE body: each a dict of its fields (id, event, data, retry)."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+        if fields:
+            events.append(fields)
+    return events
+
+
+async def open_session(client: httpx2.AsyncClient, url: str) -> dict[str, str]:
+    opened = await client.post(url, json=INITIALIZE, headers=MCP_HEADERS)
+    headers = MCP_HEADERS | {"Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+    await client.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+    return headers
+
+
+async def test_requests_the_spec_forbids_get_its_error_codes_in_one_sentence(project: Path) -> None:
+    async with http_daemon(project, "http") as url, httpx2.AsyncClient() as client:
+        session = await open_session(client, url)
+
+        async def error_of(message: dict, headers: dict[str, str] = session) -> tuple[int, int, str]:
+            answer = await client.post(url, json=message, headers=headers)
+            body = answer.json() if answer.headers["content-type"].startswith("application/json") else json.loads(
+                next(e["data"] for e in sse_events(answer.text) if e.get("data"))
+            )  # fmt: skip
+            return answer.status_code, body["error"]["code"], body["error"]["message"]
+
+        again = await error_of(INITIALIZE)
+        assert again[:2] == (400, -32600) and "already initialized" in again[2]
+        null_id = await error_of({"jsonrpc": "2.0", "id": None, "method": "ping"})
+        assert null_id[:2] == (400, -32600) and "not null" in null_id[2]
+        listed = await error_of({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": [1, 2]})
+        assert listed == (400, -32602, "params must be an object of named parameters, not a list.")
+        version = await error_of({"jsonrpc": "2.0", "id": 4, "method": "ping"},
+                                 session | {"MCP-Protocol-Version": "1999-01-01"})  # fmt: skip
+        assert version[:2] == (400, -32600) and "2025-06-18, 2025-11-25" in version[2] and "_meta" not in version[2]
+        unknown = await error_of({"jsonrpc": "2.0", "id": 5, "method": "prompts/get", "params": {"name": "nope"}})
+        assert unknown == (200, -32602, "there is no prompt named 'nope'; the prompts are: project_context.")
+        wrong = await error_of({"jsonrpc": "2.0", "id": 6, "method": "prompts/get",
+                                "params": {"name": "project_context", "arguments": {"x": "1"}}})  # fmt: skip
+        assert wrong == (200, -32602, "prompt project_context: unknown argument(s) `x`; it takes no arguments.")
+        missing = await error_of({"jsonrpc": "2.0", "id": 7, "method": "resources/subscribe",
+                                  "params": {"uri": "nope://x"}})  # fmt: skip
+        assert missing[1:] == (-32602, "there is no resource nope://x; resources/list names those there are.")
+        # The session still works after all of them.
+        assert (await client.post(url, json={"jsonrpc": "2.0", "id": 8, "method": "ping"}, headers=session)).is_success
+
+
+async def test_a_dropped_stream_resumes_within_its_session_only(project: Path) -> None:
+    async with http_daemon(project, "http") as url, httpx2.AsyncClient() as client:
+        session = await open_session(client, url)
+        answer = await client.post(url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=session)
+        priming, *rest = sse_events(answer.text)
+        # A priming event (an id, no data) with the reconnection delay comes first; every event has an id.
+        assert priming["id"] and priming["data"] == "" and priming["retry"] == "1000"
+        assert rest and all(event.get("id") for event in rest)
+        # As if the stream dropped right after its priming event: a GET with Last-Event-ID replays the rest.
+        async with client.stream("GET", url, headers=session | {"Last-Event-ID": priming["id"]}) as replay:
+            assert replay.status_code == 200
+            received = ""
+            async for chunk in replay.aiter_text():
+                received += chunk
+                if '"id":2' in received:
+                    break
+        assert '"tools":' in received and rest[0]["id"] in received
+        # Another session cannot replay it: event ids are unguessable and belong to their session.
+        other = await open_session(client, url)
+        with anyio.move_on_after(2):
+            async with client.stream("GET", url, headers=other | {"Last-Event-ID": priming["id"]}) as stolen:
+                async for chunk in stolen.aiter_text():
+                    assert '"tools":' not in chunk
