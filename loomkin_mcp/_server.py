@@ -156,6 +156,9 @@ class LoomkinServer(MCPServer):
             raise ResourceError(str(exc)) from None
         return [_resource_contents(item) for item in result.contents]
 
+    async def list_resource_templates(self) -> list[types.ResourceTemplate]:
+        return await super().list_resource_templates() + self.upstreams.templates()
+
     async def list_prompts(self) -> list[types.Prompt]:
         upstream = [prompt.model_copy(update={"name": name}) for name, prompt in self.upstreams.prompts()]
         return await super().list_prompts() + upstream

@@ -16,7 +16,7 @@ from mcp.server.mcpserver.tools import Tool
 
 from ._tools import ApprovalOutcome, ask_person, require_approval
 from .services import Approval, PermissionService
-from .upstream import Upstream, UpstreamPool
+from .upstream import Caller, Upstream, UpstreamPool
 
 
 def proxy_tool(
@@ -39,7 +39,11 @@ def proxy_tool(
             with contextlib.suppress(Exception):
                 await ctx.report_progress(progress, total, message)
 
-        return await pool.call_tool(exported, arguments or {}, forward_progress)
+        try:
+            caller = Caller(ctx.session, ctx.request_context.request_id)
+        except ValueError:  # no request (`loomkin-mcp call`): no editor for the upstream to ask
+            caller = None
+        return await pool.call_tool(exported, arguments or {}, forward_progress, caller)
 
     return Tool.from_function(proxy, name=exported, structured_output=False)
 

@@ -159,6 +159,7 @@ async def serve(
     env: dict[str, str] | None = None,
     launcher: tuple[str, ...] = (),
     trusted: bool = True,
+    list_roots: Callable[[Any], Awaitable[types.ListRootsResult]] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """`loomkin-mcp --stdio --root ROOT` as a subprocess, with an initialized ClientSession.
 
@@ -173,7 +174,8 @@ async def serve(
         async with http_daemon(root, TRANSPORT.get(), *args, env=env) as url, _http_streams(url) as streams:
             async with ClientSession(
                 streams[0], streams[1], elicitation_callback=elicitation, logging_callback=logging_callback,
-                message_handler=message_handler, sampling_callback=sampling, read_timeout_seconds=60,
+                message_handler=message_handler, sampling_callback=sampling, list_roots_callback=list_roots,
+                read_timeout_seconds=60,
             ) as session:  # fmt: skip
                 await session.initialize()
                 yield session
@@ -190,6 +192,7 @@ async def serve(
                 logging_callback=logging_callback,
                 message_handler=message_handler,
                 sampling_callback=sampling,
+                list_roots_callback=list_roots,
                 read_timeout_seconds=60,
             ) as session:
                 await session.initialize()

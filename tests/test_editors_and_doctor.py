@@ -150,7 +150,7 @@ def test_doctor_reports_what_works_and_how_to_fix_the_rest(project: Path, endpoi
     assert checks["lsp pylsp"]["ok"] and "pylsp" in checks["lsp pylsp"]["detail"]
     assert not checks["lsp broken-ls"]["ok"] and "not found" in checks["lsp broken-ls"]["detail"]
     assert checks["lsp broken-ls"]["fix"]
-    assert checks["upstream everything"]["ok"] and "13 tools via stdio" in checks["upstream everything"]["detail"]
+    assert checks["upstream everything"]["ok"] and "17 tools via stdio" in checks["upstream everything"]["detail"]
     assert not checks["upstream dead"]["ok"] and checks["upstream dead"]["fix"]
     for name in EXPECTED_AUTH:
         assert checks[f"provider {name}"]["ok"], checks[f"provider {name}"]

@@ -228,3 +228,42 @@ async def test_a_url_not_ending_in_sse_falls_back_from_http_to_sse(project: Path
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+async def test_an_upstreams_sampling_elicitation_and_roots_reach_the_editor(project: Path, tmp_path: Path) -> None:
+    configure(project, stdio_everything(), extra='[permissions]\nauto_approve = ["everything__*"]\n\n')
+    editor_root = tmp_path / "the-editors-workspace"
+
+    async def sample(context: object, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked = params.messages[0].content.text
+        return types.CreateMessageResult(role="assistant", model="the-editors-model",
+                                         content=types.TextContent(type="text", text=f"sampled: {asked}"))  # fmt: skip
+
+    async def elicit(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"name": "Ada", "check": True, "color": "red"})
+
+    async def roots(context: object) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=editor_root.as_uri(), name="workspace")])
+
+    async with serve(project, sampling=sample, elicitation=elicit, list_roots=roots) as session:
+        await wait_for_tools(session, "everything__trigger-sampling-request", "everything__get-roots-list")
+        sampled = await ok(session, "everything__trigger-sampling-request", prompt="the question", maxTokens=20)
+        assert "sampled: Resource trigger-sampling-request context: the question" in sampled, sampled
+        assert "the-editors-model" in sampled
+        elicited = await ok(session, "everything__trigger-elicitation-request")
+        assert "Ada" in elicited and "accept" in elicited, elicited
+        listed = await ok(session, "everything__get-roots-list")
+        assert editor_root.as_uri() in listed, listed
+
+        # Its resource templates are listed, and a URI they name is read through them.
+        templates = (await session.list_resource_templates()).resource_templates
+        text_template = next(t.uri_template for t in templates if t.uri_template.endswith("/text/{resourceId}"))
+        read = await session.read_resource(text_template.replace("{resourceId}", "7"))
+        assert "7" in read.contents[0].text, read
+
+    # An editor without those capabilities: sampling is declined with a reason, roots are loomkin's project.
+    async with serve(project) as session:
+        await wait_for_tools(session, "everything__trigger-sampling-request", "everything__get-roots-list")
+        declined = await session.call_tool("everything__trigger-sampling-request", {"prompt": "x", "maxTokens": 5})
+        assert "the editor does not offer sampling" in text_of(declined), text_of(declined)
+        assert project.as_uri() in await ok(session, "everything__get-roots-list")

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 from ._names import MAX_NAME_LENGTH, SEPARATOR, exported_names
 
 if TYPE_CHECKING:
+    from ._forward import Caller
     from ._pool import UpstreamPool
     from ._upstream import Upstream, UpstreamDown, UpstreamStatus
 
 _LAZY = {
+    "Caller": "._forward",
     "UpstreamPool": "._pool",
     "Upstream": "._upstream",
     "UpstreamDown": "._upstream",
@@ -27,6 +29,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Caller",
     "MAX_NAME_LENGTH",
     "SEPARATOR",
     "Upstream",

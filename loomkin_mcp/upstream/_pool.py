@@ -12,12 +12,36 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
 from ..config import McpSection
+from ._forward import Caller
 from ._names import SEPARATOR, exported_names
 from ._upstream import Upstream, UpstreamDown, UpstreamStatus
 
 logger = logging.getLogger("loomkin_mcp.upstream")
 
 RESERVED_SCHEME = "loomkin:"
+# A URI read through an upstream's resource template is matched only up to this length.
+MAX_TEMPLATED_URI_CHARS = 8192
+
+
+def template_pattern(uri_template: str) -> Any:
+    """A linear-time (RE2) pattern for the URIs an RFC 6570 template names; None for one it cannot read.
+
+    `{name}` stands for one path segment; `{+name}`, `{/name*}` and the like for any run of characters.
+    """
+    import re
+
+    import re2
+
+    parts = re.split(r"(\{[^{}]*\})", uri_template)
+    body = "".join(
+        ("[^/?#]*" if part[1:2].isalnum() or part[1:2] == "_" else ".*") if part.startswith("{") else re.escape(part)
+        for part in parts
+    )
+    try:
+        return re2.compile(f"(?s){body}")
+    except re2.error:
+        return None
+
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -31,6 +55,7 @@ class UpstreamPool:
         self._tools: dict[str, tuple[Upstream, types.Tool]] = {}
         self._prompts: dict[str, tuple[Upstream, types.Prompt]] = {}
         self._resources: dict[str, Upstream] = {}
+        self._templates: list[tuple[Upstream, types.ResourceTemplate, Any]] = []
         self._reserved: frozenset[str] = frozenset()
         self._group: anyio.abc.TaskGroup | None = None
 
@@ -64,6 +89,7 @@ class UpstreamPool:
         tools: dict[str, tuple[Upstream, types.Tool]] = {}
         prompts: dict[str, tuple[Upstream, types.Prompt]] = {}
         resources: dict[str, Upstream] = {}
+        templates: list[tuple[Upstream, types.ResourceTemplate, Any]] = []
         for upstream in self._upstreams:
             by_name = {tool.name: tool for tool in upstream.tools}
             for exported, original in exported_names(upstream.name, list(by_name)).items():
@@ -75,7 +101,10 @@ class UpstreamPool:
                     prompts[exported] = (upstream, prompts_by_name[original])
             for resource in self._own_resources(upstream):
                 resources.setdefault(str(resource.uri), upstream)
-        self._tools, self._prompts, self._resources = tools, prompts, resources
+            for template in upstream.templates:
+                if not template.uri_template.lower().startswith(RESERVED_SCHEME):
+                    templates.append((upstream, template, template_pattern(template.uri_template)))
+        self._tools, self._prompts, self._resources, self._templates = tools, prompts, resources, templates
         for listener in self._listeners:
             listener()
 
@@ -122,6 +151,20 @@ class UpstreamPool:
     # -- calls ----------------------------------------------------------------------------
 
     async def call_tool(
+        self, name: str, arguments: dict[str, Any], progress: ProgressCallback | None, caller: Caller | None = None
+    ) -> types.CallToolResult:
+        """Call `name` upstream; while it runs, the upstream's own requests (sampling…) go to `caller`."""
+        found = self._tools.get(name)
+        if found is None or caller is None:
+            return await self._call_tool(name, arguments, progress)
+        callers = found[0].forwarder.callers
+        callers.append(caller)
+        try:
+            return await self._call_tool(name, arguments, progress)
+        finally:
+            callers.remove(caller)
+
+    async def _call_tool(
         self, name: str, arguments: dict[str, Any], progress: ProgressCallback | None
     ) -> types.CallToolResult:
         found = self._tools.get(name)
@@ -164,11 +207,24 @@ class UpstreamPool:
         except MCPError as exc:
             raise UpstreamDown(f"{upstream.name} could not give prompt {found[1].name}: {exc.error.message}") from None
 
+    def templates(self) -> list[types.ResourceTemplate]:
+        return [template for upstream, template, _ in self._templates]
+
     def owns_resource(self, uri: str) -> bool:
-        return uri in self._resources
+        return self._resource_owner(uri) is not None
+
+    def _resource_owner(self, uri: str) -> Upstream | None:
+        """The upstream listing `uri`, else the first whose resource template it fits (linear-time match)."""
+        if uri in self._resources:
+            return self._resources[uri]
+        if len(uri) <= MAX_TEMPLATED_URI_CHARS:
+            for upstream, _, pattern in self._templates:
+                if pattern is not None and pattern.fullmatch(uri):
+                    return upstream
+        return None
 
     async def read_resource(self, uri: str) -> types.ReadResourceResult:
-        upstream = self._resources.get(uri)
+        upstream = self._resource_owner(uri)
         if upstream is None or upstream.session is None:
             raise UpstreamDown(upstream.down_message() if upstream else f"no upstream serves {uri}")
         try:

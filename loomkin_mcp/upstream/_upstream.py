@@ -18,6 +18,7 @@ from mcp.shared.exceptions import MCPError
 
 from .._errors import LoomkinError
 from ..config import McpServerEntry
+from ._forward import Forwarder
 from ._preflight import fix_for, not_found
 from ._transport import ProcessInfo, open_stdio, open_url, url_transports
 
@@ -65,6 +66,7 @@ class Upstream:
         self.transport: str | None = None
         self.tools: list[types.Tool] = []
         self.resources: list[types.Resource] = []
+        self.templates: list[types.ResourceTemplate] = []
         self.prompts: list[types.Prompt] = []
         self.last_error: str | None = None
         self.restarts = 0
@@ -75,6 +77,8 @@ class Upstream:
         """Set once the first attempt to connect has ended, either way."""
         self._retry = anyio.Event()
         """Set to try again after giving up (state "failed")."""
+        self.forwarder = Forwarder(entry.name, root)
+        """Passes the upstream's sampling, elicitation and roots requests on to the calling editor."""
 
     @property
     def target(self) -> str:
@@ -133,6 +137,7 @@ class Upstream:
             finally:
                 was_ready = self.session is not None
                 self.session, self.state, self.tools, self.resources, self.prompts = None, "down", [], [], []
+                self.templates = []
                 self._lost = anyio.Event()
                 if was_ready:
                     self._on_change()
@@ -174,7 +179,14 @@ class Upstream:
                 async with AsyncExitStack() as stack:
                     streams = await stack.enter_async_context(self._open(transport))
                     session = await stack.enter_async_context(
-                        ClientSession(streams[0], streams[1], message_handler=self._on_message)
+                        ClientSession(
+                            streams[0],
+                            streams[1],
+                            message_handler=self._on_message,
+                            sampling_callback=self.forwarder.sampling,
+                            elicitation_callback=self.forwarder.elicitation,
+                            list_roots_callback=self.forwarder.roots,
+                        )
                     )
                     with anyio.fail_after(_CONNECT_TIMEOUT_SECONDS):
                         await session.initialize()
@@ -198,6 +210,11 @@ class Upstream:
         capabilities = session.server_capabilities
         self.tools = (await session.list_tools()).tools if capabilities and capabilities.tools else []
         self.resources = (await session.list_resources()).resources if capabilities and capabilities.resources else []
+        self.templates = (
+            (await session.list_resource_templates()).resource_templates
+            if capabilities and capabilities.resources
+            else []
+        )
         self.prompts = (await session.list_prompts()).prompts if capabilities and capabilities.prompts else []
 
     async def _on_message(self, message: Any) -> None:
