@@ -40,13 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     from ._logging import McpLogBridge, configure_stderr_logging
+    from ._roots import serve_editors_root, unsafe_default_root
 
     # Serving, the log is the editor's (or the daemon's) record; a one-shot command in a terminal stays quiet.
     configure_stderr_logging(args.log_level or ("info" if args.command is None else "warning"))
     # Installed before the config loads, so its warnings reach the client once one connects.
     bridge = McpLogBridge().install()
     try:
-        root = _project_root(args.root, serving=args.command is None and not (args.http or args.sse))
+        stdio = args.command is None and not (args.http or args.sse)
+        if stdio and args.root is None and not sys.stdin.isatty() and unsafe_default_root(Path.cwd().resolve()):
+            # Started in / or ~ by an editor: serve its first root if it declares roots (this exec()s).
+            serve_editors_root(sys.argv[1:] if argv is None else argv)
+        root = _project_root(args.root, serving=stdio)
         if args.command == "init":
             return _init(root, args.force)
         from .config import load_settings
@@ -190,10 +195,12 @@ def _positive_float(text: str) -> float:
 
 
 def _project_root(raw: str | None, serving: bool) -> Path:
+    from ._roots import unsafe_default_root
+
     if raw is None:
         root = Path.cwd().resolve()
         # Some editors (Claude Desktop) start servers in / or ~: never serve those by accident.
-        if serving and root in (Path("/"), Path.home().resolve()):
+        if serving and unsafe_default_root(root):
             raise ConfigError(
                 f"refusing to serve {root} as a project because it is the current directory by default; "
                 "pass --root /path/to/project."

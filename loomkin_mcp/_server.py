@@ -36,6 +36,7 @@ from ._decision_tools import register_decision_tools
 from ._errors import LoomkinError, one_line
 from ._logging import McpLogBridge
 from ._lsp_tools import register_lsp_tools
+from ._roots import WithoutAnswerTo, replayed_then, take_replay
 from ._stdin import cancellable_stdin
 from ._subscriptions import ClientNotifier
 from ._tools import register_tools
@@ -98,11 +99,21 @@ class LoomkinServer(MCPServer):
             self.services.decisions.close()
 
     async def run_stdio_async(self) -> None:
-        """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read."""
+        """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read.
+
+        After a rootless start (`_roots`), the editor's messages so far are replayed first, and the
+        answer to the replayed `initialize` is not sent again.
+        """
         stdin = cancellable_stdin()
+        replay = take_replay()
+        if replay is not None and stdin is not None:
+            stdin = replayed_then(replay, stdin)
+            logger.info("%s", replay["note"])
         options = self._lowlevel_server.create_initialization_options()
         # The SDK types stdin as an AsyncFile; it only iterates it line by line.
         async with self.shared_resources(), stdio_server(stdin=cast(Any, stdin)) as (read_stream, write_stream):
+            if replay is not None:
+                write_stream = WithoutAnswerTo(write_stream, replay["swallow"])
             await self._lowlevel_server.run(read_stream, write_stream, options)
 
     # -- tools ----------------------------------------------------------------------------
@@ -290,6 +301,12 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
     trust_prompt = TrustPrompt(workspace, services, upstreams)
     lowlevel.add_notification_handler("notifications/initialized", NotificationParams, trust_prompt.on_initialized)
+
+    async def roots_changed(ctx: Any, params: Any) -> None:
+        # One process serves one project (its language servers, index and trust are that project's).
+        logger.warning("the editor's roots changed; loomkin-mcp keeps serving %s until it is restarted", workspace.root)
+
+    lowlevel.add_notification_handler("notifications/roots/list_changed", NotificationParams, roots_changed)
     if notice := workspace.trust.notice():
         # Once, on stderr and (through the log bridge) to the client that connects.
         logger.warning("%s", notice)
