@@ -8,7 +8,7 @@ import logging
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigError, LoomkinError, one_line
 from ._version import __version__
@@ -32,6 +32,7 @@ Register `loomkin-mcp --stdio` as an MCP server in your editor (see README.md), 
   loomkin-mcp upstream-status             check the upstream MCP servers
   loomkin-mcp repo-map --tokens 1024      the project's key definitions
   loomkin-mcp doctor                      check everything this project configures
+  loomkin-mcp status                      the project, its servers, repo map and decision graph
   loomkin-mcp trust                       review and allow what the project's own files ask to run
 """
 
@@ -63,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                 logging.getLogger(name).setLevel(logging.ERROR)
         if args.command == "tools":
             return _list_tools(_build(root, settings, bridge))
+        if args.command == "status":
+            return _status(_build(root, settings, bridge), args.json)
         if args.command == "call":
             return _call(_build(root, settings, bridge), args.tool, args.arguments)
         if args.command == "lsp-status":
@@ -155,8 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     call = command("call", "run one tool in-process and print its result")
     call.add_argument("tool", help="tool name, e.g. file_read")
     call.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
-    status = command("lsp-status", "start each language server once and report whether it works")
-    status.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
+    lsp_status = command("lsp-status", "start each language server once and report whether it works")
+    lsp_status.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
+    status = command("status", "what a server for this project shows on its status page (project, servers, map, graph)")
+    status.add_argument("--json", action="store_true", default=False, help="print JSON (as /status.json) instead")
     repo_map = command("repo-map", "print the repo map (ranked definitions within a token budget)")
     repo_map.add_argument(
         "--tokens", type=int, default=None, help="token budget (default [context].max_repo_map_tokens)"
@@ -291,6 +296,23 @@ def _serve(root: Path, settings: Settings, bridge: McpLogBridge) -> int:
     from ._server import serve_stdio
 
     anyio.run(serve_stdio, _build(root, settings, bridge))
+    return 0
+
+
+def _status(server: LoomkinServer, as_json: bool) -> int:
+    import anyio
+
+    from ._status import render_text, snapshot
+
+    async def gather() -> dict[str, Any]:
+        await server.services.repomap.index()  # from its disk cache when there is one
+        try:
+            return snapshot(server, open_store=True)
+        finally:
+            await server.close()
+
+    status = anyio.run(gather)
+    print(json.dumps(status, indent=2, ensure_ascii=False) if as_json else render_text(status))
     return 0
 
 

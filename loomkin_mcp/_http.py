@@ -45,6 +45,7 @@ logger = logging.getLogger("loomkin_mcp.http")
 
 Transport = Literal["streamable-http", "sse"]
 PATHS = {"streamable-http": "/mcp", "sse": "/sse"}
+HEALTH_PATH, STATUS_PATH = "/health", "/status.json"
 # Every protocol version a client may name in `MCP-Protocol-Version` (the handshake eras and the modern one).
 SPOKEN_VERSIONS = (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
 # Told to clients in each SSE stream's priming event: how soon to reconnect a dropped stream (ms).
@@ -112,9 +113,30 @@ def build_app(
             yield state
 
     app.router.lifespan_context = lifespan
+    _add_status_routes(app, server, security)
     if token:
         app.add_middleware(BearerToken, token=token)
     return app
+
+
+def _add_status_routes(app: Starlette, server: LoomkinServer, security: Any) -> None:
+    """`/health` and `/status.json`, read-only, behind the same Host and Origin checks as the MCP endpoint."""
+    from mcp.server.transport_security import TransportSecurityMiddleware
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from ._status import health, snapshot
+
+    guard = TransportSecurityMiddleware(security)
+
+    async def health_route(request: Request) -> Response:
+        return await guard.validate_request(request) or JSONResponse(health(server.started))
+
+    async def status_route(request: Request) -> Response:
+        return await guard.validate_request(request) or JSONResponse(snapshot(server))
+
+    app.router.routes[:0] = [Route(HEALTH_PATH, health_route), Route(STATUS_PATH, status_route)]
 
 
 class BearerToken:
@@ -125,7 +147,8 @@ class BearerToken:
         self._expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # `/health` says only "ok" and the version: process managers ask it without a token.
+        if scope["type"] != "http" or scope["path"] == HEALTH_PATH:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
@@ -423,6 +446,6 @@ def connection_help(transport: Transport, host: str, port: int, token: bool, roo
             f'  Windsurf (mcp_config.json)    {{"mcpServers": {{"loomkin": {{"serverUrl": "{url}"{auth}}}}}}}',
             f'  Zed      (settings.json)      {{"context_servers": {{"loomkin": {{"url": "{url}"{auth}}}}}}}',
             "  Claude Desktop launches servers itself: use `loomkin-mcp editor-config claude-desktop` (stdio).",
-            "Ctrl-C stops it.",
+            f"Status: http://{host}:{port}{STATUS_PATH} (and {HEALTH_PATH} for process managers). Ctrl-C stops it.",
         ]
     )

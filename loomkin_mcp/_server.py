@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -37,6 +38,7 @@ from ._errors import LoomkinError, one_line
 from ._logging import McpLogBridge
 from ._lsp_tools import register_lsp_tools
 from ._roots import WithoutAnswerTo, replayed_then, take_replay
+from ._status import CallLog
 from ._stdin import cancellable_stdin
 from ._subscriptions import ClientNotifier
 from ._tools import register_tools
@@ -72,6 +74,11 @@ class LoomkinServer(MCPServer):
 
     services: Services
     upstreams: UpstreamPool
+    notifier: ClientNotifier
+    calls: CallLog
+    """The latest tool calls, for the status page."""
+    started: float
+    """When the server was built (time.monotonic)."""
     # Exported upstream tool name -> (the upstream's tool it was built for, its proxy).
     _proxies: dict[str, tuple[types.Tool, Tool]]
 
@@ -124,6 +131,17 @@ class LoomkinServer(MCPServer):
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        started, ok = time.monotonic(), False
+        try:
+            result = await self._call_tool(name, arguments, context)
+            ok = not getattr(result, "is_error", False)
+            return result
+        finally:
+            self.calls.record(name, arguments, started, ok)
+
+    async def _call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None
     ) -> CallToolResult | InputRequiredResult:
         try:
             if self._tool_manager.get_tool(name) is None and self.upstreams.names_upstream(name) is not None:
@@ -242,6 +260,8 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     )
     server.services = services
     server.upstreams = upstreams
+    server.calls = CallLog()
+    server.started = time.monotonic()
     server._proxies = {}
     register_tools(server, services)
     register_lsp_tools(server, services)
@@ -285,7 +305,7 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
         NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True),
     )
     bridge = log_bridge or McpLogBridge().install()
-    notifier = ClientNotifier(server._subscriptions)
+    notifier = server.notifier = ClientNotifier(server._subscriptions)
     server.middleware.extend([bridge.middleware, notifier.middleware])
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
     own_uris = {uri for uri, *_ in resources}

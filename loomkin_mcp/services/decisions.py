@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Literal
 
-from .._errors import ConfigError, PermissionRefused, ToolInputError
+from .._errors import ConfigError, LoomkinError, PermissionRefused, ToolInputError
 from ..decisions import EDGE_TYPES, NODE_TYPES, STATUSES, DecisionStore, Node, render
 from ..decisions._store import POSTGRES_SCHEMES, new_id, now
 from ..decisions._summaries import Sampler, clean, from_endpoint, prompt_for
@@ -76,6 +76,24 @@ class DecisionService:
                 except ConfigError as exc:
                     raise ToolInputError(str(exc)) from None
             return self._store
+
+    def summary(self, open_store: bool = False) -> dict[str, object]:
+        """For the status page: the store, its node count, active goals and recent decisions.
+
+        The store is not opened for it unless `open_store` (a person's `loomkin-mcp status`).
+        """
+        if not self.enabled:
+            return {"open": False, "error": "off: [decisions] enabled = false"}
+        if self._store is None and not open_store:
+            return {"open": False}
+        try:
+            store = self.store
+            goals = [node.title for node in store.nodes("goal", "active", limit=10)]
+            recent = [f"[{node.node_type}] {node.title}" for node in store.nodes(limit=10)]
+            return {"open": True, "store": store.backend, "graph": store.graph, "nodes": store.count(),
+                    "active_goals": goals, "recent": recent}  # fmt: skip
+        except LoomkinError as exc:
+            return {"open": False, "error": str(exc)}
 
     def close(self) -> None:
         if self._store is not None:

@@ -122,6 +122,18 @@ class LspService:
             return []
         return [f"{self._session.format_row(path, d)} [{name}]" for name, path, d in self._session.collect()]
 
+    def diagnostic_counts(self) -> dict[str, dict[str, int]]:
+        """{file: {severity: count}} of every open document (the status page's summary)."""
+        if self._session is None:
+            return {}
+        from ._lsp_session import SEVERITY_NAMES
+
+        counts: dict[str, dict[str, int]] = {}
+        for _, path, diagnostic in self._session.collect():
+            severity = SEVERITY_NAMES.get(int(diagnostic.severity or 1), "error")
+            counts.setdefault(path, {})[severity] = counts.get(path, {}).get(severity, 0) + 1
+        return counts
+
     def files_with_diagnostics(self) -> list[str]:
         if self._session is None:
             return []

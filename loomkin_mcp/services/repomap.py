@@ -122,6 +122,23 @@ class RepoMapService:
         if self._index is not None:
             await anyio.to_thread.run_sync(self._index.save)
 
+    def summary(self) -> dict[str, object]:
+        """For the status page: what is indexed (nothing is built for it)."""
+        index = self._index
+        if index is None:
+            return {"indexed": False, "files": 0, "languages": {}, "watching": False}
+        from ..repomap import grammar_for
+
+        languages: dict[str, int] = {}
+        for name in index.tags:
+            grammar = grammar_for(name)
+            if grammar is not None:
+                languages[grammar.name] = languages.get(grammar.name, 0) + 1
+        last = None if self.last_change_at is None else round(time.monotonic() - self.last_change_at, 1)
+        watching = self._watcher is not None
+        return {"indexed": True, "files": len(index.tags), "languages": languages, "watching": watching,
+                "seconds_since_last_change": last}  # fmt: skip
+
     # -- the map --------------------------------------------------------------------------
 
     async def render(

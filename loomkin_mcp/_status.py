@@ -1,0 +1,129 @@
+"""What the server is doing, for people and scripts: `/health`, `/status.json` and `loomkin-mcp status`.
+
+Read-only: a snapshot starts nothing (no language server, no index, no store is opened for it),
+and shows no secret — tool arguments are shortened, file contents never shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._server import LoomkinServer
+
+RECENT_CALLS = 50
+# Arguments that carry file contents or edits: shown by size only.
+CONTENT_ARGUMENTS = frozenset({"content", "old_string", "new_string", "body", "text", "message", "description"})
+MAX_SHOWN_CHARS = 80
+
+
+class CallLog:
+    """The latest tool calls: tool, when, how long, ok or not, and their arguments shortened."""
+
+    def __init__(self, size: int = RECENT_CALLS) -> None:
+        self._calls: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def record(self, tool: str, arguments: dict[str, Any], started: float, ok: bool) -> None:
+        self._calls.append({
+            "tool": tool,
+            "at": round(time.time() - (time.monotonic() - started), 3),
+            "ms": round((time.monotonic() - started) * 1000, 1),
+            "ok": ok,
+            "arguments": {key: _shortened(key, value) for key, value in list(arguments.items())[:10]},
+        })  # fmt: skip
+
+    def recent(self) -> list[dict[str, Any]]:
+        return list(reversed(self._calls))
+
+
+def _shortened(key: str, value: Any) -> str:
+    if isinstance(value, str) and (key in CONTENT_ARGUMENTS or len(value) > MAX_SHOWN_CHARS):
+        return f"<{len(value):,} characters>"
+    if isinstance(value, list | dict):
+        return f"<{len(value)} items>"
+    return str(value)[:MAX_SHOWN_CHARS]
+
+
+def health(started: float) -> dict[str, Any]:
+    return {"status": "ok", "version": __version__, "uptime_s": round(time.monotonic() - started, 1)}
+
+
+def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
+    """Everything the status page shows; `open_store` for a person's `loomkin-mcp status` in a terminal."""
+    services = server.services
+    workspace = services.workspace
+    rules = workspace.rules
+    held = workspace.trust.held_back()
+    return {
+        **health(server.started),
+        "project": {
+            "root": str(workspace.root),
+            "config": str(workspace.settings.path) if workspace.settings.path else None,
+            "trusted": not held,
+            "held_back": [grant.description for grant in held],
+            "rules": {
+                "file": rules.path.name if rules.path else None,
+                "rules": list(rules.rules),
+                "shell_allowed": [] if held else list(rules.shell_allowed),
+                "shell_denied": list(rules.shell_denied),
+                "write_allowed": list(rules.write_allowed),
+                "write_denied": list(rules.write_denied),
+            },
+        },
+        "language_servers": [dataclasses.asdict(row) for row in services.lsp.status()],
+        "upstreams": [dataclasses.asdict(row) for row in server.upstreams.status()],
+        "sessions": [_session(session) for session in server.notifier.sessions()],
+        "diagnostics": _diagnostics(server),
+        "repo_map": services.repomap.summary(),
+        "decisions": services.decisions.summary(open_store),
+        "tool_calls": server.calls.recent(),
+    }
+
+
+def _session(session: Any) -> dict[str, Any]:
+    params = getattr(session, "client_params", None)
+    info = getattr(params, "client_info", None)
+    return {
+        "client": getattr(info, "name", None),
+        "client_version": getattr(info, "version", None),
+        "protocol_version": getattr(params, "protocol_version", None),
+    }
+
+
+def _diagnostics(server: LoomkinServer) -> dict[str, Any]:
+    files = server.services.lsp.diagnostic_counts()
+    return {"total": sum(sum(counts.values()) for counts in files.values()), "files": files}
+
+
+def render_text(status: dict[str, Any]) -> str:
+    """The snapshot for a terminal (`loomkin-mcp status`)."""
+    project, rules = status["project"], status["project"]["rules"]
+    trust = "trusted" if project["trusted"] else f"{len(project['held_back'])} item(s) held back until trusted"
+    lines = [
+        f"loomkin-mcp {status['version']} for {project['root']}",
+        f"  config: {project['config'] or 'none (the defaults serve)'}",
+        f"  trust: {trust}",
+        f"  LOOMKIN.md: {rules['file'] or 'none'}, {len(rules['rules'])} rules, "
+        f"shell: {', '.join(rules['shell_allowed']) or 'off'}",
+        "Language servers:",
+    ]
+    for row in status["language_servers"] or [None]:
+        lines.append("  none" if row is None else _row(row["name"], row["state"], row["pid"], row["last_error"]))
+    lines.append("Upstream MCP servers:")
+    for row in status["upstreams"] or [None]:
+        lines.append("  none" if row is None else _row(row["name"], f"{row['state']}, {row['tools']} tools", None,
+                                                      row["last_error"]))  # fmt: skip
+    repo, decisions = status["repo_map"], status["decisions"]
+    lines.append("Repo map: " + (f"{repo['files']} files indexed" if repo["indexed"] else "not built yet"))
+    graph = f"{decisions['nodes']} nodes ({decisions['store']})" if decisions.get("open") else None
+    lines.append("Decision graph: " + (graph or decisions.get("error") or "not opened yet"))
+    return "\n".join(lines)
+
+
+def _row(name: str, state: str, pid: int | None, error: str | None) -> str:
+    return f"  {name}: {state}" + (f" (pid {pid})" if pid else "") + (f"; last error: {error}" if error else "")

@@ -1,0 +1,70 @@
+"""The daemon's /health and /status.json, and `loomkin-mcp status`: what runs, read-only, no secrets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp import ClientSession
+
+from conftest import LOOMKIN, _http_streams, http_daemon, ok, server_env
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "the file's contents must never show on the status page"
+
+
+async def test_status_json_shows_what_runs_and_no_contents(project: Path) -> None:
+    (project / "app.py").write_text("import os\n")
+    (project / "LOOMKIN.md").write_text("## Rules\n- Keep it small.\n")
+    async with http_daemon(project, "http") as url, httpx2.AsyncClient() as client:
+        base = url.removesuffix("/mcp")
+        health = await client.get(f"{base}/health")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        async with _http_streams(url) as streams, ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            await ok(session, "file_write", file_path="notes.txt", content=SECRET)
+            await ok(session, "decision_log", node_type="goal", title="Ship the status page")
+            await ok(session, "lsp_diagnostics", file_path="app.py")
+            status = (await client.get(f"{base}/status.json")).json()
+        assert status["project"]["root"] == str(project) and status["project"]["trusted"] is True
+        assert status["project"]["rules"]["rules"] == ["Keep it small."]
+        assert [row["name"] for row in status["language_servers"]] == ["pylsp"]
+        assert status["language_servers"][0]["state"] == "running" and status["language_servers"][0]["pid"]
+        assert status["diagnostics"]["files"]["app.py"] == {"warning": 1}
+        assert status["decisions"]["active_goals"] == ["Ship the status page"]
+        calls = {call["tool"]: call for call in status["tool_calls"]}
+        assert (
+            calls["file_write"]["ok"] and calls["file_write"]["arguments"]["content"] == f"<{len(SECRET)} characters>"
+        )
+        assert SECRET not in json.dumps(status)
+        assert any(session["client"] and session["protocol_version"] for session in status["sessions"])
+
+
+async def test_status_routes_have_the_endpoints_protections(project: Path) -> None:
+    async with http_daemon(project, "http", env={"LOOMKIN_TOKEN": "s3cret"}) as url, httpx2.AsyncClient() as client:
+        base = url.removesuffix("/mcp")
+        assert (await client.get(f"{base}/status.json")).status_code == 401
+        allowed = {"Authorization": "Bearer s3cret"}
+        assert (await client.get(f"{base}/status.json", headers=allowed)).status_code == 200
+        # Health says only "ok": process managers ask it without the token.
+        assert (await client.get(f"{base}/health")).json()["status"] == "ok"
+        foreign = await client.get(f"{base}/status.json", headers=allowed | {"Origin": "http://evil.example"})
+        assert foreign.status_code == 403
+        rebinding = await client.get(f"{base}/health", headers={"Host": "evil.example"})
+        assert rebinding.status_code in (403, 421)
+
+
+def test_status_in_a_terminal(project: Path) -> None:
+    (project / "app.py").write_text("def main():\n    return 1\n")
+    text = subprocess.run([LOOMKIN, "status"], cwd=project, capture_output=True, text=True, timeout=60,
+                          env=server_env())  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert "loomkin-mcp " in text.stdout and str(project) in text.stdout
+    assert "Repo map: 1 files indexed" in text.stdout and "Decision graph: 0 nodes (sqlite)" in text.stdout
+    data = json.loads(subprocess.run([LOOMKIN, "status", "--json"], cwd=project, capture_output=True, text=True,
+                                     timeout=60, env=server_env()).stdout)  # fmt: skip
+    assert data["repo_map"]["languages"] == {"python": 1} and data["project"]["root"] == str(project)
