@@ -30,6 +30,8 @@ install-test: $(VENV)/.installed-test node_modules/.installed
 	@command -v strace >/dev/null || (apt-get update && apt-get install -y strace)
 	@# Shell commands run inside bubblewrap; the containment tests need it.
 	@command -v bwrap >/dev/null || (apt-get update && apt-get install -y bubblewrap)
+	@# A real browser for the status page's tests (driven by Playwright; never `playwright install`).
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	@# A real PostgreSQL for the decision-graph tests (they start a throwaway cluster on loopback).
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| (apt-get update && apt-get install -y postgresql)

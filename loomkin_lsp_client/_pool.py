@@ -57,6 +57,9 @@ class _Slot:
     retry_at: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     documents: OrderedDict[str, Document] = field(default_factory=OrderedDict)
+    starts: int = 0
+    started_at: float | None = None
+    """When (Unix time) the running connection finished starting."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class ServerStatus:
     pid: int | None
     open_documents: int
     last_error: str | None
+    restarts: int = 0
+    uptime_s: float | None = None
 
 
 class LanguageServerPool:
@@ -153,6 +158,8 @@ class LanguageServerPool:
             raise LspError(message) from None
         slot.connection = connection
         slot.state = "running"
+        slot.starts += 1
+        slot.started_at = time.time()
         logger.info("started %s (pid %s) for %s", spec.name, connection.pid, ", ".join(sorted(spec.languages)))
         for document in slot.documents.values():
             document.version += 1
@@ -184,18 +191,22 @@ class LanguageServerPool:
             slot.state = "stopped"
 
     def status(self) -> list[ServerStatus]:
-        return [
-            ServerStatus(
-                name=slot.spec.name,
-                command=" ".join([slot.spec.command, *slot.spec.args]),
-                languages=tuple(sorted(slot.spec.languages | slot.spec.extensions)),
-                state=slot.state if slot.connection is None or slot.connection.alive else "crashed",
-                pid=slot.connection.pid if slot.connection is not None and slot.connection.alive else None,
-                open_documents=len(slot.documents),
-                last_error=slot.last_error,
-            )
-            for slot in self._slots
-        ]
+        return [self._status(slot) for slot in self._slots]
+
+    @staticmethod
+    def _status(slot: _Slot) -> ServerStatus:
+        alive = slot.connection is not None and slot.connection.alive
+        return ServerStatus(
+            name=slot.spec.name,
+            command=" ".join([slot.spec.command, *slot.spec.args]),
+            languages=tuple(sorted(slot.spec.languages | slot.spec.extensions)),
+            state=slot.state if slot.connection is None or alive else "crashed",
+            pid=slot.connection.pid if alive and slot.connection is not None else None,
+            open_documents=len(slot.documents),
+            last_error=slot.last_error,
+            restarts=max(slot.starts - 1, 0),
+            uptime_s=round(time.time() - slot.started_at, 1) if alive and slot.started_at else None,
+        )
 
     def files_changed(self, changes: list[tuple[Path, lsp.FileChangeType]]) -> None:
         """Tell the servers that watch files what changed on disk (they may not have it open)."""

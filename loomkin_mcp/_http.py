@@ -46,6 +46,16 @@ logger = logging.getLogger("loomkin_mcp.http")
 Transport = Literal["streamable-http", "sse"]
 PATHS = {"streamable-http": "/mcp", "sse": "/sse"}
 HEALTH_PATH, STATUS_PATH = "/health", "/status.json"
+PAGE_COOKIE = "loomkin_status"
+# The page's feed looks for changes this often, and says it is alive when nothing changed for a while.
+PAGE_POLL_SECONDS = 0.25
+KEEPALIVE_SECONDS = 15.0
+# The page runs only its own script and style, and is never framed (it shows the project).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 # Every protocol version a client may name in `MCP-Protocol-Version` (the handshake eras and the modern one).
 SPOKEN_VERSIONS = (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
 # Told to clients in each SSE stream's priming event: how soon to reconnect a dropped stream (ms).
@@ -113,22 +123,29 @@ def build_app(
             yield state
 
     app.router.lifespan_context = lifespan
-    _add_status_routes(app, server, security)
+    _add_status_routes(app, server, security, token)
     if token:
         app.add_middleware(BearerToken, token=token)
     return app
 
 
-def _add_status_routes(app: Starlette, server: LoomkinServer, security: Any) -> None:
-    """`/health` and `/status.json`, read-only, behind the same Host and Origin checks as the MCP endpoint."""
+def _add_status_routes(app: Starlette, server: LoomkinServer, security: Any, token: str | None) -> None:
+    """The status page (`/`), its live feed (`/status/events`, SSE), `/status.json` and `/health`: read-only,
+    behind the same Host and Origin checks as the MCP endpoint (and the token, see BearerToken)."""
+    from importlib import resources
+
     from mcp.server.transport_security import TransportSecurityMiddleware
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
+    from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 
-    from ._status import health, snapshot
+    from ._status import health, page_state, snapshot
 
     guard = TransportSecurityMiddleware(security)
+    page = resources.files("loomkin_mcp").joinpath("status_page.html").read_text(encoding="utf-8")
+
+    async def page_route(request: Request) -> Response:
+        return await guard.validate_request(request) or HTMLResponse(page, headers=PAGE_HEADERS)
 
     async def health_route(request: Request) -> Response:
         return await guard.validate_request(request) or JSONResponse(health(server.started))
@@ -136,7 +153,46 @@ def _add_status_routes(app: Starlette, server: LoomkinServer, security: Any) -> 
     async def status_route(request: Request) -> Response:
         return await guard.validate_request(request) or JSONResponse(snapshot(server))
 
-    app.router.routes[:0] = [Route(HEALTH_PATH, health_route), Route(STATUS_PATH, status_route)]
+    async def events_route(request: Request) -> Response:
+        refused = await guard.validate_request(request)
+        if refused is not None:
+            return refused
+
+        async def feed() -> AsyncIterator[str]:
+            last, quiet = "", 0.0
+            while not await request.is_disconnected():
+                state = json.dumps(page_state(server))
+                if state != last:
+                    last, quiet = state, 0.0
+                    yield f"data: {state}\n\n"
+                elif quiet >= KEEPALIVE_SECONDS:
+                    quiet = 0.0
+                    yield ": still here\n\n"
+                await asyncio.sleep(PAGE_POLL_SECONDS)
+                quiet += PAGE_POLL_SECONDS
+
+        return StreamingResponse(feed(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    async def login_route(request: Request) -> Response:
+        # Reached only with the right bearer token (BearerToken): the page keeps a derived value, not the token.
+        refused = await guard.validate_request(request, is_post=False)
+        if refused is not None or token is None:
+            return refused or JSONResponse({"error": "no token is configured"}, status_code=400)
+        answer = JSONResponse({"ok": True})
+        answer.set_cookie(PAGE_COOKIE, page_cookie(token), httponly=True, samesite="strict", path="/")
+        return answer
+
+    app.router.routes[:0] = [
+        Route("/", page_route),
+        Route(HEALTH_PATH, health_route),
+        Route(STATUS_PATH, status_route),
+        Route("/status/events", events_route),
+        Route("/status/login", login_route, methods=["POST"]),
+    ]
+
+
+def page_cookie(token: str) -> str:
+    return hmac.new(token.encode(), b"loomkin-mcp status page", "sha256").hexdigest()
 
 
 class BearerToken:
@@ -145,14 +201,20 @@ class BearerToken:
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
         self._expected = f"Bearer {token}".encode()
+        self._cookie = page_cookie(token).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # `/health` says only "ok" and the version: process managers ask it without a token.
-        if scope["type"] != "http" or scope["path"] == HEALTH_PATH:
+        # `/health` says only "ok" and the version: process managers ask it without a token. The page itself
+        # holds no data (it asks for the token, then reads the status routes with the cookie it gets).
+        if scope["type"] != "http" or scope["path"] in (HEALTH_PATH, "/"):
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(b"authorization", b"")
-        if not hmac.compare_digest(given, self._expected):
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"authorization", b"")
+        by_cookie = scope["path"].startswith("/status") and hmac.compare_digest(
+            _cookie(headers, PAGE_COOKIE).encode(), self._cookie
+        )
+        if not hmac.compare_digest(given, self._expected) and not by_cookie:
             body = json.dumps({"error": "missing or wrong bearer token; send Authorization: Bearer <token>"})
             await send(
                 {
@@ -449,3 +511,11 @@ def connection_help(transport: Transport, host: str, port: int, token: bool, roo
             f"Status: http://{host}:{port}{STATUS_PATH} (and {HEALTH_PATH} for process managers). Ctrl-C stops it.",
         ]
     )
+
+
+def _cookie(headers: dict[bytes, bytes], name: str) -> str:
+    for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return ""

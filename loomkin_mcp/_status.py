@@ -77,7 +77,7 @@ def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
         },
         "language_servers": [dataclasses.asdict(row) for row in services.lsp.status()],
         "upstreams": [dataclasses.asdict(row) for row in server.upstreams.status()],
-        "sessions": [_session(session) for session in server.notifier.sessions()],
+        "sessions": [_session(session, since) for session, since in reversed(server.notifier.clients())],
         "diagnostics": _diagnostics(server),
         "repo_map": services.repomap.summary(),
         "decisions": services.decisions.summary(open_store),
@@ -85,13 +85,23 @@ def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
     }
 
 
-def _session(session: Any) -> dict[str, Any]:
+def page_state(server: LoomkinServer) -> dict[str, Any]:
+    """What the status page draws: the snapshot (less the clock, so an unchanged state is not resent) and
+    the decision graph laid out."""
+    state = snapshot(server)
+    del state["uptime_s"]
+    state["graph"] = server.services.decisions.picture()
+    return state
+
+
+def _session(session: Any, since: float) -> dict[str, Any]:
     params = getattr(session, "client_params", None)
     info = getattr(params, "client_info", None)
     return {
         "client": getattr(info, "name", None),
         "client_version": getattr(info, "version", None),
         "protocol_version": getattr(params, "protocol_version", None),
+        "since": round(since, 3),
     }
 
 

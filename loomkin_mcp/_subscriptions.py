@@ -9,7 +9,7 @@ they subscribed to with `resources/subscribe`. 2026-era clients listen through
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,38 +24,48 @@ _COALESCE_SECONDS = 0.1
 _MAX_SESSIONS = 64
 
 
+def _client(session: ServerSession) -> Any:
+    """What a session object speaks for: the SDK makes one per request, all over one connection."""
+    return getattr(session, "_connection", session)
+
+
 class ClientNotifier:
     def __init__(self, bus: SubscriptionBus) -> None:
         self._bus = bus
-        self._sessions: list[ServerSession] = []
-        self._subscribed: dict[str, list[ServerSession]] = {}
+        # Per client (connection): its latest session object, and when it was first seen.
+        self._clients: dict[Any, tuple[ServerSession, float]] = {}
+        self._subscribed: dict[str, dict[Any, ServerSession]] = {}
         self._pending: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.method != "initialize" and ctx.session not in self._sessions:
-            self._sessions.append(ctx.session)
-            del self._sessions[:-_MAX_SESSIONS]
+        if ctx.method != "initialize":
+            client = _client(ctx.session)
+            since = self._clients.pop(client, (None, time.time()))[1]
+            self._clients[client] = (ctx.session, since)  # the most recently active last
+            while len(self._clients) > _MAX_SESSIONS:
+                del self._clients[next(iter(self._clients))]
         return await call_next(ctx)
 
     async def subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
         from mcp_types import EmptyResult
 
-        sessions = self._subscribed.setdefault(str(params.uri), [])
-        if ctx.session not in sessions:
-            sessions.append(ctx.session)
+        self._subscribed.setdefault(str(params.uri), {})[_client(ctx.session)] = ctx.session
         return EmptyResult()
 
     async def unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
         from mcp_types import EmptyResult
 
-        with contextlib.suppress(ValueError):
-            self._subscribed.get(str(params.uri), []).remove(ctx.session)
+        self._subscribed.get(str(params.uri), {}).pop(_client(ctx.session), None)
         return EmptyResult()
 
+    def clients(self) -> list[tuple[ServerSession, float]]:
+        """Each client seen (latest first went quiet last): a session object of it, and since when (Unix time)."""
+        return list(self._clients.values())
+
     def sessions(self) -> list[ServerSession]:
-        """Handshake-era sessions seen so far, newest last."""
-        return list(self._sessions)
+        """A session object of each client seen, the most recently active last."""
+        return [session for session, _ in self._clients.values()]
 
     def resource_updated(self, uri: str) -> None:
         self._soon(f"resource:{uri}")
@@ -80,21 +90,24 @@ class ClientNotifier:
         if what == "lists":
             for event in (ToolsListChanged(), PromptsListChanged(), ResourcesListChanged()):
                 await self._bus.publish(event)
-            for session in list(self._sessions):
-                await self._send(session, self._sessions, "send_tool_list_changed")
-                await self._send(session, self._sessions, "send_prompt_list_changed")
-                await self._send(session, self._sessions, "send_resource_list_changed")
+            for client, (session, _) in list(self._clients.items()):
+                for method in ("send_tool_list_changed", "send_prompt_list_changed", "send_resource_list_changed"):
+                    if not await self._send(session, method):
+                        self._clients.pop(client, None)
+                        break
             return
         uri = what.removeprefix("resource:")
         await self._bus.publish(ResourceUpdated(uri=uri))
-        subscribed = self._subscribed.get(uri, [])
-        for session in list(subscribed):
-            await self._send(session, subscribed, "send_resource_updated", uri)
+        subscribed = self._subscribed.get(uri, {})
+        for client, session in list(subscribed.items()):
+            if not await self._send(session, "send_resource_updated", uri):
+                subscribed.pop(client, None)
 
     @staticmethod
-    async def _send(session: ServerSession, registry: list[ServerSession], method: str, *args: Any) -> None:
+    async def _send(session: ServerSession, method: str, *args: Any) -> bool:
+        """False when the client is gone (it is then forgotten; never an error for anyone else)."""
         try:
             await getattr(session, method)(*args)
-        except Exception:  # noqa: BLE001 - a closed session is dropped, never an error for anyone else
-            with contextlib.suppress(ValueError):
-                registry.remove(session)
+        except Exception:  # noqa: BLE001 - a closed session
+            return False
+        return True

@@ -41,7 +41,9 @@ async def test_status_json_shows_what_runs_and_no_contents(project: Path) -> Non
             calls["file_write"]["ok"] and calls["file_write"]["arguments"]["content"] == f"<{len(SECRET)} characters>"
         )
         assert SECRET not in json.dumps(status)
-        assert any(session["client"] and session["protocol_version"] for session in status["sessions"])
+        # One client however many requests it made (the SDK makes a session object per request).
+        [seen] = status["sessions"]
+        assert seen["client"] and seen["protocol_version"] == "2025-11-25" and seen["since"] > 0
 
 
 async def test_status_routes_have_the_endpoints_protections(project: Path) -> None:

@@ -13,6 +13,8 @@ from ._store import Edge, Node
 STALE_AFTER = timedelta(days=7)
 LOW_CONFIDENCE = 50
 CHARS_PER_TOKEN = 4  # Loomkin's estimate
+# Goals first, then what follows from them, in the picture's layers.
+PICTURE_ORDER = ("goal", "decision", "option", "action", "outcome")
 
 
 def line(node: Node) -> str:
@@ -135,3 +137,42 @@ def _label(node: Node) -> str:
     if len(title) > 60:
         title = title[:59] + "…"
     return f"{node.node_type}: {title}"
+
+
+def picture(nodes: list[Node], edges: list[Edge], max_description: int = 600) -> dict[str, object]:
+    """The graph laid out for the status page: layers by distance from the nodes nothing leads to (goals first).
+
+    Linear in nodes and edges, so a thousand nodes lay out in milliseconds; positions are in layout units
+    (a column per layer, a row per node in it), the page scales them.
+    """
+    ids = {node.id for node in nodes}
+    shown = [edge for edge in edges if edge.from_node in ids and edge.to_node in ids]
+    incoming: set[str] = {edge.to_node for edge in shown}
+    outgoing: dict[str, list[str]] = defaultdict(list)
+    for edge in shown:
+        outgoing[edge.from_node].append(edge.to_node)
+    order = {node_type: rank for rank, node_type in enumerate(("goal", "decision", "option", "action", "outcome"))}
+    starts = sorted(
+        (n for n in nodes if n.id not in incoming), key=lambda n: (order.get(n.node_type, 9), n.inserted_at)
+    )
+    layer: dict[str, int] = {}
+    queue = [node.id for node in starts]
+    for node_id in queue:
+        layer.setdefault(node_id, 0)
+    for node_id in queue:  # breadth first: the queue grows while it is walked
+        for target in outgoing[node_id]:
+            if target not in layer:
+                layer[target] = layer[node_id] + 1
+                queue.append(target)
+    rows: dict[int, int] = defaultdict(int)
+    placed = []
+    for node in sorted(nodes, key=lambda n: (layer.get(n.id, 0), order.get(n.node_type, 9), n.inserted_at)):
+        column = layer.get(node.id, 0)
+        placed.append({
+            "id": node.id, "type": node.node_type, "title": node.title, "status": node.status,
+            "confidence": node.confidence, "description": (node.description or "")[:max_description],
+            "commit": node.metadata.get("commit"), "x": column, "y": rows[column],
+        })  # fmt: skip
+        rows[column] += 1
+    links = [{"from": edge.from_node, "to": edge.to_node, "type": edge.edge_type} for edge in shown]
+    return {"nodes": placed, "edges": links}

@@ -249,6 +249,12 @@ class DecisionStore:
     def count(self) -> int:
         return int(self._read("SELECT COUNT(*) FROM decision_nodes WHERE graph = ?", (self.graph,))[0][0])
 
+    def version(self) -> tuple[Any, ...]:
+        """Changes whenever this graph's nodes or edges do (by any process): cheap to ask every few ms."""
+        nodes = self._read("SELECT COUNT(*), MAX(updated_at) FROM decision_nodes WHERE graph = ?", (self.graph,))[0]
+        edges = self._read("SELECT COUNT(*) FROM decision_edges WHERE graph = ?", (self.graph,))[0]
+        return (*nodes, *edges)
+
     def graphs(self) -> dict[str, int]:
         """Every graph in the store and its node count (doctor shows the others, and any from before graphs)."""
         rows = self._read("SELECT graph, COUNT(*) FROM decision_nodes GROUP BY graph")

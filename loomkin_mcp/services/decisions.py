@@ -12,7 +12,7 @@ import subprocess
 import threading
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from .._errors import ConfigError, LoomkinError, PermissionRefused, ToolInputError
 from ..decisions import EDGE_TYPES, NODE_TYPES, STATUSES, DecisionStore, Node, render
@@ -34,6 +34,8 @@ COMMITS_PER_SCAN = 200
 # A node is a line and a paragraph, read back in every query and in project_context: bounded, so five
 # huge nodes cannot make each query return megabytes.
 MAX_TITLE_CHARS = 300
+# The status page draws at most this many nodes (the newest).
+MAX_PICTURED_NODES = 1500
 MAX_DESCRIPTION_CHARS = 10_000
 _SUMMARISE = "summarise it, and name files instead of pasting them"
 
@@ -48,6 +50,8 @@ class DecisionService:
         self._store: DecisionStore | None = None
         self._opening = threading.Lock()
         self._scanning = threading.Lock()
+        self._picture: tuple[tuple[Any, ...], dict[str, object]] | None = None
+        """The last picture for the status page, and the graph version it shows."""
         self.sampler: Sampler | None = None
         """Asks a connected client's model (MCP sampling); set by the server."""
 
@@ -94,6 +98,16 @@ class DecisionService:
                     "active_goals": goals, "recent": recent}  # fmt: skip
         except LoomkinError as exc:
             return {"open": False, "error": str(exc)}
+
+    def picture(self, limit: int = MAX_PICTURED_NODES) -> dict[str, object] | None:
+        """The newest `limit` nodes and their edges laid out for the status page; None while the store is closed."""
+        if self._store is None:
+            return None
+        version = (self._store.version(), limit)
+        if self._picture is None or self._picture[0] != version:
+            nodes = self._store.nodes(limit=limit)
+            self._picture = (version, render.picture(nodes, self._store.edges(node.id for node in nodes)))
+        return self._picture[1]
 
     def close(self) -> None:
         if self._store is not None:

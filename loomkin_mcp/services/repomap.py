@@ -29,6 +29,8 @@ logger = logging.getLogger("loomkin_mcp.repomap")
 
 CACHE_FILE = Path("repomap") / "tags.json"  # under the workspace's state dir
 RECENT_FILES = 20
+# How much of the last map the status page shows.
+STATUS_MAP_LINES = 25
 ProgressReport = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
@@ -45,6 +47,8 @@ class RepoMapService:
         self._stop_watching = anyio.Event()
         self._engine: RankEngine | None = None
         """The reference graph between maps: after a change only the touched edges are rebuilt."""
+        self.last_map: str | None = None
+        """The last map rendered (the status page shows its top)."""
         self.last_change_at: float | None = None
         """When the watcher last applied a change (monotonic), for tests and benchmarks."""
 
@@ -136,8 +140,9 @@ class RepoMapService:
                 languages[grammar.name] = languages.get(grammar.name, 0) + 1
         last = None if self.last_change_at is None else round(time.monotonic() - self.last_change_at, 1)
         watching = self._watcher is not None
+        top = self.last_map.splitlines()[:STATUS_MAP_LINES] if self.last_map else []
         return {"indexed": True, "files": len(index.tags), "languages": languages, "watching": watching,
-                "seconds_since_last_change": last}  # fmt: skip
+                "seconds_since_last_change": last, "top": top}  # fmt: skip
 
     # -- the map --------------------------------------------------------------------------
 
@@ -173,7 +178,8 @@ class RepoMapService:
         if not text:
             return f"The repo map is empty: no source files in a language it reads ({len(index.tags)} indexed)."
         whole = f"{header(budget)}\n{text}"
-        return f"{header(estimate_tokens(whole))}\n{text}"
+        self.last_map = f"{header(estimate_tokens(whole))}\n{text}"
+        return self.last_map
 
     def _personalization(self, focus: list[str]) -> dict[str, float]:
         weights: dict[str, float] = {}
