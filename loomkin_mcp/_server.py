@@ -99,7 +99,9 @@ class LoomkinServer(MCPServer):
                 await self.close()
 
     async def close(self) -> None:
-        """Stop what the tools started (language servers), even while being cancelled."""
+        """Stop what the tools started (commands, language servers), even while being cancelled."""
+        # A stdin that closes can end the session before its in-flight calls have cleaned up.
+        self.services.shell.stop_all()
         with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
             await self.services.lsp.shutdown()
             await self.services.repomap.shutdown()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.anyio
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EVERYTHING = Path(__file__).parent.parent / "node_modules" / ".bin" / "mcp-server-everything"
+PYLSP = Path(sys.executable).parent / "pylsp"
 if not Path(CHROMIUM).exists():
     pytest.skip("chromium is not installed (make test installs Debian's chromium)", allow_module_level=True)
 
@@ -67,7 +69,10 @@ async def pid_shown(page: Any, other_than: str = "") -> str:
 
 async def test_the_page_shows_servers_and_follows_the_graph_and_a_restart(project: Path, tmp_path: Path) -> None:
     (project / "app.py").write_text("import os\n")
-    (project / ".loomkin.toml").write_text(f'[mcp]\nservers = [{{ name = "everything", command = "{EVERYTHING}" }}]\n')
+    (project / ".loomkin.toml").write_text(
+        f'[lsp]\nservers = [{{ name = "pylsp", command = "{PYLSP}" }}]\n\n'
+        f'[mcp]\nservers = [{{ name = "everything", command = "{EVERYTHING}" }}]\n'
+    )
     async with http_daemon(project, "http") as url, browser_page() as page:
         base = url.removesuffix("/mcp")
         await page.goto(base + "/")

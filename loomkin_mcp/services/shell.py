@@ -208,6 +208,13 @@ class ShellService:
     def __init__(self, workspace: Workspace, sandbox: Sandbox) -> None:
         self._ws = workspace
         self._sandbox = sandbox
+        self._running: set[int] = set()
+        """Process groups of commands still running: whatever ends the server ends them too."""
+
+    def stop_all(self) -> None:
+        """Kill every command still running (the server is stopping, however its calls were ended)."""
+        for pgid in list(self._running):
+            _signal_group(pgid, signal.SIGKILL)
 
     def authorize(self, command: str) -> list[str]:
         """argv for `command` when LOOMKIN.md allows it; refuses with the reason otherwise."""
@@ -264,6 +271,7 @@ class ShellService:
         except PermissionError:
             raise ToolInputError(f"`{argv[0]}` is not executable; check its permissions.") from None
         timed_out = False
+        self._running.add(process.pid)
         try:
             with anyio.move_on_after(timeout_ms / 1000) as scope:
                 assert process.stdout is not None
@@ -274,6 +282,7 @@ class ShellService:
         finally:
             with anyio.CancelScope(shield=True):
                 await _end_process_group(process)
+            self._running.discard(process.pid)
         logger.info("ran %s: %s", shlex.join(argv), "timed out" if timed_out else f"exit {process.returncode}")
         text = output.text()
         notes = [note for note in (self._sandbox.hint_for(text),) if note]

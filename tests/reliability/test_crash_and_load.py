@@ -228,8 +228,8 @@ async def test_two_hundred_calls_in_flight_over_stdio_and_http(project: Path) ->
     record("load", "200 file_read calls in flight over stdio, then 200 over streamable HTTP", errors=0)
 
 
-# A crowd is 200 clients in this test process: 3 in `make test` (the first and two after it), 12 in `make soak`.
-CROWDS = 12 if os.environ.get("LOOMKIN_SOAK") else 3
+# A crowd is 200 clients in this test process: 2 in `make test` (the first and one after it), 12 in `make soak`.
+CROWDS = 12 if os.environ.get("LOOMKIN_SOAK") else 2
 
 
 MAX_LATER_CROWDS_GROWTH_MB = 64
