@@ -137,7 +137,8 @@ def atomic_write_at(parent: int, name: str, data: bytes, mode: int | None = None
     A temp file in the same directory is written, fsynced, given `mode` (default: the old file's), and
     renamed over the target, all relative to `parent` (a link swapped in for the directory cannot
     redirect it); the directory is fsynced so the rename survives a crash. The temp file's name
-    carries our pid, so the next write to the file removes what a killed writer left.
+    carries our pid and start time, so the next write to the file removes what a killed writer left
+    (even when its pid has been given to another process since).
     """
     if mode is None:
         try:
@@ -146,7 +147,7 @@ def atomic_write_at(parent: int, name: str, data: bytes, mode: int | None = None
         except FileNotFoundError:
             mode = 0o666 & ~_UMASK
     _remove_stale_temp_files(parent, name)
-    temp_name = f".{name}.{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+    temp_name = f".{name}.{_WRITER}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(temp_name, flags, 0o600, dir_fd=parent)
     try:
@@ -184,11 +185,8 @@ def _remove_stale_temp_files(parent: int, name: str) -> None:
     for entry in os.listdir(parent):
         if not (entry.startswith(prefix) and entry.endswith(_TEMP_SUFFIX)):
             continue
-        pid_text = entry[: -len(_TEMP_SUFFIX)].rsplit(".", 2)[-2]
-        if not pid_text.isdigit():
-            continue
-        pid = int(pid_text)
-        if pid != os.getpid() and _process_alive(pid):
+        writer = entry[: -len(_TEMP_SUFFIX)].rsplit(".", 2)[-2]
+        if writer != _WRITER and _writer_alive(writer):
             continue  # another server may be writing it right now
         try:
             os.unlink(entry, dir_fd=parent)
@@ -196,14 +194,34 @@ def _remove_stale_temp_files(parent: int, name: str) -> None:
             pass
 
 
-def _process_alive(pid: int) -> bool:
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, from /proc), or None where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            fields = stat_file.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def _writer_alive(writer: str) -> bool:
+    """Whether the process that named a temp file `pid-start` (or just `pid`) is still that process."""
+    pid_text, _, started = writer.partition("-")
+    if not pid_text.isdigit():
+        return True  # not one of ours: leave it alone
+    pid = int(pid_text)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    # A pid is reused under heavy process churn: the same pid with another start time is someone else.
+    return not started or _process_start(pid) in (started, None)
+
+
+_WRITER = f"{os.getpid()}-{_process_start(os.getpid()) or 0}"
+"""This process in temp file names: its pid and start time."""
 
 
 # -- the project's files, by descriptor ------------------------------------------------------------

@@ -87,6 +87,18 @@ async def test_file_write_is_atomic_keeps_mode_and_creates_parents(project: Path
     assert leftovers == []
 
 
+async def test_a_killed_writers_temp_file_goes_even_when_its_pid_was_given_to_another_process(
+    project: Path,
+) -> None:
+    (project / "a.txt").write_text("old\n")
+    # This test's own pid is alive: only the start time written beside it says the writer is gone.
+    stale = project / f".a.txt.{os.getpid()}-1.deadbeef.loomkin-tmp"
+    stale.write_text("half a wri")
+    async with serve(project) as session:
+        await ok(session, "file_write", file_path="a.txt", content="new\n")
+    assert not stale.exists() and (project / "a.txt").read_text() == "new\n"
+
+
 async def test_file_edit_zero_one_many_matches(project: Path) -> None:
     target = project / "app.py"
     target.write_text("def greet():\n    return 'hi'\n\nx = 1\nx = 1\nx = 1\n")
