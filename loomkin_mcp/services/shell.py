@@ -213,8 +213,9 @@ class ShellService:
 
     def stop_all(self) -> None:
         """Kill every command still running (the server is stopping, however its calls were ended)."""
-        for pgid in list(self._running):
-            _signal_group(pgid, signal.SIGKILL)
+        for pid in list(self._running):
+            for pgid in _process_groups(pid):
+                _signal_group(pgid, signal.SIGKILL)
 
     def authorize(self, command: str) -> list[str]:
         """argv for `command` when LOOMKIN.md allows it; refuses with the reason otherwise."""
@@ -318,16 +319,45 @@ class ShellService:
 
 
 async def _end_process_group(process: Process) -> None:
-    """Stop the command and everything it started (its own session and process group)."""
+    """Stop the command and everything it started: its process group and, since the sandbox starts the
+    command in a session of its own (`--new-session`), the groups of its descendants too."""
+    groups = _process_groups(process.pid)
     if process.returncode is None:
-        _signal_group(process.pid, signal.SIGTERM)
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGTERM)
         with anyio.move_on_after(_KILL_GRACE_SECONDS):
             await process.wait()
-    # Children may outlive a finished leader: sweep the group either way.
-    _signal_group(process.pid, signal.SIGKILL)
+    # Children may outlive a finished leader: sweep every group either way.
+    for pgid in groups | _process_groups(process.pid):
+        _signal_group(pgid, signal.SIGKILL)
     if process.returncode is None:
         await process.wait()
     await process.aclose()
+
+
+def _process_groups(pid: int) -> set[int]:
+    """The process group of `pid` and of every descendant still alive (read from /proc where there is one)."""
+    parents: dict[int, int] = {}
+    groups: dict[int, int] = {}
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
+                fields = stat_file.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(entry.name)], groups[int(entry.name)] = int(fields[1]), int(fields[2])
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    found, queue = {pid}, [pid]
+    for current in queue:
+        for child in children.get(current, []):
+            if child not in found:
+                found.add(child)
+                queue.append(child)
+    return {pid} | {groups[member] for member in found if member in groups}
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
