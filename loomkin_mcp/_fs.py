@@ -194,14 +194,19 @@ def _remove_stale_temp_files(parent: int, name: str) -> None:
             pass
 
 
-def _process_start(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, from /proc), or None where that cannot be read."""
+def proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, …), or None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat_file:
-            fields = stat_file.read().rsplit(b")", 1)[1].split()
+            return stat_file.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return fields[19].decode() if len(fields) > 19 else None
+
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, from /proc), or None where that cannot be read."""
+    fields = proc_stat(pid)
+    return fields[19].decode() if fields is not None and len(fields) > 19 else None
 
 
 def _writer_alive(writer: str) -> bool:

@@ -360,7 +360,12 @@ class ProtocolChecks:
         if scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body, replay = await _buffered(receive)
+        buffered = await _buffered(receive, MAX_MESSAGE_BYTES)
+        if buffered is None:
+            await _jsonrpc_error(send, None, INVALID_REQUEST, f"the request body is over {MAX_MESSAGE_BYTES >> 20} MB; "
+                                 "send less at once", status=413)  # fmt: skip
+            return
+        body, replay = buffered
         problem = _problem(body, has_session=b"mcp-session-id" in headers)
         if problem is None:
             await self.app(scope, replay, send)
@@ -388,15 +393,19 @@ def _problem(body: bytes, has_session: bool) -> tuple[Any, int, str] | None:
     return None
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole request body (the SDK caps its size), and a `receive` that hands it over again."""
+async def _buffered(receive: Receive, limit: int) -> tuple[bytes, Receive] | None:
+    """The whole request body and a `receive` that hands it over again; None past `limit` bytes (read no further)."""
     chunks: list[bytes] = []
+    size = 0
     more = True
     while more:
         event = await receive()
         if event["type"] != "http.request":
             break
         chunks.append(event.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return None
         more = event.get("more_body", False)
     body = b"".join(chunks)
     sent = False
@@ -411,9 +420,9 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
     return body, replay
 
 
-async def _jsonrpc_error(send: Send, request_id: Any, code: int, message: str) -> None:
+async def _jsonrpc_error(send: Send, request_id: Any, code: int, message: str, status: int = 400) -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message + "."}})
-    await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body.encode()})
 
 

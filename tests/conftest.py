@@ -323,6 +323,19 @@ def processes(needle: str, cwd: Path | None = None) -> list[int]:
     return found
 
 
+def pid_serving(url: str) -> int:
+    """The pid of the loomkin-mcp daemon started with `--port` of this URL."""
+    port = url.split(":")[2].split("/")[0]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--port" in argv and port.encode() in argv:
+            return int(cmdline.parent.name)
+    raise LookupError(f"no process serves {url}")
+
+
 def proc_number(pid: int, name: str, key: str) -> int:
     """A number from /proc/PID/NAME: `status` VmRSS or VmHWM (kB), `io` rchar (bytes)..."""
     for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():

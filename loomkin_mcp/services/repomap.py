@@ -47,6 +47,7 @@ class RepoMapService:
         self._stop_watching = anyio.Event()
         self._engine: RankEngine | None = None
         """The reference graph between maps: after a change only the touched edges are rebuilt."""
+        self._language_counts: tuple[tuple[object, ...], dict[str, int]] | None = None
         self.last_map: str | None = None
         """The last map rendered (the status page shows its top)."""
         self.last_change_at: float | None = None
@@ -131,18 +132,26 @@ class RepoMapService:
         index = self._index
         if index is None:
             return {"indexed": False, "files": 0, "languages": {}, "watching": False}
-        from ..repomap import grammar_for
-
-        languages: dict[str, int] = {}
-        for name in index.tags:
-            grammar = grammar_for(name)
-            if grammar is not None:
-                languages[grammar.name] = languages.get(grammar.name, 0) + 1
+        languages = self._languages(index)
         last = None if self.last_change_at is None else round(time.monotonic() - self.last_change_at, 1)
         watching = self._watcher is not None
         top = self.last_map.splitlines()[:STATUS_MAP_LINES] if self.last_map else []
         return {"indexed": True, "files": len(index.tags), "languages": languages, "watching": watching,
                 "seconds_since_last_change": last, "top": top}  # fmt: skip
+
+    def _languages(self, index: RepoIndex) -> dict[str, int]:
+        """Files per language, counted again only when the index changed (the status page asks 4 times a second)."""
+        stamp = (id(index), len(index.tags), self.last_change_at)
+        if self._language_counts is None or self._language_counts[0] != stamp:
+            from ..repomap import grammar_for
+
+            counts: dict[str, int] = {}
+            for name in index.tags:
+                grammar = grammar_for(name)
+                if grammar is not None:
+                    counts[grammar.name] = counts.get(grammar.name, 0) + 1
+            self._language_counts = (stamp, counts)
+        return self._language_counts[1]
 
     # -- the map --------------------------------------------------------------------------
 

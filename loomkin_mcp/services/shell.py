@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import Process
 
 from .._errors import PermissionRefused, ToolInputError
+from .._fs import proc_stat
 from ..workspace import PROTECTED_FILES, Workspace
 from .git import refuse_git_program_options
 from .sandbox import Sandbox
@@ -340,14 +341,9 @@ def _process_groups(pid: int) -> set[int]:
     parents: dict[int, int] = {}
     groups: dict[int, int] = {}
     for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
-                fields = stat_file.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        parents[int(entry.name)], groups[int(entry.name)] = int(fields[1]), int(fields[2])
+        fields = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None:
+            parents[int(entry.name)], groups[int(entry.name)] = int(fields[1]), int(fields[2])
     children: dict[int, list[int]] = {}
     for child, parent in parents.items():
         children.setdefault(parent, []).append(child)

@@ -17,7 +17,7 @@ import anyio
 import pytest
 from reliability_figures import record
 
-from conftest import RawServer, _http_streams, http_daemon, ok, proc_number, serve
+from conftest import RawServer, _http_streams, http_daemon, ok, pid_serving, proc_number, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -255,7 +255,7 @@ async def test_two_hundred_concurrent_http_clients_are_served_and_released(proje
 
     # 200 sessions live at once: above the default cap of 100, which closes the idlest (test_http_bounds.py).
     async with http_daemon(project, "http", "--max-sessions", "200") as url:
-        pid = _pid_serving(url)
+        pid = pid_serving(url)
         await client(0)
         baseline, baseline_fds = proc_number(pid, "status", "VmRSS"), _open_fds(pid)
         rss_after = []
@@ -278,19 +278,6 @@ async def test_two_hundred_concurrent_http_clients_are_served_and_released(proje
            errors=0, rss_growth_first_crowd_mb=round(first_crowd, 1),
            rss_growth_over_later_crowds_mb=round(later_crowds, 1), file_descriptors_left=fds_left)  # fmt: skip
     assert fds_left <= 0
-
-
-def _pid_serving(url: str) -> int:
-    """The pid of the loomkin-mcp daemon started with `--port` of this URL."""
-    port = url.split(":")[2].split("/")[0]
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"--port" in argv and port.encode() in argv:
-            return int(cmdline.parent.name)
-    raise LookupError(f"no process serves {url}")
 
 
 def test_rss_returns_near_baseline_after_load(project: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -13,7 +14,7 @@ import pytest
 from reliability_figures import record
 from test_http import INITIALIZE, MCP_HEADERS
 
-from conftest import http_daemon
+from conftest import http_daemon, pid_serving, proc_number
 
 pytestmark = pytest.mark.anyio
 
@@ -94,3 +95,28 @@ async def test_a_wildcard_daemon_answers_its_own_addresses(project: Path) -> Non
                 assert answer.status_code == 200, (host, answer.status_code, answer.text)
             foreign = await client.post(url, json=INITIALIZE, headers=HEADERS | {"Host": f"evil.example:{port}"})
             assert foreign.status_code in (403, 421)
+
+
+async def test_a_body_over_the_limit_is_refused_without_being_held(project: Path) -> None:
+    async with http_daemon(project, "http") as url, httpx2.AsyncClient(timeout=120) as client:
+        session = await _open_session(client, url)
+        pid = pid_serving(url)
+        before = proc_number(pid, "status", "VmRSS")
+
+        async def body() -> AsyncIterator[bytes]:  # chunked: no Content-Length to refuse it by
+            chunk = b"x" * (1 << 20)
+            for _ in range(300):
+                yield chunk
+
+        headers = MCP_HEADERS | {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
+        try:
+            answer = await client.post(url, content=body(), headers=headers)
+            status = answer.status_code
+        except httpx2.HTTPError:
+            status = 413  # the server may close the connection while the rest is still being sent
+        grown_mb = (proc_number(pid, "status", "VmHWM") - before) / 1024
+        record("http bounds", "a 300 MB chunked POST body (the limit is 80 MB)", status=status,
+               peak_rss_growth_mb=round(grown_mb, 1))  # fmt: skip
+        assert status == 413
+        assert grown_mb < 160, grown_mb  # read up to the limit, never the whole body
+        assert await _alive(client, url, session)
