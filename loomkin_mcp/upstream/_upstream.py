@@ -210,12 +210,16 @@ class Upstream:
         capabilities = session.server_capabilities
         self.tools = (await session.list_tools()).tools if capabilities and capabilities.tools else []
         self.resources = (await session.list_resources()).resources if capabilities and capabilities.resources else []
-        self.templates = (
-            (await session.list_resource_templates()).resource_templates
-            if capabilities and capabilities.resources
-            else []
-        )
+        self.templates = await self._templates(session) if capabilities and capabilities.resources else []
         self.prompts = (await session.list_prompts()).prompts if capabilities and capabilities.prompts else []
+
+    async def _templates(self, session: ClientSession) -> list[types.ResourceTemplate]:
+        # Templates came later than resources: a server with resources but no templates/list still serves.
+        try:
+            return (await session.list_resource_templates()).resource_templates
+        except MCPError as exc:
+            logger.info("upstream %s lists no resource templates: %s", self.name, exc.error.message)
+            return []
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, Exception):
