@@ -320,7 +320,15 @@ def processes(needle: str, cwd: Path | None = None) -> list[int]:
             continue
         if needle.encode() in cmdline and (cwd is None or where == str(cwd)):
             found.append(int(pid))
-    return found
+    # A child forked but not yet exec'd still shows its parent's command line: it is not another match.
+    return [pid for pid in found if _parent(pid) not in found]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def pid_serving(url: str) -> int:
