@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from starlette.requests import cookie_parser
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ._errors import ConfigError
@@ -212,7 +213,7 @@ class BearerToken:
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"authorization", b"")
         by_cookie = scope["path"].startswith("/status") and hmac.compare_digest(
-            _cookie(headers, PAGE_COOKIE).encode(), self._cookie
+            cookie_parser(headers.get(b"cookie", b"").decode("latin-1")).get(PAGE_COOKIE, "").encode(), self._cookie
         )
         if not hmac.compare_digest(given, self._expected) and not by_cookie:
             body = json.dumps({"error": "missing or wrong bearer token; send Authorization: Bearer <token>"})
@@ -520,11 +521,3 @@ def connection_help(transport: Transport, host: str, port: int, token: bool, roo
             f"Status: http://{host}:{port}{STATUS_PATH} (and {HEALTH_PATH} for process managers). Ctrl-C stops it.",
         ]
     )
-
-
-def _cookie(headers: dict[bytes, bytes], name: str) -> str:
-    for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name:
-            return value
-    return ""

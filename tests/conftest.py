@@ -21,6 +21,8 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from loomkin_mcp._fs import proc_stat
+
 LOOMKIN = str(Path(sys.executable).parent / "loomkin-mcp")
 DATA = Path(__file__).parent / "data"
 
@@ -325,10 +327,8 @@ def processes(needle: str, cwd: Path | None = None) -> list[int]:
 
 
 def _parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    fields = proc_stat(pid)
+    return int(fields[1]) if fields is not None else None
 
 
 def pid_serving(url: str) -> int:
