@@ -19,7 +19,7 @@ from pydantic import Field
 
 from ._errors import PermissionRefused, one_line
 from .services import Approval, GitArgs, GitOperation, OutputMode, PermissionService, Services, is_read_only
-from .services.files import DEFAULT_READ_LIMIT
+from .services.files import DEFAULT_READ_LIMIT, INLINE_READ_BYTES
 from .services.search import DEFAULT_MAX_RESULTS
 from .services.shell import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS
 
@@ -68,12 +68,15 @@ def register_tools(server: MCPServer, services: Services) -> None:
         limit: Annotated[int, Field(description="Number of lines to show.")] = DEFAULT_READ_LIMIT,
     ) -> str:
         """Read a text file with numbered lines. Long files and long lines are cut with a note saying how to read on."""
-        text = await anyio.to_thread.run_sync(files.read, file_path, offset, limit)
-        path = workspace.resolve(file_path)
+        # A small file is read at once: the hop to a worker thread would cost more than the read.
+        read = files.read(file_path, offset, limit, max_size=INLINE_READ_BYTES)
+        if read is None:
+            read = await anyio.to_thread.run_sync(files.read, file_path, offset, limit)
+        assert read is not None
         # A file that is read is often edited next: let its language server look at it now.
-        lsp.prefetch(path)
-        services.repomap.note(path)
-        return text
+        lsp.prefetch(read.path)
+        services.repomap.note(read.path)
+        return read.text
 
     @server.tool(annotations=WRITES_FILES, structured_output=False)
     async def file_write(

@@ -90,6 +90,23 @@ async def test_content_search_returns_what_rg_returns(project: Path, engine: str
             assert await ok(session, "content_search", **case) == expected, case
 
 
+async def test_content_search_orders_a_parallel_search_like_rg_sort_path(project: Path) -> None:
+    """ripgrep searches unordered on every core; the hits come back in `rg --sort path` order, also when the
+    output is too big to order in memory (then a sorted run streams up to the cap)."""
+    for n in range(60):  # `a-b/` sorts before `a/` as a string but after it component by component
+        for directory in ("a", "a-b", "a/b", "a.b", "z"):
+            (project / directory).mkdir(parents=True, exist_ok=True)
+            (project / directory / f"f{n}.txt").write_text(f"hit {n}\nmiss\nhit again\n")
+    async with serve(project) as session:
+        case = {"pattern": "hit", "max_results": 5000}
+        assert await ok(session, "content_search", **case) == rg_reference(project, case)
+        # ~24 MB of matching lines: more than is ordered in memory.
+        (project / "a" / "b" / "huge.txt").write_text(("hit " + "y" * 96 + "\n") * 240_000)
+        capped = await ok(session, "content_search", pattern="hit", max_results=500)
+        expected = rg_reference(project, {"pattern": "hit"}).splitlines()[:500]
+        assert capped.splitlines()[:-1] == expected and "stopped at 500 matches" in capped
+
+
 @pytest.mark.parametrize("engine", ["rg", "python"])
 async def test_content_search_caps_and_errors(project: Path, engine: str) -> None:
     env = {} if engine == "rg" else {"LOOMKIN_RG": ""}

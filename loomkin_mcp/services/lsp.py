@@ -100,7 +100,8 @@ class LspService:
     # -- around edits: cheap no-ops for files no server handles ----------------------------
 
     def _diagnoses(self, path: Path) -> bool:
-        return self._config.diagnostics_on_edit and self.handles(path)
+        config = self._config  # (read once: each read checks the project's trust on disk)
+        return config.enabled and config.diagnostics_on_edit and any(spec.handles(path) for spec in self.specs())
 
     def prefetch(self, path: Path) -> None:
         if self._diagnoses(path):

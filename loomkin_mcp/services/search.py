@@ -36,6 +36,8 @@ DEFAULT_MAX_RESULTS = 100
 MAX_LINE_CHARS = 500
 _BINARY_SNIFF_BYTES = 8192
 _MAX_FILE_BYTES = 50 * 1024 * 1024
+# ripgrep's output held in memory to be put in path order; past it, a sorted run streams instead.
+_MAX_UNSORTED_OUTPUT = 16 * 1024 * 1024
 
 
 def find_rg() -> str | None:
@@ -147,15 +149,52 @@ class SearchService:
         self, rg: str, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,
         output_mode: OutputMode, hidden: bool, unsearched: list[str],
     ) -> Iterator[Hit]:  # fmt: skip
-        """ripgrep's hits; what it could not search (unreadable or too deep directories) goes to `unsearched`."""
+        """ripgrep's hits in path order; what it could not search (unreadable or too deep directories) goes to
+        `unsearched`. ripgrep searches on every core, unordered, and the hits are ordered here; a search whose
+        output passes `_MAX_UNSORTED_OUTPUT` runs again sorted (one core), streaming up to the caller's cap."""
         # Plain output with NUL after the path parses several times faster than --json.
-        argv = [rg, "--null", "--line-number", "--no-heading", "--with-filename", "--color=never", "--sort", "path"]
+        argv = [rg, "--null", "--line-number", "--no-heading", "--with-filename", "--color=never"]
         argv += ["--no-require-git", "--no-ignore-parent", "--max-filesize", str(_MAX_FILE_BYTES)]
         argv += ["--glob", "!.git", "--regexp", pattern]
         argv += ["--ignore-case"] if case_insensitive else ["--case-sensitive"]
         argv += [f"--context={context}"] if context and output_mode == "content" else []
         argv += ["--glob", glob] if glob else []
         argv += ["--hidden"] if hidden else []
+        with self._rg_process(argv, base, pattern, unsearched) as process:
+            assert process.stdout is not None
+            output = process.stdout.read(_MAX_UNSORTED_OUTPUT + 1)
+        if len(output) <= _MAX_UNSORTED_OUTPUT:
+            files: dict[bytes, list[bytes]] = {}
+            for raw in output.splitlines(keepends=True):
+                path_bytes, separator, rest = raw.partition(b"\0")
+                if separator:  # (not a "--" between context groups)
+                    files.setdefault(path_bytes, []).append(rest)
+            for path_bytes in sorted(files, key=lambda name: name.split(b"/")):
+                path = path_bytes.decode("utf-8", errors="replace").removeprefix("./")
+                if glob and self._ignored(base, path):
+                    continue
+                for rest in files[path_bytes]:
+                    number, is_match, text = _split_numbered(rest)
+                    yield Hit(path, number, text.decode("utf-8", errors="replace"), is_match)
+            return
+        del output
+        with self._rg_process([*argv, "--sort", "path"], base, pattern, unsearched) as process:
+            assert process.stdout is not None
+            for raw in process.stdout:
+                path_bytes, separator, rest = raw.partition(b"\0")
+                if not separator:
+                    continue
+                number, is_match, text = _split_numbered(rest)
+                path = path_bytes.decode("utf-8", errors="replace").removeprefix("./")
+                if glob and self._ignored(base, path):
+                    continue
+                yield Hit(path, number, text.decode("utf-8", errors="replace"), is_match)
+
+    @contextmanager
+    def _rg_process(
+        self, argv: list[str], base: Path, pattern: str, unsearched: list[str]
+    ) -> Iterator[subprocess.Popen[bytes]]:
+        """ripgrep running in `base`; on a normal exit its problems are checked, and it is never left running."""
         with self._held(base) as (cwd, fds):
             process = subprocess.Popen(
                 argv, cwd=cwd, pass_fds=fds, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
@@ -166,15 +205,9 @@ class SearchService:
         reader = threading.Thread(target=errors.read, args=(process.stderr,), daemon=True)
         reader.start()
         try:
-            for raw in process.stdout:
-                path_bytes, separator, rest = raw.partition(b"\0")
-                if not separator:
-                    continue  # "--" between context groups
-                number, is_match, text = _split_numbered(rest)
-                path = path_bytes.decode("utf-8", errors="replace").removeprefix("./")
-                if glob and self._ignored(base, path):
-                    continue
-                yield Hit(path, number, text.decode("utf-8", errors="replace"), is_match)
+            yield process
+            if process.stdout.read(1):
+                return  # more than was read: stopped early (the finally kills it)
             process.wait()
             reader.join()
             stderr = "\n".join(errors.kept)
