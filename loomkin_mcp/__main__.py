@@ -4,4 +4,6 @@ import sys
 
 from ._cli import main
 
-sys.exit(main())
+# (The guard: the repo map's worker processes import this module again, and must not start a server.)
+if __name__ == "__main__":
+    sys.exit(main())

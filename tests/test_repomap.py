@@ -152,3 +152,42 @@ def test_incremental_ranking_equals_a_fresh_one(project: Path) -> None:
         fresh = RankEngine().rank(index.tags, personal, mentioned)
         assert [(r.path, r.line, r.name) for r in incremental] == [(r.path, r.line, r.name) for r in fresh]
         assert all(abs(a.score - b.score) < 1e-6 for a, b in zip(incremental, fresh, strict=True))
+
+
+def test_a_big_build_parses_in_worker_processes_with_the_same_tags(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PARALLEL_FROM_FILES files a cold build parses on every core; the tags are those of one process,
+    and a link is not followed there either (a file swapped for one is not read)."""
+    from loomkin_mcp.repomap import RepoIndex, _index, grammar_for
+    from loomkin_mcp.repomap._index import PARALLEL_FROM_FILES, parse_files
+
+    monkeypatch.setattr(_index.os, "cpu_count", lambda: 2)  # workers even on a one-core machine
+    pools: list[int] = []
+    in_workers = _index._parse_in_workers
+
+    def counted(root: str, names: list[str], workers: int):  # type: ignore[no-untyped-def]
+        pools.append(workers)
+        yield from in_workers(root, names, workers)
+
+    monkeypatch.setattr(_index, "_parse_in_workers", counted)
+
+    make_project(project)
+    for n in range(PARALLEL_FROM_FILES):
+        (project / "gen" / f"m{n % 7}").mkdir(parents=True, exist_ok=True)
+        (project / "gen" / f"m{n % 7}" / f"f{n}.py").write_text(f"def f{n}():\n    return load_user({n})\n")
+    (tmp_path / "outside.py").write_text("def secret_outside():\n    pass\n")
+    (project / "linked.py").symlink_to(tmp_path / "outside.py")
+    names = sorted(
+        str(path.relative_to(project)) for path in project.rglob("*") if grammar_for(path.name) and path.is_file()
+    )
+    assert "linked.py" in names and len(names) > PARALLEL_FROM_FILES
+    index = RepoIndex(project, tmp_path / "cache" / "tags.json", lambda: names)
+    stats = index.build()
+    serial = {name: tags for name, tags in parse_files(str(project), names) if tags is not None}
+    assert pools == [2] and stats.parsed == len(serial) == len(names) - 1 and "linked.py" not in index.tags
+    assert {name: (t.definitions, t.references) for name, t in index.tags.items()} == {
+        name: (t.definitions, t.references) for name, t in serial.items()
+    }
+    assert index.tags["gen/m3/f3.py"].references == {"load_user": 1}
+    assert index.tags["core/models.py"].definitions == [("User", 1, "class"), ("load_user", 5, "function")]

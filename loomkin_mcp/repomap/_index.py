@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._fs import atomic_write, open_file_beneath, open_root
 from ._languages import grammar_for
 from ._tags import FileTags, extract
 
@@ -17,6 +19,9 @@ logger = logging.getLogger("loomkin_mcp.repomap")
 CACHE_VERSION = 1
 # Larger files are generated or vendored far more often than written by hand: not mapped.
 MAX_FILE_BYTES = 1024 * 1024
+# A build with this many files to parse parses them on every core (fewer are not worth starting workers for).
+PARALLEL_FROM_FILES = 200
+_CHUNK_FILES = 24
 
 Progress = Callable[[int, int], None]
 
@@ -35,27 +40,33 @@ class RepoIndex:
         self._cache_path = cache_path
         self._list_files = list_files
         self._dirty = False
+        self.generation = 0
+        """Grows with every change to `tags`: what a rendered map is cached by."""
 
     def build(self, progress: Progress | None = None) -> BuildStats:
         """Index every source file; files unchanged since the cache was written are not parsed."""
         cached = self._load_cache()
         names = [name for name in self._list_files() if grammar_for(name) is not None]
         tags: dict[str, FileTags] = {}
-        parsed = 0
-        for done, name in enumerate(names, start=1):
+        to_parse: list[str] = []
+        for name in names:
             info = self._stat(name)
-            if info is not None:
-                hit = cached.get(name)
-                if hit is not None and (hit.mtime_ns, hit.size) == info:
-                    tags[name] = hit
-                else:
-                    fresh = self._parse(name, *info)
-                    if fresh is not None:
-                        tags[name] = fresh
-                        parsed += 1
-            if progress is not None and (done % 200 == 0 or done == len(names)):
-                progress(done, len(names))
+            if info is None:
+                continue
+            hit = cached.get(name)
+            if hit is not None and (hit.mtime_ns, hit.size) == info:
+                tags[name] = hit
+            else:
+                to_parse.append(name)
+        parsed = 0
+        for done, (name, fresh) in enumerate(self._parse_all(to_parse), start=1):
+            if fresh is not None:
+                tags[name] = fresh
+                parsed += 1
+            if progress is not None and (done % 200 == 0 or done == len(to_parse)):
+                progress(len(names) - len(to_parse) + done, len(names))
         self.tags = tags
+        self.generation += 1
         self._dirty = parsed > 0 or len(tags) != len(cached)
         self.save()
         return BuildStats(len(tags), parsed, len(tags) - parsed)
@@ -73,21 +84,20 @@ class RepoIndex:
                 continue
             if old is not None and (old.mtime_ns, old.size) == info:
                 continue
-            fresh = self._parse(name, *info)
+            fresh = parse_files(str(self.root), [name])[0][1]
             if fresh is None:
                 changed |= self.tags.pop(name, None) is not None
             else:
                 self.tags[name] = fresh
                 changed = True
         self._dirty |= changed
+        self.generation += changed
         return changed
 
     def save(self) -> None:
         """Write the cache (atomically) when it changed; the next start is then warm."""
         if not self._dirty:
             return
-        from .._fs import atomic_write
-
         self._cache_path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"version": CACHE_VERSION, "files": {name: tags.to_json() for name, tags in self.tags.items()}}
         atomic_write(self._cache_path, json.dumps(payload, separators=(",", ":")).encode())
@@ -111,13 +121,68 @@ class RepoIndex:
             return None
         return info.st_mtime_ns, info.st_size
 
-    def _parse(self, name: str, mtime_ns: int, size: int) -> FileTags | None:
-        try:
-            source = (self.root / name).read_bytes()
-        except OSError:
+    def _parse_all(self, names: list[str]) -> Iterator[tuple[str, FileTags | None]]:
+        """Each file's tags, in order: in worker processes on every core when there are many."""
+        workers = min(os.cpu_count() or 1, 8)
+        if workers > 1 and len(names) >= PARALLEL_FROM_FILES:
+            try:
+                yield from _parse_in_workers(str(self.root), names, workers)
+                return
+            except (OSError, RuntimeError) as exc:  # (BrokenProcessPool is a RuntimeError)
+                logger.warning("the repo map parses on one core: worker processes could not run (%s)", exc)
+        for start in range(0, len(names), _CHUNK_FILES):
+            yield from parse_files(str(self.root), names[start : start + _CHUNK_FILES])
+
+
+def _parse_in_workers(root: str, names: list[str], workers: int) -> Iterator[tuple[str, FileTags | None]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [names[start : start + _CHUNK_FILES] for start in range(0, len(names), _CHUNK_FILES)]
+    # spawn, not fork: the server has threads (a forked copy of a held lock would never be released).
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
+        for chunk in pool.map(parse_files, [root] * len(chunks), chunks):
+            yield from chunk
+
+
+def _quiet_worker() -> None:
+    """A worker's stdout is the server's: with stdio transport it carries the protocol, so nothing may reach it."""
+    os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+
+
+def parse_files(root: str, names: list[str]) -> list[tuple[str, FileTags | None]]:
+    """The tags of each of `names` (relative to `root`), None for a file that cannot be read or parsed.
+
+    Files are opened beneath the root by descriptor, never through a link, and at most MAX_FILE_BYTES are read.
+    """
+    root_fd = open_root(Path(root))
+    try:
+        return [(name, _parse_one(root_fd, name)) for name in names]
+    finally:
+        os.close(root_fd)
+
+
+def _parse_one(root_fd: int, name: str) -> FileTags | None:
+    try:
+        fd = open_file_beneath(root_fd, tuple(name.split("/")), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
             return None
-        try:
-            return extract(name, source, mtime_ns, size)
-        except Exception:  # noqa: BLE001 - one unparsable file must not stop the map
-            logger.debug("could not index %s", name, exc_info=True)
-            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            source = handle.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        return extract(name, source, info.st_mtime_ns, info.st_size)
+    except Exception:  # noqa: BLE001 - one unparsable file must not stop the map
+        logger.debug("could not index %s", name, exc_info=True)
+        return None

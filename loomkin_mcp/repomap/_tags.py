@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 
 from tree_sitter import QueryCursor
 
-from ._languages import grammar_for, parser_and_query
+from ._languages import Grammar, grammar_for, parser_and_query
 
 
 @dataclass
@@ -42,27 +43,44 @@ def extract(relative: str, source: bytes, mtime_ns: int, size: int) -> FileTags 
     if loaded is None:
         return None
     parser, query = loaded
+    kinds = _pattern_kinds(grammar)
     tree = parser.parse(source)
-    tags = FileTags(mtime_ns, size)
-    references: Counter[str] = Counter()
-    seen: set[tuple[str, int]] = set()
-    for _, captures in QueryCursor(query).matches(tree.root_node):
+    definitions: list[tuple[str, int, str]] = []
+    references: Counter[bytes] = Counter()
+    seen: set[tuple[bytes, int]] = set()
+    # The hot loop of a cold map (hundreds of thousands of matches): kept to what each match needs.
+    for pattern, captures in QueryCursor(query).matches(tree.root_node):
+        kind = kinds.get(pattern)
+        if kind is None:
+            if pattern in kinds:
+                continue
+            kind = kinds[pattern] = next((key for key in captures if key.startswith(_KINDS)), None)
+            if kind is None:
+                continue
         names = captures.get("name")
         if not names:
             continue
-        kind = next((key for key in captures if key.startswith(("definition.", "reference."))), None)
-        if kind is None:
-            continue
         node = names[0]
-        name = node.text.decode("utf-8", errors="replace") if node.text else ""
+        name = node.text
         if not name:
             continue
-        if kind.startswith("definition."):
-            line = node.start_point[0] + 1
-            if (name, line) not in seen:
-                seen.add((name, line))
-                tags.definitions.append((name, line, kind.removeprefix("definition.")))
-        else:
+        if kind[0] == "r":  # reference.*
             references[name] += 1
-    tags.references = dict(references)
-    return tags
+            continue
+        line = node.start_point[0] + 1
+        if (name, line) not in seen:
+            seen.add((name, line))
+            definitions.append((name.decode("utf-8", errors="replace"), line, kind.removeprefix("definition.")))
+    return FileTags(
+        mtime_ns, size, definitions, {name.decode("utf-8", errors="replace"): n for name, n in references.items()}
+    )
+
+
+_KINDS = ("definition.", "reference.")
+
+
+@cache
+def _pattern_kinds(grammar: Grammar) -> dict[int, str | None]:
+    """The tag kind of each pattern of `grammar`'s query (`definition.function`…; None for other patterns),
+    learnt from its first match."""
+    return {}

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ logger = logging.getLogger("loomkin_mcp.repomap")
 
 CACHE_FILE = Path("repomap") / "tags.json"  # under the workspace's state dir
 RECENT_FILES = 20
+RENDERED_MAPS_KEPT = 16
 # How much of the last map the status page shows.
 STATUS_MAP_LINES = 25
 ProgressReport = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -48,6 +49,8 @@ class RepoMapService:
         self._engine: RankEngine | None = None
         """The reference graph between maps: after a change only the touched edges are rebuilt."""
         self._language_counts: tuple[tuple[object, ...], dict[str, int]] | None = None
+        self._rendered: OrderedDict[tuple[object, ...], str] = OrderedDict()
+        """Maps already rendered, by index generation and request: an unchanged repeated call costs a lookup."""
         self.last_map: str | None = None
         """The last map rendered (the status page shows its top)."""
         self.last_change_at: float | None = None
@@ -92,7 +95,7 @@ class RepoMapService:
         index = self._index
         root = self._ws.root
         try:
-            async for changes in watchfiles.awatch(root, stop_event=self._stop_watching, debounce=50, step=20):
+            async for changes in watchfiles.awatch(root, stop_event=self._stop_watching, debounce=10, step=5):
                 names = {}
                 for change, raw in changes:
                     path = Path(raw)
@@ -171,6 +174,12 @@ class RepoMapService:
         personal = self._personalization(focus)
         mentioned = frozenset(identifiers or [])
 
+        key = (id(index), index.generation, tuple(sorted(personal.items())), mentioned, budget)
+        cached = self._rendered.get(key)
+        if cached is not None:
+            self._rendered.move_to_end(key)
+            self.last_map = cached
+            return cached
         engine = self._engine = self._engine or RankEngine()
 
         def header(used: int) -> str:
@@ -187,7 +196,9 @@ class RepoMapService:
         if not text:
             return f"The repo map is empty: no source files in a language it reads ({len(index.tags)} indexed)."
         whole = f"{header(budget)}\n{text}"
-        self.last_map = f"{header(estimate_tokens(whole))}\n{text}"
+        self.last_map = self._rendered[key] = f"{header(estimate_tokens(whole))}\n{text}"
+        if len(self._rendered) > RENDERED_MAPS_KEPT:
+            self._rendered.popitem(last=False)
         return self.last_map
 
     def _personalization(self, focus: list[str]) -> dict[str, float]:
