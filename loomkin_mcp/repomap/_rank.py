@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._tags import FileTags
@@ -57,34 +57,33 @@ class Ranked:
 
 @dataclass
 class _Edges:
-    """One source file's edges: to which definition (file, name) and how heavily."""
+    """One source file's edges: to which definition (key), how heavily, and for which name (id)."""
 
-    keys: list[int] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-    arrays: tuple[np.ndarray, np.ndarray] | None = None
+    keys: np.ndarray
+    weights: np.ndarray
+    names: np.ndarray
 
-    def as_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        import numpy as np
 
-        if self.arrays is None:
-            self.arrays = (np.asarray(self.keys, dtype=np.int64), np.asarray(self.weights, dtype=np.float64))
-        return self.arrays
+# Past this many changed files the graph is rebuilt whole, vectorised, rather than file by file.
+_BULK_FROM_FILES = 64
 
 
 class RankEngine:
     def __init__(self) -> None:
         self._tags: dict[str, FileTags] = {}
         self._definers: dict[str, set[str]] = defaultdict(set)
-        self._referrers: dict[str, set[str]] = defaultdict(set)
+        # Who references each name: needed only to update file by file, so built on the first such update.
+        self._referrers: dict[str, set[str]] | None = None
         self._edges: dict[str, _Edges] = {}
-        # Stable integer ids: a file keeps its node id, a (file, name) definition its key id.
+        # Stable integer ids: a file keeps its node id, a (file, name) definition its key id, a name its name id.
         self._node: dict[str, int] = {}
         self._key: dict[tuple[str, str], int] = {}
         self._key_node: list[int] = []
         self._key_name: list[str] = []
         self._key_line: list[int] = []
-        self._lines: dict[int, list[int]] = defaultdict(list)
+        self._name_id: dict[str, int] = {}
+        self._lines: list[list[int]] = []
+        """Each key's lines, in order (empty once its file no longer defines the name)."""
         self._ranks: np.ndarray | None = None
 
     def rank(
@@ -148,6 +147,10 @@ class RankEngine:
         changed |= self._tags.keys() - tags.keys()
         if not changed:
             return
+        if len(changed) >= _BULK_FROM_FILES:
+            self._rebuild(tags)
+            return
+        referrers = self._referrers_by_name()
         affected: set[str] = set()
         for path in changed:
             old, new = self._tags.get(path), tags.get(path)
@@ -161,21 +164,100 @@ class RankEngine:
             old_refs = set(old.references) if old else set()
             new_refs = set(new.references) if new else set()
             for name in old_refs - new_refs:
-                self._referrers[name].discard(path)
+                referrers[name].discard(path)
             for name in new_refs - old_refs:
-                self._referrers[name].add(path)
+                referrers[name].add(path)
             self._index_definitions(path, old, new)
         self._tags = dict(tags)
         # The edges of a file change with its own references, or when a name it uses gains or loses a definer.
         rebuild = set(changed)
         for name in affected:
-            rebuild |= self._referrers.get(name, set())
+            rebuild |= referrers.get(name, set())
         for path in rebuild:
             file_tags = self._tags.get(path)
             if file_tags is None:
                 self._edges.pop(path, None)
             else:
                 self._edges[path] = self._edges_of(path, file_tags)
+
+    def _referrers_by_name(self) -> dict[str, set[str]]:
+        if self._referrers is None:
+            self._referrers = defaultdict(set)
+            for path, file_tags in self._tags.items():
+                for name in file_tags.references:
+                    self._referrers[name].add(path)
+        return self._referrers
+
+    def _rebuild(self, tags: Mapping[str, FileTags]) -> None:
+        """The whole graph from `tags`, its edges computed with array operations (what a first map costs)."""
+        import numpy as np
+
+        self.__init__()  # type: ignore[misc]
+        self._tags = dict(tags)
+        keys, key_node, key_name, lines = self._key, self._key_node, self._key_name, self._lines
+        name_ids, definers = self._name_id, self._definers
+        for node, (path, file_tags) in enumerate(self._tags.items()):
+            self._node[path] = node
+            for name, line, _ in file_tags.definitions:
+                key = keys.setdefault((path, name), len(key_node))
+                if key == len(key_node):
+                    key_node.append(node)
+                    key_name.append(name)
+                    lines.append([line])
+                    name_ids.setdefault(name, len(name_ids))
+                    definers[name].add(path)
+                else:
+                    lines[key].append(line)
+        for numbers in lines:
+            if len(numbers) > 1:
+                numbers.sort()
+        self._key_line = [numbers[0] for numbers in lines]
+        # Definitions grouped by name: name id -> the keys defining it, as offsets into one array.
+        key_names = np.asarray([self._name_id[name] for name in self._key_name], dtype=np.int64)
+        names = len(self._name_id)
+        by_name = np.argsort(key_names, kind="stable")
+        definers = np.bincount(key_names, minlength=names)
+        first = np.cumsum(definers) - definers
+        quiet = np.asarray([name.startswith("_") for name in self._name_id], dtype=bool)
+        # Every (file, referenced name defined somewhere) pair.
+        sources: list[int] = []
+        referenced: list[int] = []
+        counts: list[int] = []
+        get = self._name_id.get
+        for path, file_tags in self._tags.items():
+            ids = [get(name, -1) for name in file_tags.references]
+            sources += [self._node[path]] * len(ids)
+            referenced += ids
+            counts += file_tags.references.values()
+        source = np.asarray(sources, dtype=np.int64)
+        name = np.asarray(referenced, dtype=np.int64)
+        count = np.asarray(counts, dtype=np.float64)
+        known = name >= 0
+        source, name, count = source[known], name[known], count[known]
+        fan = definers[name]
+        keep = (fan > 0) & (fan <= _TOO_GENERIC)
+        source, name, count, fan = source[keep], name[keep], count[keep], fan[keep]
+        weight = np.sqrt(count) * np.where(quiet[name] | (fan > _GENERIC_DEFINERS), 0.1, 1.0)
+        # One edge per definer of the name: repeat each pair by its name's definers, then index into them.
+        edge_source = np.repeat(source, fan)
+        edge_name = np.repeat(name, fan)
+        edge_weight = np.repeat(weight, fan)
+        within = np.arange(len(edge_source)) - np.repeat(np.cumsum(fan) - fan, fan)
+        edge_key = by_name[first[edge_name] + within]
+        key_node = np.asarray(self._key_node, dtype=np.int64)
+        not_self = key_node[edge_key] != edge_source
+        edge_source, edge_name, edge_weight, edge_key = (
+            edge_source[not_self], edge_name[not_self], edge_weight[not_self], edge_key[not_self]
+        )  # fmt: skip
+        order = np.argsort(edge_source, kind="stable")
+        edge_source, edge_name, edge_weight, edge_key = (
+            edge_source[order], edge_name[order], edge_weight[order], edge_key[order]
+        )  # fmt: skip
+        nodes, starts = np.unique(edge_source, return_index=True)
+        ends = np.append(starts[1:], len(edge_source))
+        paths = list(self._node)
+        for node, start, end in zip(nodes.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            self._edges[paths[node]] = _Edges(edge_key[start:end], edge_weight[start:end], edge_name[start:end])
 
     def _index_definitions(self, path: str, old: FileTags | None, new: FileTags | None) -> None:
         node = self._node.setdefault(path, len(self._node))
@@ -190,13 +272,19 @@ class RankEngine:
                     self._key_node.append(node)
                     self._key_name.append(name)
                     self._key_line.append(0)
+                    self._lines.append([])
+                    self._name_id.setdefault(name, len(self._name_id))
                 self._lines[key].append(line)
             for key in {self._key[(path, name)] for name, _, _ in new.definitions}:
                 self._lines[key].sort()
                 self._key_line[key] = self._lines[key][0]
 
     def _edges_of(self, source: str, file_tags: FileTags) -> _Edges:
-        edges = _Edges()
+        import numpy as np
+
+        keys: list[int] = []
+        weights: list[float] = []
+        names: list[int] = []
         for name, count in file_tags.references.items():
             targets = self._definers.get(name)
             if not targets or len(targets) > _TOO_GENERIC:
@@ -204,24 +292,27 @@ class RankEngine:
             weight = math.sqrt(count) * (0.1 if name.startswith("_") or len(targets) > _GENERIC_DEFINERS else 1.0)
             for target in targets:
                 if target != source:
-                    edges.keys.append(self._key[(target, name)])
-                    edges.weights.append(weight)
-                    edges.names.append(name)
-        return edges
+                    keys.append(self._key[(target, name)])
+                    weights.append(weight)
+                    names.append(self._name_id[name])
+        return _Edges(
+            np.asarray(keys, dtype=np.int64), np.asarray(weights, dtype=np.float64), np.asarray(names, dtype=np.int64)
+        )
 
     def _edge_arrays(self, mentioned: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import numpy as np
 
-        parts = [(self._node[path], edges) for path, edges in self._edges.items() if edges.keys]
+        parts = [(self._node[path], edges) for path, edges in self._edges.items() if len(edges.keys)]
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, np.zeros(0)
         sources = np.concatenate([np.full(len(edges.keys), node, dtype=np.int64) for node, edges in parts])
-        keys = np.concatenate([edges.as_arrays()[0] for _, edges in parts])
-        weights = np.concatenate([edges.as_arrays()[1] for _, edges in parts])
-        if mentioned:
-            names = [name for _, edges in parts for name in edges.names]
-            weights = weights * np.array([_MENTIONED_FACTOR if name in mentioned else 1.0 for name in names])
+        keys = np.concatenate([edges.keys for _, edges in parts])
+        weights = np.concatenate([edges.weights for _, edges in parts])
+        mentioned_ids = [self._name_id[name] for name in mentioned if name in self._name_id]
+        if mentioned_ids:
+            names = np.concatenate([edges.names for _, edges in parts])
+            weights = weights * np.where(np.isin(names, mentioned_ids), _MENTIONED_FACTOR, 1.0)
         return sources, keys, weights
 
     def _pagerank(
