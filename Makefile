@@ -65,10 +65,10 @@ AIDER_VENV := bench/.venv-aider
 BENCH_OUT ?= bench/results
 BENCH_MD ?= BENCHMARKS.md
 BENCH_CORPUS ?=
-STARTS ?= 5
+STARTS ?= 30
 EDITS ?= 30
 CALLS ?= 500
-MAPS ?= 3
+MAPS ?= 5
 
 .PHONY: bench bench-smoke install-bench
 install-bench: install-test $(AIDER_VENV)/bin/aider

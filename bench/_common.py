@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -20,14 +21,32 @@ from mcp.client.stdio import stdio_client
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    """Median, p99, min and max of timings in milliseconds."""
+    """Median, p95, p99, min and max of timings in milliseconds, and how many there were."""
     ordered = sorted(values)
     return {
         "median": round(statistics.median(ordered), 3),
-        "p99": round(ordered[max(int(len(ordered) * 0.99) - 1, 0)], 3),
+        "p95": round(_percentile(ordered, 0.95), 3),
+        "p99": round(_percentile(ordered, 0.99), 3),
         "min": round(ordered[0], 3),
         "max": round(ordered[-1], 3),
+        "n": len(ordered),
     }
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(max(math.ceil(len(ordered) * fraction) - 1, 0), len(ordered) - 1)]
+
+
+def load() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages, recorded with each row (2 cores: above 2 is contention)."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def same_or_exit(what: str, ours: object, reference: object) -> None:
+    """Both sides must return the same thing before their timings mean anything."""
+    if ours != reference:
+        shown = f"{str(ours)[:400]!r} vs {str(reference)[:400]!r}"
+        raise SystemExit(f"{what}: loomkin-mcp and the reference disagree: {shown}")
 
 
 @asynccontextmanager

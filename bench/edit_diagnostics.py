@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import main, person, stdio_session, summary
+from _common import load, main, person, stdio_session, summary
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
@@ -116,6 +116,7 @@ async def run(repetitions: int) -> dict:
         "ratio": statistics.median(ours) / statistics.median(reference),
         "target": "overhead ≤ 30 ms at the median",
         "met": statistics.median(overhead) <= 30,
+        "load": load(),
     }
 
 
