@@ -32,6 +32,8 @@ install-test: $(VENV)/.installed-test node_modules/.installed
 	@command -v bwrap >/dev/null || (apt-get update && apt-get install -y bubblewrap)
 	@# A real browser for the status page's tests (driven by Playwright; never `playwright install`).
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@# Elixir for the symbol tools' test on a `mix new` project (read by tree-sitter: no elixir-ls here).
+	@command -v mix >/dev/null || (apt-get update && apt-get install -y elixir)
 	@# A real PostgreSQL for the decision-graph tests (they start a throwaway cluster on loopback).
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| (apt-get update && apt-get install -y postgresql)
@@ -61,6 +63,9 @@ clean:
 # Speed, measured against the reference tools in the same run (not part of `make test`).
 # Aider, the repo map's reference, lives in its own environment: its pins are not ours.
 AIDER_VENV := bench/.venv-aider
+# Serena, the symbol tools' peer, likewise (its language servers come with it).
+SERENA_VENV := bench/.venv-serena
+SERENA ?= $(SERENA_VENV)/bin/serena
 
 BENCH_OUT ?= bench/results
 BENCH_MD ?= BENCHMARKS.md
@@ -69,9 +74,10 @@ STARTS ?= 30
 EDITS ?= 30
 CALLS ?= 500
 MAPS ?= 5
+SYMBOL_CALLS ?= 30
 
 .PHONY: bench bench-smoke install-bench
-install-bench: install-test $(AIDER_VENV)/bin/aider
+install-bench: install-test $(AIDER_VENV)/bin/aider $(if $(SERENA),$(SERENA_VENV)/.tried)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 
 # Every measure, side by side with its reference, then BENCHMARKS.md and the latency plot (≈ 6 min).
@@ -84,12 +90,21 @@ bench: install-bench
 	$(BIN)/python bench/proxy_latency.py --calls $(CALLS) --json $(BENCH_OUT)/proxy_latency.json
 	LOOMKIN_BENCH_CORPUS=$(BENCH_CORPUS) AIDER_PYTHON=$(AIDER_VENV)/bin/python \
 		$(BIN)/python bench/repo_intel.py --repetitions $(MAPS) --json $(BENCH_OUT)/repo_intel.json
+	SERENA=$(SERENA) $(BIN)/python bench/symbol_tools.py --calls $(SYMBOL_CALLS) --json $(BENCH_OUT)/symbol_tools.json
 	$(BIN)/python bench/report.py $(BENCH_OUT) $(BENCH_MD) $(BENCH_OUT)/latency.png
 
 # The same code on a tiny corpus, once, into a scratch directory: CI runs it so the benches cannot rot.
 bench-smoke:
-	$(MAKE) bench BENCH_OUT=$$(mktemp -d) BENCH_MD=/dev/null BENCH_CORPUS=json,email STARTS=1 EDITS=2 CALLS=20 MAPS=1
+	$(MAKE) bench BENCH_OUT=$$(mktemp -d) BENCH_MD=/dev/null BENCH_CORPUS=json,email STARTS=1 EDITS=2 CALLS=20 MAPS=1 \
+		SYMBOL_CALLS=2 SERENA=
 
 $(AIDER_VENV)/bin/aider:
 	$(PYTHON) -m venv $(AIDER_VENV)
 	$(AIDER_VENV)/bin/python -m pip install --quiet "aider-chat==0.86.2"
+
+# Tried once: where serena-agent does not install, the symbol bench's rows say so.
+$(SERENA_VENV)/.tried:
+	$(PYTHON) -m venv $(SERENA_VENV)
+	$(SERENA_VENV)/bin/python -m pip install --quiet "serena-agent==2.1.0" > $(SERENA_VENV)/install.log 2>&1 \
+		|| echo "serena-agent did not install (see $(SERENA_VENV)/install.log); the symbol bench says so"
+	@touch $@

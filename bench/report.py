@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ORDER = ["server_costs", "containment_costs", "proxy_latency", "edit_diagnostics", "repo_intel"]
+ORDER = ["server_costs", "containment_costs", "proxy_latency", "edit_diagnostics", "repo_intel", "symbol_tools"]
 
 
 def rows_of(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -21,6 +21,8 @@ def rows_of(result: dict[str, Any]) -> list[dict[str, Any]]:
 def cell(row: dict[str, Any], side: str) -> str:
     if f"{side}_mb" in row:
         return f"{row[f'{side}_mb']} MB"
+    if f"{side}_tokens" in row:
+        return "—" if row[f"{side}_tokens"] is None else f"{row[f'{side}_tokens']} tokens"
     timing = row.get(f"{side}_ms")
     if not timing:
         return "—"

@@ -16,7 +16,7 @@ from ._spec import ServerSpec
 if TYPE_CHECKING:
     from ._connection import Published, ServerConnection
     from ._pool import LanguageServerPool, ServerStatus, Synced
-    from ._text import apply_edits, offset_of, position_from_user, user_column
+    from ._text import apply_edits, offset_of, position_from_user, position_of, user_column
 
 _LAZY = {
     "Published": "._connection",
@@ -27,6 +27,7 @@ _LAZY = {
     "apply_edits": "._text",
     "offset_of": "._text",
     "position_from_user": "._text",
+    "position_of": "._text",
     "user_column": "._text",
 }
 
@@ -59,5 +60,6 @@ __all__ = [
     "uncovered_languages",
     "offset_of",
     "position_from_user",
+    "position_of",
     "user_column",
 ]

@@ -41,6 +41,7 @@ from ._roots import WithoutAnswerTo, replayed_then, take_replay
 from ._status import CallLog
 from ._stdin import cancellable_stdin
 from ._subscriptions import ClientNotifier
+from ._symbol_tools import register_symbol_tools
 from ._tools import register_tools
 from ._upstream_tools import listed, proxy_tool
 from ._version import __version__
@@ -267,6 +268,7 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
     server._proxies = {}
     register_tools(server, services)
     register_lsp_tools(server, services)
+    register_symbol_tools(server, services)
     register_context_tools(server, services)
     register_decision_tools(server, services)
     own_names = {tool.name for tool in server._tool_manager.list_tools()}

@@ -61,7 +61,7 @@ class RepoIndex:
         parsed = 0
         for done, (name, fresh) in enumerate(self._parse_all(to_parse), start=1):
             if fresh is not None:
-                tags[name] = fresh
+                tags[name] = fresh.interned()
                 parsed += 1
             if progress is not None and (done % 200 == 0 or done == len(to_parse)):
                 progress(len(names) - len(to_parse) + done, len(names))

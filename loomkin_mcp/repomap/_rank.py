@@ -64,6 +64,34 @@ class _Edges:
     names: np.ndarray
 
 
+@dataclass
+class _Columns:
+    """Per key: its file's node, its first line, whether it is defined now; grown in place by doubling."""
+
+    node: np.ndarray
+    line: np.ndarray
+    defined: np.ndarray
+    size: int
+
+    @classmethod
+    def of(cls, nodes: list[int], lines: list[int], definitions: list[list[int]]) -> _Columns:
+        import numpy as np
+
+        defined = np.fromiter((bool(found) for found in definitions), dtype=bool, count=len(definitions))
+        return cls(np.asarray(nodes, dtype=np.int64), np.asarray(lines, dtype=np.int64), defined, len(nodes))
+
+    def set(self, key: int, node: int, line: int, defined: bool) -> None:
+        import numpy as np
+
+        if key >= len(self.node):
+            grown = max(2 * len(self.node), key + 1)
+            self.node = np.resize(self.node, grown)
+            self.line = np.resize(self.line, grown)
+            self.defined = np.resize(self.defined, grown)
+        self.node[key], self.line[key], self.defined[key] = node, line, defined
+        self.size = max(self.size, key + 1)
+
+
 # Past this many changed files the graph is rebuilt whole, vectorised, rather than file by file.
 _BULK_FROM_FILES = 64
 
@@ -84,6 +112,9 @@ class RankEngine:
         self._name_id: dict[str, int] = {}
         self._lines: list[list[int]] = []
         """Each key's lines, in order (empty once its file no longer defines the name)."""
+        self._columns: _Columns | None = None
+        """numpy copies of each key's node, first line and whether it is defined, kept in step with the lists."""
+        self._path_order: np.ndarray | None = None
         self._ranks: np.ndarray | None = None
 
     def rank(
@@ -105,13 +136,14 @@ class RankEngine:
         alive[[self._node[path] for path in tags]] = True
 
         sources, keys, weights = self._edge_arrays(mentioned)
-        edge_targets = np.asarray(self._key_node, dtype=np.int64)[keys] if len(keys) else keys
+        columns = self._current_columns()
+        key_nodes, key_lines = columns.node[: columns.size], columns.line[: columns.size]
+        edge_targets = key_nodes[keys] if len(keys) else keys
         outgoing = np.bincount(sources, weights=weights, minlength=count)
         ranks = self._pagerank(alive, personal, sources, edge_targets, weights, outgoing)
 
         share = np.divide(ranks, outgoing, out=np.zeros(count), where=outgoing > 0)
-        scores = np.bincount(keys, weights=share[sources] * weights, minlength=len(self._key_node))
-        key_nodes = np.asarray(self._key_node, dtype=np.int64)
+        scores = np.bincount(keys, weights=share[sources] * weights, minlength=columns.size)
         focused = np.zeros(count, dtype=bool)
         focused[[self._node[path] for path in personal if path in self._node]] = True
         own = ranks[key_nodes] * np.where(focused[key_nodes], _OWN_RANK_FOCUSED, _OWN_RANK_OTHER)
@@ -119,15 +151,16 @@ class RankEngine:
         for name in mentioned:
             for path in self._definers.get(name, ()):
                 scores[self._key[(path, name)]] += _MENTIONED_BONUS
-        live = np.flatnonzero(alive[key_nodes])
-        live = live[[bool(self._lines[key]) for key in live.tolist()]] if len(live) else live
+        live = np.flatnonzero(alive[key_nodes] & columns.defined[: columns.size])
         if len(live) == 0:
             return []
+        if limit is not None and len(live) > limit:
+            # Only the best `limit` keys can be shown: order those (and any tied with the last of them).
+            negated = -scores[live]
+            live = live[negated <= np.partition(negated, limit - 1)[limit - 1]]
         # Best score first; ties go to the earlier path, then the earlier line, whatever the ids.
-        path_order = np.empty(count, dtype=np.int64)
-        path_order[[self._node[path] for path in sorted(self._node)]] = np.arange(count)
-        lines = np.asarray(self._key_line, dtype=np.int64)
-        order = live[np.lexsort((lines[live], path_order[key_nodes[live]], -scores[live]))]
+        path_order = self._order_of_paths()
+        order = live[np.lexsort((key_lines[live], path_order[key_nodes[live]], -scores[live]))]
         if limit is not None:
             order = order[:limit]
         result: list[Ranked] = []
@@ -139,6 +172,21 @@ class RankEngine:
                 if limit is not None and len(result) >= limit:
                     return result
         return result
+
+    def _current_columns(self) -> _Columns:
+        if self._columns is None:
+            self._columns = _Columns.of(self._key_node, self._key_line, self._lines)
+        return self._columns
+
+    def _order_of_paths(self) -> np.ndarray:
+        """Each node's place in path order (paths only ever gain nodes, so it is kept until one is added)."""
+        import numpy as np
+
+        count = len(self._node)
+        if self._path_order is None or len(self._path_order) != count:
+            self._path_order = np.empty(count, dtype=np.int64)
+            self._path_order[[self._node[path] for path in sorted(self._node)]] = np.arange(count)
+        return self._path_order
 
     # -- keeping the graph in step with the tags ------------------------------------------
 
@@ -261,9 +309,12 @@ class RankEngine:
 
     def _index_definitions(self, path: str, old: FileTags | None, new: FileTags | None) -> None:
         node = self._node.setdefault(path, len(self._node))
+        touched: set[int] = set()
         if old is not None:
             for name, _, _ in old.definitions:
-                self._lines[self._key[(path, name)]] = []
+                key = self._key[(path, name)]
+                self._lines[key] = []
+                touched.add(key)
         if new is not None:
             for name, line, _ in new.definitions:
                 key = self._key.get((path, name))
@@ -275,9 +326,13 @@ class RankEngine:
                     self._lines.append([])
                     self._name_id.setdefault(name, len(self._name_id))
                 self._lines[key].append(line)
+                touched.add(key)
             for key in {self._key[(path, name)] for name, _, _ in new.definitions}:
                 self._lines[key].sort()
                 self._key_line[key] = self._lines[key][0]
+        if self._columns is not None:
+            for key in touched:
+                self._columns.set(key, self._key_node[key], self._key_line[key], bool(self._lines[key]))
 
     def _edges_of(self, source: str, file_tags: FileTags) -> _Edges:
         import numpy as np
@@ -306,7 +361,10 @@ class RankEngine:
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, np.zeros(0)
-        sources = np.concatenate([np.full(len(edges.keys), node, dtype=np.int64) for node, edges in parts])
+        sources = np.repeat(
+            np.fromiter((node for node, _ in parts), dtype=np.int64, count=len(parts)),
+            np.fromiter((len(edges.keys) for _, edges in parts), dtype=np.int64, count=len(parts)),
+        )
         keys = np.concatenate([edges.keys for _, edges in parts])
         weights = np.concatenate([edges.weights for _, edges in parts])
         mentioned_ids = [self._name_id[name] for name in mentioned if name in self._name_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
+from sys import intern
 
 from tree_sitter import QueryCursor
 
@@ -29,9 +30,15 @@ class FileTags:
         return cls(
             int(mtime_ns),  # type: ignore[call-overload]
             int(size),  # type: ignore[call-overload]
-            [(str(n), int(line), str(kind)) for n, line, kind in definitions],  # type: ignore[attr-defined]
-            dict(references),  # type: ignore[call-overload]
+            [(intern(str(n)), int(line), intern(str(kind))) for n, line, kind in definitions],  # type: ignore[attr-defined]
+            {intern(str(name)): int(count) for name, count in references.items()},  # type: ignore[attr-defined]
         )
+
+    def interned(self) -> FileTags:
+        """The same tags with names shared across files: thousands of files name `append` or `get` once each."""
+        self.definitions = [(intern(name), line, intern(kind)) for name, line, kind in self.definitions]
+        self.references = {intern(name): count for name, count in self.references.items()}
+        return self
 
 
 def extract(relative: str, source: bytes, mtime_ns: int, size: int) -> FileTags | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..symbols import SymbolService
 from ..workspace import Workspace
 from .decisions import DecisionService, ExportFormat, QueryType
 from .files import FileService
@@ -28,21 +29,24 @@ class Services:
     search: SearchService
     repomap: RepoMapService
     decisions: DecisionService
+    symbols: SymbolService
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Services:
         lsp, search, sandbox = LspService(workspace), SearchService(workspace), Sandbox(workspace)
+        files, repomap = FileService(workspace), RepoMapService(workspace, search, lsp)
         return cls(
             workspace=workspace,
-            files=FileService(workspace),
+            files=files,
             shell=ShellService(workspace, sandbox),
             git=GitService(workspace, sandbox),
             sandbox=sandbox,
             permissions=PermissionService(workspace),
             lsp=lsp,
             search=search,
-            repomap=RepoMapService(workspace, search, lsp),
+            repomap=repomap,
             decisions=DecisionService(workspace, sandbox),
+            symbols=SymbolService(workspace, files, lsp, search, repomap),
         )
 
 

@@ -27,6 +27,7 @@ from loomkin_lsp_client import (
     Synced,
     apply_edits,
     position_from_user,
+    position_of,
     user_column,
 )
 
@@ -413,6 +414,40 @@ class LspSession:
                 kind = lsp.SymbolKind(item.kind).name.lower()
                 rows.append(f"{item.name} ({kind}) {relative}:{location.range.start.line + 1}")
         return "\n".join(rows[:MAX_RESULTS]) or f"No workspace symbols match '{query}'."
+
+    async def document_symbols(self, path: Path) -> tuple[list[Any], str, str] | None:
+        """(documentSymbol answer, the text the server was given, its name) for `path`; None when no server
+        for it lists symbols."""
+        synced = await self._sync_or_explain(path)
+        connection = next((s.connection for s in synced if s.connection.supports("document_symbol_provider")), None)
+        if connection is None:
+            return None
+        text = self.pool.document_text(path)
+        found = await self.request(
+            connection,
+            lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL,
+            lsp.DocumentSymbolParams(text_document=lsp.TextDocumentIdentifier(uri=path.as_uri())),
+        )
+        return (found or [], text, connection.spec.name) if text is not None else None
+
+    async def reference_locations(self, path: Path, text: str, offset: int) -> list[tuple[Path, int]] | None:
+        """Where the symbol whose name is at `offset` of `path` is used, as (file, 0-based line) inside the project,
+        without its declaration; None when no server for it finds references."""
+        synced = await self._sync_or_explain(path)
+        connection = next((s.connection for s in synced if s.connection.supports("references_provider")), None)
+        if connection is None:
+            return None
+        params = lsp.ReferenceParams(
+            text_document=lsp.TextDocumentIdentifier(uri=path.as_uri()),
+            position=position_of(text, offset),
+            context=lsp.ReferenceContext(include_declaration=False),
+        )
+        found = []
+        for location in _locations(await self.request(connection, lsp.TEXT_DOCUMENT_REFERENCES, params)):
+            relative = self._relative_uri(location.uri)
+            if relative is not None:
+                found.append((self._ws.root / relative, location.range.start.line))
+        return found
 
     async def rename_edits(self, target: Target, new_name: str) -> dict[Path, str]:
         """The new text of every file the rename touches, checked against the write rules."""

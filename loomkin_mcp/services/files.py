@@ -8,7 +8,7 @@ import os
 import stat
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,19 @@ class WriteResult:
     relative: str
     created: bool
     size: int
+
+
+@dataclass(frozen=True)
+class Change:
+    """A file's text before and after an edit."""
+
+    relative: str
+    before: str
+    after: str
+
+    @property
+    def diff(self) -> str:
+        return _unified_diff(self.relative, self.before, self.after, None)
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,20 @@ class FileService:
         if old_string == new_string:
             raise ToolInputError("old_string and new_string are identical, so there is nothing to change.")
         path = self._ws.resolve_for_write(file_path)
+        replaced = 0
+
+        def change(text: str) -> str:
+            nonlocal replaced
+            updated, replaced = _replace(self._ws.relative(path), text, old_string, new_string, replace_all)
+            return updated
+
+        change_made = self.transform(path, change, "new_string")
+        logger.info("edited %s (%d replaced)", change_made.relative, replaced)
+        return _unified_diff(change_made.relative, change_made.before, change_made.after, replaced)
+
+    def transform(self, path: Path, change: Callable[[str], str], what: str = "the new text") -> Change:
+        """Apply `change` to the text of `path` (resolved for writing): under the file's lock, refused when the
+        file changed on disk meanwhile, written atomically."""
         relative = self._ws.relative(path)
         _require_regular_file(path, relative)
         with self._lock(path), self._parent(path, relative) as parent:
@@ -169,14 +196,23 @@ class FileService:
             if before.st_size > MAX_EDIT_FILE_BYTES:
                 raise ToolInputError(f"'{relative}' is over {MAX_EDIT_FILE_BYTES} bytes; edit it in another way.")
             text = self._read_text_for_edit(path, relative)
-            updated, count = _replace(relative, text, old_string, new_string, replace_all)
+            updated = change(text)
             if _changed_since(parent, path.name, before):
                 raise ToolInputError(
                     f"'{relative}' changed on disk while it was being edited; read it again and retry the edit."
                 )
-            atomic_write_at(parent, path.name, _encode(updated, "new_string"))
-        logger.info("edited %s (%d replaced)", relative, count)
-        return _unified_diff(relative, text, updated, count)
+            atomic_write_at(parent, path.name, _encode(updated, what))
+        return Change(relative, text, updated)
+
+    def text_of(self, path: Path, max_bytes: int) -> str:
+        """The UTF-8 text of `path` (resolved), refused past `max_bytes`."""
+        relative = self._ws.relative(path)
+        if _require_regular_file(path, relative) > max_bytes:
+            raise ToolInputError(
+                f"'{relative}' is over {max_bytes >> 20} MB, more than the symbol tools read; use file_read and "
+                "content_search on it."
+            )
+        return self._read_text_for_edit(path, relative)
 
     def rewrite(self, path: Path, new_text: str) -> str:
         """Replace a text file's whole content (already checked for writing); returns the diff."""

@@ -30,6 +30,7 @@ logger = logging.getLogger("loomkin_mcp.repomap")
 CACHE_FILE = Path("repomap") / "tags.json"  # under the workspace's state dir
 RECENT_FILES = 20
 RENDERED_MAPS_KEPT = 16
+FILE_LINES_KEPT = 256
 # How much of the last map the status page shows.
 STATUS_MAP_LINES = 25
 ProgressReport = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -50,6 +51,7 @@ class RepoMapService:
         """The reference graph between maps: after a change only the touched edges are rebuilt."""
         self._language_counts: tuple[tuple[object, ...], dict[str, int]] | None = None
         self._rendered: OrderedDict[tuple[object, ...], str] = OrderedDict()
+        self._file_lines: dict[str, tuple[tuple[int, int], list[str]]] = {}
         """Maps already rendered, by index generation and request: an unchanged repeated call costs a lookup."""
         self.last_map: str | None = None
         """The last map rendered (the status page shows its top)."""
@@ -183,7 +185,10 @@ class RepoMapService:
         engine = self._engine = self._engine or RankEngine()
 
         def header(used: int) -> str:
-            return f"Repo map: {len(index.tags)} files, ~{used} of {budget} tokens (chars / 4)."
+            return (
+                f"Repo map: {len(index.tags)} files, ~{used} of {budget} tokens (chars / 4). A definition's name path "
+                "(its enclosing names and its own, `Class/method`) reads and edits it with the symbol_* tools."
+            )
 
         # The budget covers all that is returned: the header, at its widest, comes off the map's share.
         map_budget = max(budget - estimate_tokens(header(budget) + "\n"), 1)
@@ -212,10 +217,20 @@ class RepoMapService:
         return weights
 
     def _lines(self, relative: str) -> list[str]:
+        """A file's lines for rendering, read again only when it changed (a render shows lines of a few dozen)."""
+        path = self._ws.root / relative
         try:
-            return (self._ws.root / relative).read_text(encoding="utf-8", errors="replace").split("\n")
+            info = path.stat()
+            cached = self._file_lines.get(relative)
+            if cached is not None and cached[0] == (info.st_mtime_ns, info.st_size):
+                return cached[1]
+            lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
         except OSError:
             return []
+        self._file_lines[relative] = ((info.st_mtime_ns, info.st_size), lines)
+        if len(self._file_lines) > FILE_LINES_KEPT:
+            del self._file_lines[next(iter(self._file_lines))]
+        return lines
 
 
 def _thread_progress(report: ProgressReport) -> Callable[[int, int], None]:

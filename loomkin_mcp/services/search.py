@@ -127,15 +127,8 @@ class SearchService:
         if max_results < 1:
             raise ToolInputError("max_results must be 1 or more.")
         base, prefix = self._base(path)
-        rg = self._rg(base)
         unsearched: list[str] = []
-        hits = (
-            self._rg_search(
-                rg, base, pattern, glob, case_insensitive, context_lines, output_mode, include_hidden, unsearched
-            )
-            if rg
-            else self._py_search(base, pattern, glob, case_insensitive, context_lines, include_hidden, unsearched)
-        )
+        hits = self._hits(base, pattern, glob, case_insensitive, context_lines, output_mode, include_hidden, unsearched)
         text = _render(hits, prefix, output_mode, max_results, pattern)
         if unsearched:  # (the first lines as ripgrep wrote them, then blanks for the rest it counted)
             first = one_line(unsearched[0].removeprefix("rg: "))[:200]
@@ -144,6 +137,27 @@ class SearchService:
                 "the results above come from the rest]"
             )
         return text
+
+    def matching_lines(self, pattern: str, max_results: int) -> list[Hit]:
+        """The project's lines matching `pattern` (paths relative to the root, in path order), at most
+        `max_results`: for tools that look further at each hit."""
+        unsearched: list[str] = []
+        hits = self._hits(self._ws.root, pattern, None, False, 0, "content", False, unsearched)
+        found = []
+        for hit in hits:
+            if len(found) >= max_results:
+                break
+            found.append(hit)
+        return found
+
+    def _hits(
+        self, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,
+        output_mode: OutputMode, hidden: bool, unsearched: list[str],
+    ) -> Iterator[Hit]:  # fmt: skip
+        rg = self._rg(base)
+        if rg:
+            return self._rg_search(rg, base, pattern, glob, case_insensitive, context, output_mode, hidden, unsearched)
+        return self._py_search(base, pattern, glob, case_insensitive, context, hidden, unsearched)
 
     def _rg_search(
         self, rg: str, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,

@@ -29,8 +29,10 @@ class _Scanned:
 
     stamp: tuple[int, int]
     """(mtime, inode): entries added, removed or renamed change it."""
+    ignore_files: tuple[str, ...]
+    """The ignore files it holds (their paths): only these are looked at again while `stamp` holds."""
     rules: tuple[int, ...]
-    """mtimes of its own ignore files when `kept` was worked out."""
+    """mtimes of its ignore files when it was scanned and `kept` was worked out."""
     subdirectories: list[str]
     unsafe: str | None
     kept: list[str] | None
@@ -51,18 +53,20 @@ class IgnoreRules:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._cache: dict[Path, tuple[tuple[int, ...], list[_Rule]]] = {}
-        self._scanned: dict[Path, _Scanned] = {}
+        self._scanned: dict[str, _Scanned] = {}
 
     def unsafe_ignore_file(self, base: Path) -> Path | None:
         """An ignore file under `base` that ripgrep must not be left to open, or None.
 
         ripgrep opens `.gitignore`, `.ignore` and `.rgignore` in every directory it walks, following
         links and blocking on FIFOs (a `.gitignore -> /dev/zero` grows it without bound). Anything but a
-        regular file inside the root of at most 1 MB is unsafe. A directory is rescanned only when its
-        mtime changes, and which of its subdirectories are ignored is worked out again only when its
-        own or an enclosing directory's ignore files change: a search pays three stats per directory.
+        regular file inside the root of at most 1 MB is unsafe. A directory is scanned again only when
+        its mtime changes (an entry added, removed or renamed) or one of its ignore files does, and which
+        of its subdirectories are ignored is worked out again only when its own or an enclosing
+        directory's ignore files change: a search costs a stat per directory, and one per ignore file.
         """
-        stack = [(base, 0, False)]
+        root = str(self._root)
+        stack = [(str(base), 0, False)]
         if base == self._root and not _safe_ignore_file(self._root / ".git" / "info" / "exclude", self._root):
             return self._root / ".git" / "info" / "exclude"
         while stack:
@@ -74,27 +78,27 @@ class IgnoreRules:
             except OSError:
                 continue
             stamp = (info.st_mtime_ns, info.st_ino)
-            rules = self._rules_stamp(directory)
             cached = self._scanned.get(directory)
-            if cached is None or cached.stamp != stamp:
-                subdirectories, unsafe = _scan(directory, self._root)
-                cached = _Scanned(stamp, rules, subdirectories, unsafe, None)
-                self._scanned[directory] = cached
+            rules = _stamps(cached.ignore_files) if cached is not None else ()
+            if cached is None or cached.stamp != stamp or cached.rules != rules:
+                subdirectories, ignore_files, unsafe = _scan(directory, self._root)
+                if directory == root:
+                    ignore_files += (os.path.join(root, ".git", "info", "exclude"),)
+                fresh = _Scanned(stamp, ignore_files, _stamps(ignore_files), subdirectories, unsafe, None)
+                rules_changed = rules_changed_above or cached is None or cached.rules != fresh.rules
+                self._scanned[directory] = cached = fresh
+            else:
+                rules_changed = rules_changed_above
             if cached.unsafe is not None:
-                return directory / cached.unsafe
-            rules_changed = rules_changed_above or cached.rules != rules
+                return Path(directory) / cached.unsafe
             if cached.kept is None or rules_changed:
-                relative = directory.relative_to(self._root).as_posix()
+                relative = os.path.relpath(directory, root)
                 cached.kept = [
                     name for name in cached.subdirectories
                     if not self.is_ignored(name if relative == "." else f"{relative}/{name}", True)
                 ]  # fmt: skip
-                cached.rules = rules
-            stack.extend((directory / name, depth + 1, rules_changed) for name in cached.kept)
+            stack.extend((os.path.join(directory, name), depth + 1, rules_changed) for name in cached.kept)
         return None
-
-    def _rules_stamp(self, directory: Path) -> tuple[int, ...]:
-        return tuple(_mtime(path) for path in self._ignore_files(directory))
 
     def _ignore_files(self, directory: Path) -> list[Path]:
         """The files whose rules apply from `directory` down (git's own exclude file at the root)."""
@@ -132,20 +136,27 @@ class IgnoreRules:
         return rules
 
 
-def _scan(directory: Path, root: Path) -> tuple[list[str], str | None]:
-    subdirectories, unsafe = [], None
+def _scan(directory: str, root: Path) -> tuple[list[str], tuple[str, ...], str | None]:
+    """A directory's subdirectories, its ignore files (paths) and the first of them that is unsafe."""
+    subdirectories, ignore_files, unsafe = [], [], None
     try:
         entries = list(os.scandir(directory))
     except OSError:
-        return [], None
+        return [], (), None
     for entry in entries:
         if entry.name == ".git":
             continue
         if entry.is_dir(follow_symlinks=False):
             subdirectories.append(entry.name)
-        elif entry.name in RG_IGNORE_FILES and unsafe is None and not _safe_ignore_file(Path(entry.path), root):
-            unsafe = entry.name
-    return subdirectories, unsafe
+        elif entry.name in RG_IGNORE_FILES:
+            ignore_files.append(entry.path)
+            if unsafe is None and not _safe_ignore_file(Path(entry.path), root):
+                unsafe = entry.name
+    return subdirectories, tuple(ignore_files), unsafe
+
+
+def _stamps(paths: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(_mtime(path) for path in paths)
 
 
 def _safe_ignore_file(path: Path, root: Path) -> bool:
@@ -159,7 +170,7 @@ def _safe_ignore_file(path: Path, root: Path) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_size <= MAX_IGNORE_BYTES and Path(real).is_relative_to(root)
 
 
-def _mtime(path: Path) -> int:
+def _mtime(path: Path | str) -> int:
     try:
         return os.stat(path).st_mtime_ns
     except OSError:

@@ -1,0 +1,351 @@
+"""The symbol tools' logic: read, find and edit code by name path.
+
+A file's symbols come from its language server (`documentSymbol`) when one serves it, else from
+tree-sitter. Searches over a directory narrow the files with the repo map's index (which files
+define the name) and read those with tree-sitter, or with the language server where no grammar
+does. References come from the language server, else from a whole-word search in files of the
+same language. Edits go through `FileService.transform`: the file's lock, the "changed underneath"
+check and an atomic write; the tool around them asks for approval and reports diagnostics.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from .._errors import ToolInputError
+from ._model import NamePath, Symbol
+
+if TYPE_CHECKING:
+    from ..repomap._languages import Grammar
+    from ..services.files import FileService
+    from ..services.lsp import LspService
+    from ..services.repomap import RepoMapService
+    from ..services.search import SearchService
+    from ..workspace import Workspace
+
+EditMode = Literal["replace_body", "insert_before", "insert_after"]
+
+# What one call reads and returns at most: files of a directory overview, characters of a result.
+MAX_SYMBOL_FILE_BYTES = 4 * 1024 * 1024
+MAX_RESULT_CHARS = 40_000
+MAX_REFERENCES = 100
+MAX_CANDIDATES = 8
+
+
+@dataclass(frozen=True)
+class FileSymbols:
+    path: Path
+    relative: str
+    text: str
+    symbols: list[Symbol]
+    source: str
+    """Who listed them: a language server's name, or "tree-sitter"."""
+
+    def line_of(self, offset: int) -> int:
+        return self.text.count("\n", 0, offset) + 1
+
+    def lines(self, symbol: Symbol) -> tuple[int, int]:
+        end = max(symbol.end - 1, symbol.start)
+        return self.line_of(symbol.start), self.line_of(end)
+
+    def body(self, symbol: Symbol) -> str:
+        start = self.text.rfind("\n", 0, symbol.start) + 1
+        end = self.text.find("\n", max(symbol.end - 1, symbol.start))
+        return self.text[start : end if end >= 0 else len(self.text)]
+
+    def describe(self, symbol: Symbol) -> str:
+        first, last = self.lines(symbol)
+        clauses = f", {symbol.clauses} clauses" if symbol.clauses > 1 else ""
+        return f"{symbol.kind} {symbol.name_path} ({self.relative}:{first}-{last}{clauses})"
+
+
+class SymbolService:
+    def __init__(
+        self, workspace: Workspace, files: FileService, lsp: LspService, search: SearchService, repomap: RepoMapService
+    ) -> None:
+        self._ws = workspace
+        self._files = files
+        self._lsp = lsp
+        self._search = search
+        self._repomap = repomap
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def file_symbols(self, path: Path, prefer_tree_sitter: bool = False) -> FileSymbols:
+        """The symbols of one file: from its language server when one serves it (unless tree-sitter reads it and
+        `prefer_tree_sitter`), else from tree-sitter; refused when neither can."""
+        relative = self._ws.relative(path)
+        readable = _tree_sitter().parses(relative)
+        if self._lsp.enabled and self._lsp.handles(path) and not (prefer_tree_sitter and readable):
+            answer = await self._lsp.session.document_symbols(path)
+            if answer is not None:
+                from ._lsp import symbols_from_lsp
+
+                found, text, server = answer
+                return FileSymbols(path, relative, text, symbols_from_lsp(found, text), server)
+        if not readable:
+            raise ToolInputError(
+                f"'{relative}' is in a language neither a language server nor tree-sitter reads here; "
+                "use file_read and content_search on it."
+            )
+        text = await anyio.to_thread.run_sync(self._files.text_of, path, MAX_SYMBOL_FILE_BYTES)
+        return FileSymbols(path, relative, text, _tree_sitter().symbols(relative, text) or [], "tree-sitter")
+
+    async def overview(self, raw_path: str) -> str:
+        path = self._ws.resolve(raw_path, what="path")
+        if path.is_file():
+            found = await self.file_symbols(path)
+            rows = [f"{found.relative} (symbols from {found.source}):"]
+            for symbol in (s for top in found.symbols for s in top.walk()):
+                first, last = found.lines(symbol)
+                depth = len(symbol.path) - 1
+                clauses = f", {symbol.clauses} clauses" if symbol.clauses > 1 else ""
+                rows.append(f"{'  ' * depth}{symbol.kind} {symbol.name_path} {first}-{last}{clauses}")
+            if len(rows) == 1:
+                rows.append("(no symbols)")
+            return _capped(rows, "give a smaller file's path, or use symbol_find with depth")
+        if not path.is_dir():
+            raise ToolInputError(f"'{raw_path}' does not exist; use file_search to find the file or directory.")
+        prefix = _prefix(self._ws.relative(path))
+        names = [name for name in self._search.list_source_files() if name.startswith(prefix) and _grammar_for(name)]
+        rows: list[str] = []
+        size = 0
+        for index, name in enumerate(names):
+            found = await self.file_symbols(self._ws.root / name, prefer_tree_sitter=True)
+            block = [f"{name}:"] + [
+                f"  {symbol.kind} {symbol.name_path} {'-'.join(map(str, found.lines(symbol)))}"
+                for symbol in found.symbols
+            ]
+            if size + sum(len(row) + 1 for row in block) > MAX_RESULT_CHARS:
+                rows.append(f"[{len(names) - index} more files not shown; give a subdirectory or a file for the rest]")
+                break
+            rows += block
+            size += sum(len(row) + 1 for row in block)
+        return "\n".join(rows) or f"No source files a grammar reads under '{self._ws.relative(path)}'."
+
+    async def find(
+        self, name_path: str, raw_path: str, include_body: bool, depth: int, substring: bool, line: int | None
+    ) -> str:
+        wanted = NamePath.parse(name_path, substring)
+        if depth < 0:
+            raise ToolInputError(f"depth is {depth}; give 0 (the symbol only) or more.")
+        found = await self._matches(wanted, raw_path, line)
+        if not found:
+            return f"No symbol matches '{name_path}' in '{raw_path}'" + (f" at line {line}." if line else ".")
+        rows: list[str] = []
+        for file_symbols, symbol in found:
+            rows.append(file_symbols.describe(symbol))
+            if include_body:
+                rows.append(file_symbols.body(symbol))
+            for child in symbol.walk():
+                level = len(child.path) - len(symbol.path)
+                if 0 < level <= depth:
+                    rows.append(f"{'  ' * level}{file_symbols.describe(child)}")
+        return _capped(rows, "narrow the name path or the path, or leave out include_body")
+
+    async def references(self, name_path: str, raw_path: str, line: int | None) -> str:
+        file_symbols, symbol = await self.one(name_path, raw_path, line)
+        places = None
+        if file_symbols.source != "tree-sitter":  # (its offsets are in the text that server has)
+            places = await self._lsp.session.reference_locations(file_symbols.path, file_symbols.text, symbol.name_at)
+        how = file_symbols.source
+        if places is None:
+            places = await anyio.to_thread.run_sync(self._textual_references, file_symbols, symbol)
+            how = f"a whole-word search for `{symbol.name}` in files of the same language"
+        rows: list[str] = []
+        cache: dict[Path, FileSymbols | None] = {}
+        for path, row in sorted(set(places), key=lambda place: (str(place[0]), place[1]))[:MAX_REFERENCES]:
+            if path not in cache:
+                try:
+                    cache[path] = await self.file_symbols(path, prefer_tree_sitter=True)
+                except ToolInputError:
+                    cache[path] = None
+            where = cache[path]
+            relative = self._ws.relative(path)
+            if where is None:
+                rows.append(f"{relative}:{row + 1}")
+                continue
+            text_lines = where.text.split("\n")
+            offset = sum(len(text) + 1 for text in text_lines[:row])
+            snippet = text_lines[row].strip()[:160] if row < len(text_lines) else ""
+            enclosing = _innermost(where.symbols, offset + len(text_lines[row]) - len(text_lines[row].lstrip()))
+            inside = enclosing.name_path if enclosing is not None else "(top level)"
+            rows.append(f"{relative}:{row + 1} in {inside}: {snippet}")
+        title = f"{len(places)} reference(s) to {file_symbols.describe(symbol)}, found by {how}"
+        if not rows:
+            return f"No references to {file_symbols.describe(symbol)} (found by {how})."
+        more = f"\n… {len(places) - MAX_REFERENCES} more." if len(places) > MAX_REFERENCES else ""
+        return f"{title}:\n" + "\n".join(rows) + more
+
+    def _textual_references(self, file_symbols: FileSymbols, symbol: Symbol) -> list[tuple[Path, int]]:
+        grammar = _grammar_for(file_symbols.relative)
+        declared = (file_symbols.path, file_symbols.line_of(symbol.name_at) - 1)
+        places = []
+        for hit in self._search.matching_lines(rf"\b{re.escape(symbol.name)}\b", 5000):
+            same_language = _grammar_for(hit.path)
+            if grammar is not None and (same_language is None or same_language.name != grammar.name):
+                continue
+            place = (self._ws.root / hit.path, hit.line - 1)
+            if place != declared:
+                places.append(place)
+        return places
+
+    # -- finding one ----------------------------------------------------------------------
+
+    async def _matches(self, wanted: NamePath, raw_path: str, line: int | None) -> list[tuple[FileSymbols, Symbol]]:
+        path = self._ws.resolve(raw_path, what="path")
+        if path.is_file():
+            files = [path]
+        elif path.is_dir():
+            files = await self._files_defining(wanted, _prefix(self._ws.relative(path)))
+        else:
+            raise ToolInputError(f"'{raw_path}' does not exist; use file_search to find the file or directory.")
+        found = []
+        for file_path in files:
+            file_symbols = await self.file_symbols(file_path, prefer_tree_sitter=len(files) > 1)
+            for top in file_symbols.symbols:
+                for symbol in top.walk():
+                    if wanted.matches(symbol) and (line is None or _spans(file_symbols, symbol, line)):
+                        found.append((file_symbols, symbol))
+        return found
+
+    async def _files_defining(self, wanted: NamePath, prefix: str) -> list[Path]:
+        """Files under `prefix` that may define the name: the repo map's index knows who defines what."""
+        index = await self._repomap.index()
+        names = []
+        for name, tags in index.tags.items():
+            if not name.startswith(prefix):
+                continue
+            defined = (definition[0] for definition in tags.definitions)
+            if any((wanted.last in d) if wanted.substring else (d == wanted.last) for d in defined):
+                names.append(name)
+        return [self._ws.root / name for name in sorted(names)]
+
+    async def one(self, name_path: str, raw_path: str, line: int | None) -> tuple[FileSymbols, Symbol]:
+        """The one symbol `name_path` names in the file `raw_path`; several are refused with the candidates."""
+        path = self._ws.resolve(raw_path)
+        if not path.is_file():
+            raise ToolInputError(f"'{raw_path}' is not a file; give the file that defines the symbol.")
+        found = await self._matches(NamePath.parse(name_path), raw_path, line)
+        if not found:
+            at = f" at line {line}" if line else ""
+            raise ToolInputError(
+                f"no symbol '{name_path}'{at} in '{self._ws.relative(path)}'; symbol_overview lists its symbols."
+            )
+        if len(found) > 1:
+            listed = "; ".join(file_symbols.describe(symbol) for file_symbols, symbol in found[:MAX_CANDIDATES])
+            raise ToolInputError(
+                f"'{name_path}' names {len(found)} symbols ({listed}); add `line` (a line inside the one you mean)"
+                " or a longer name path."
+            )
+        return found[0]
+
+    # -- editing --------------------------------------------------------------------------
+
+    async def edit(self, mode: EditMode, name_path: str, raw_path: str, text: str, line: int | None) -> str:
+        """Apply the edit; returns the diff, and a warning when the file stopped parsing."""
+        path = self._ws.resolve_for_write(raw_path)
+        relative = self._ws.relative(path)
+        seen, symbol = await self.one(name_path, raw_path, line)
+        tree_sitter_view = seen.source == "tree-sitter"
+        wanted = NamePath.parse(name_path)
+
+        def change(current: str) -> str:
+            target = symbol
+            if current != seen.text:
+                if not tree_sitter_view:
+                    raise ToolInputError(
+                        f"'{relative}' changed on disk while its symbols were being read; retry the edit."
+                    )
+                # Read again under the file's lock: the symbol is found in exactly the text that is edited.
+                again = [s for top in _tree_sitter().symbols(relative, current) or [] for s in top.walk()]
+                matches = [s for s in again if wanted.matches(s) and (line is None or _line_in(current, s, line))]
+                if len(matches) != 1:
+                    raise ToolInputError(f"'{relative}' changed on disk meanwhile; run the edit again.")
+                target = matches[0]
+            return _applied(mode, current, target, text)
+
+        made = await anyio.to_thread.run_sync(self._files.transform, path, change, "the text")
+        broke = _tree_sitter().has_errors(relative, made.after) and not _tree_sitter().has_errors(relative, made.before)
+        warning = (
+            "\n\nWarning: tree-sitter finds a syntax error in the file after this edit where there was none; "
+            "check the text you gave."
+            if broke
+            else ""
+        )
+        return made.diff + warning
+
+
+# tree-sitter, lsprotocol and the grammars load when a symbol tool is first used, never at start-up.
+def _tree_sitter() -> ModuleType:
+    from . import _treesitter
+
+    return _treesitter
+
+
+def _grammar_for(relative: str) -> Grammar | None:
+    from ..repomap._languages import grammar_for
+
+    return grammar_for(relative)
+
+
+def _applied(mode: EditMode, text: str, symbol: Symbol, new: str) -> str:
+    line_start = text.rfind("\n", 0, symbol.start) + 1
+    indent = re.match(r"[ \t]*", text[line_start:]).group()  # type: ignore[union-attr]
+    # A body replaces exactly the definition; inserted text keeps the blank lines it was given around it.
+    lines = textwrap.dedent(new.strip("\n") if mode == "replace_body" else new.removesuffix("\n")).split("\n")
+    if mode == "replace_body":
+        body = "\n".join([lines[0], *[(indent + row) if row.strip() else row for row in lines[1:]]])
+        return text[: symbol.start] + body + text[symbol.end :]
+    block = "".join(f"{indent}{row}\n" if row.strip() else "\n" for row in lines)
+    if mode == "insert_before":
+        at = text.rfind("\n", 0, symbol.insert_at) + 1
+        # Decorators and annotations (`@property`, `@Override`) belong to the symbol, whoever listed it.
+        while at > 0 and text[text.rfind("\n", 0, at - 1) + 1 : at].strip().startswith("@"):
+            at = text.rfind("\n", 0, at - 1) + 1
+        return text[:at] + block + text[at:]
+    end = text.find("\n", max(symbol.end - 1, symbol.start))
+    if end < 0:
+        return text + "\n" + block
+    return text[: end + 1] + block + text[end + 1 :]
+
+
+def _innermost(symbols: list[Symbol], offset: int) -> Symbol | None:
+    best = None
+    for top in symbols:
+        for symbol in top.walk():
+            if symbol.start <= offset < symbol.end and (best is None or symbol.start >= best.start):
+                best = symbol
+    return best
+
+
+def _spans(file_symbols: FileSymbols, symbol: Symbol, line: int) -> bool:
+    first, last = file_symbols.lines(symbol)
+    return first <= line <= last
+
+
+def _line_in(text: str, symbol: Symbol, line: int) -> bool:
+    return text.count("\n", 0, symbol.start) + 1 <= line <= text.count("\n", 0, max(symbol.end - 1, symbol.start)) + 1
+
+
+def _prefix(relative: str) -> str:
+    return "" if relative == "." else relative + "/"
+
+
+def _capped(rows: list[str], how: str) -> str:
+    out: list[str] = []
+    size = 0
+    for index, row in enumerate(rows):
+        if size + len(row) + 1 > MAX_RESULT_CHARS:
+            out.append(f"[cut here: {len(rows) - index} more lines; {how}]")
+            break
+        out.append(row)
+        size += len(row) + 1
+    return "\n".join(out)

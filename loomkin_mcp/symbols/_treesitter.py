@@ -1,0 +1,110 @@
+"""Symbols from tree-sitter: the repo map's grammars and tag queries, with each definition's whole range.
+
+Used where no language server serves a file (Elixir or Ruby without one), for directory-wide
+searches, and to check that an edited file still parses.
+"""
+
+from __future__ import annotations
+
+from tree_sitter import Node, QueryCursor
+
+from ..repomap._languages import grammar_for, parser_and_query
+from ._model import Symbol, group_clauses, nest
+
+# A tag query may capture only the declarator of a C or C++ function: its definition is the node above.
+_DECLARATORS = frozenset({"function_declarator", "pointer_declarator", "reference_declarator"})
+_DEFINITIONS_OF_DECLARATORS = frozenset({"function_definition", "declaration", "field_declaration"})
+# Text inserted before a definition goes before these wrappers (decorators, `template <…>`, `export`).
+_WRAPPERS = frozenset({"decorated_definition", "template_declaration", "export_statement"})
+
+
+class _Offsets:
+    """String offsets of tree-sitter's byte positions (the same numbers for ASCII text)."""
+
+    def __init__(self, source: bytes, text: str) -> None:
+        self._ascii = len(source) == len(text)
+        self._source = source
+
+    def of(self, node_byte: int) -> int:
+        if self._ascii:
+            return node_byte
+        return len(self._source[:node_byte].decode("utf-8", errors="replace"))
+
+
+def parses(relative: str) -> bool:
+    """Whether a grammar reads `relative` (so an edit can be checked for parse errors)."""
+    grammar = grammar_for(relative)
+    return grammar is not None and parser_and_query(grammar) is not None
+
+
+def has_errors(relative: str, text: str) -> bool | None:
+    """Whether `text` holds a syntax error for the file's grammar; None without a grammar."""
+    grammar = grammar_for(relative)
+    loaded = parser_and_query(grammar) if grammar else None
+    if loaded is None:
+        return None
+    return loaded[0].parse(text.encode("utf-8")).root_node.has_error
+
+
+def symbols(relative: str, text: str) -> list[Symbol] | None:
+    """The symbol tree of `text`, or None when no grammar reads the file."""
+    grammar = grammar_for(relative)
+    loaded = parser_and_query(grammar) if grammar else None
+    if grammar is None or loaded is None:
+        return None
+    parser, query = loaded
+    source = text.encode("utf-8")
+    offsets = _Offsets(source, text)
+    tree = parser.parse(source)
+    seen: set[tuple[int, int, str]] = set()
+    flat: list[Symbol] = []
+    for _, captures in QueryCursor(query).matches(tree.root_node):
+        kind = next((key for key in captures if key.startswith("definition.")), None)
+        names = captures.get("name")
+        if kind is None or not names:
+            continue
+        name_node = names[0]
+        node = _definition(captures[kind][0])
+        name = (name_node.text or b"").decode("utf-8", errors="replace")
+        if not name or (node.start_byte, node.end_byte, name) in seen:
+            continue
+        seen.add((node.start_byte, node.end_byte, name))
+        outer = _outermost(node)
+        flat.append(
+            Symbol(
+                name=name,
+                kind=kind.removeprefix("definition."),
+                start=offsets.of(node.start_byte),
+                end=offsets.of(node.end_byte),
+                name_at=offsets.of(name_node.start_byte),
+                outer_start=offsets.of(outer.start_byte) if outer is not node else None,
+                arity=_elixir_arity(name_node) if grammar.name == "elixir" and kind == "definition.function" else None,
+            )
+        )
+    return group_clauses(nest(flat))
+
+
+def _definition(node: Node) -> Node:
+    if node.type not in _DECLARATORS:
+        return node
+    top = node
+    while top.parent is not None and top.parent.type in _DECLARATORS:
+        top = top.parent
+    if top.parent is not None and top.parent.type in _DEFINITIONS_OF_DECLARATORS:
+        return top.parent
+    return node
+
+
+def _outermost(node: Node) -> Node:
+    while node.parent is not None and node.parent.type in _WRAPPERS:
+        node = node.parent
+    return node
+
+
+def _elixir_arity(name_node: Node) -> int:
+    """`def get(id, opts)` → 2; `def now` → 0 (the name node is the call's target, or a bare identifier)."""
+    call = name_node.parent
+    if call is None or call.type != "call":
+        return 0
+    arguments = next((child for child in call.children if child.type == "arguments"), None)
+    return 0 if arguments is None else arguments.named_child_count
