@@ -111,10 +111,13 @@ class McpLogBridge(logging.Handler):
         self._send(target, record)
 
     def _replay_early(self) -> None:
+        # Not tied to the request that happens to come first: a quick one is answered before the task that
+        # sends these runs, and the SDK drops notifications related to a request already answered.
+        assert self._last is not None
         while self._early:
             record = self._early.popleft()
             if record.levelno >= self.level:
-                self.emit(record)
+                self._send(self._last, record)
 
     def _send(self, target: _Target, record: logging.LogRecord) -> None:
         level = _TO_MCP.get(record.levelno, "info")

@@ -36,6 +36,12 @@ EXPECTED_TOOLS = {
     "decision_query",
     "decision_link",
     "decision_update",
+    "symbol_overview",
+    "symbol_find",
+    "symbol_references",
+    "symbol_replace_body",
+    "symbol_insert_before",
+    "symbol_insert_after",
 }
 
 
