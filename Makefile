@@ -105,6 +105,7 @@ $(AIDER_VENV)/bin/aider:
 # Tried once: where serena-agent does not install, the symbol bench's rows say so.
 $(SERENA_VENV)/.tried:
 	$(PYTHON) -m venv $(SERENA_VENV)
-	$(SERENA_VENV)/bin/python -m pip install --quiet "serena-agent==2.1.0" > $(SERENA_VENV)/install.log 2>&1 \
+	$(SERENA_VENV)/bin/python -m pip install --quiet "serena-agent==2.1.0" "pyright[nodejs]==1.1.403" \
+		> $(SERENA_VENV)/install.log 2>&1 \
 		|| echo "serena-agent did not install (see $(SERENA_VENV)/install.log); the symbol bench says so"
 	@touch $@

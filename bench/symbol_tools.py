@@ -13,6 +13,7 @@ Usage: python bench/symbol_tools.py [--calls N] [--json OUT]
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -30,7 +31,9 @@ LOOMKIN = str(Path(sys.executable).parent / "loomkin-mcp")
 SERENA = os.environ.get("SERENA", str(HERE / ".venv-serena" / "bin" / "serena"))
 FILE = "subprocess.py"
 METHOD = "Popen/communicate"
-CONFIG = '[lsp]\nservers = [{ name = "pylsp", command = "pylsp" }]\n[permissions]\nauto_approve = ["symbol_*"]\n'
+APPROVED = '[permissions]\nauto_approve = ["symbol_*"]\n'
+WITH_PYLSP = '[lsp]\nservers = [{ name = "pylsp", command = "pylsp" }]\n' + APPROVED
+WITHOUT_SERVER = "[lsp]\nenabled = false\n" + APPROVED
 
 
 def tokens(text: str) -> int:
@@ -47,10 +50,10 @@ def method_source(text: str) -> str:
     return "\n".join(lines[start:end])
 
 
-async def ours(root: Path, calls: int, source: str) -> dict:
+async def ours(root: Path, calls: int, source: str, config: str) -> dict:
     body = source.strip()
     finds, replaces = [], []
-    env = person(root.parent / "home", root, CONFIG)
+    env = person(root.parent / "home", root, config)
     async with stdio_session(LOOMKIN, "--stdio", "--root", str(root), env=env) as session:
         whole = (await session.call_tool("file_read", {"file_path": FILE, "limit": 5000})).content[0].text
         found = await session.call_tool("symbol_find", {"name_path": METHOD, "path": FILE, "include_body": True})
@@ -72,17 +75,23 @@ async def serena(root: Path, calls: int, source: str) -> dict | str:
     if not SERENA or not Path(SERENA).exists():
         return "serena-agent is not installed (make install-bench installs it in bench/.venv-serena)"
     finds, replaces = [], []
-    args = ["start-mcp-server", "--project", str(root), "--context", "ide-assistant", "--transport", "stdio",
-            "--enable-web-dashboard", "false", "--enable-gui-log-window", "false"]  # fmt: skip
-    env = {"HOME": str(root.parent / "serena-home")}
+    # Serena 2's `ide` context with one tool per operation (its default is a Python REPL tool).
+    args = ["start-mcp-server", "--project", str(root), "--context", "ide", "--agent-interface", "tools",
+            "--transport", "stdio", "--enable-web-dashboard", "false", "--enable-gui-log-window", "false"]  # fmt: skip
+    # Serena starts its Python language server with `uvx`: bench/serena-bin/uvx runs the pyright installed beside it.
+    env = {"HOME": str(root.parent / "serena-home"), "PATH": f"{HERE / 'serena-bin'}:{os.environ['PATH']}"}
     try:
         async with stdio_session(SERENA, *args, env=env) as session:
-            arguments = {"name_path": METHOD, "relative_path": FILE, "include_body": True}
+            arguments = {"name_path_pattern": METHOD, "relative_path": FILE, "include_body": True}
             with anyio.fail_after(300):  # its language server indexes the project on the first call
                 found = await session.call_tool("find_symbol", arguments)
             text = found.content[0].text
-            if source.strip() not in text.replace("\\n", "\n"):
+            try:
+                body = json.loads(text)[0]["body"]
+            except (ValueError, LookupError, TypeError):
                 return f"Serena's find_symbol did not return the method: {text[:300]}"
+            if body != source.strip():
+                return f"Serena's find_symbol returned another text: {body[:300]}"
             for _ in range(calls):
                 started = time.perf_counter()
                 await session.call_tool("find_symbol", arguments)
@@ -100,41 +109,51 @@ async def serena(root: Path, calls: int, source: str) -> dict | str:
 
 
 def run(calls: int) -> dict:
+    sides = {
+        "ours": lambda root, source: ours(root, calls, source, WITH_PYLSP),
+        "ours_alone": lambda root, source: ours(root, calls, source, WITHOUT_SERVER),
+        "serena": lambda root, source: serena(root, calls, source),
+    }
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        rows = []
-        results = {}
-        for side, measure in (("ours", ours), ("serena", serena)):
+        for side, measure in sides.items():
             root = Path(tmp) / side / "project"
             root.mkdir(parents=True)
             shutil.copyfile(Path(sysconfig.get_paths()["stdlib"]) / FILE, root / FILE)
             original = (root / FILE).read_text()
-            results[side] = anyio.run(measure, root, calls, method_source(original))
+            results[side] = anyio.run(measure, root, method_source(original))
             same_or_exit(f"{side}: {FILE} after replacing the method with itself", (root / FILE).read_text(), original)
-    mine, theirs = results["ours"], results["serena"]
-    assert isinstance(mine, dict)
+    mine, alone, theirs = results["ours"], results["ours_alone"], results["serena"]
+    assert isinstance(mine, dict) and isinstance(alone, dict)
     reference = theirs if isinstance(theirs, dict) else None
     note = "" if reference else f"; {theirs}"
-    rows.append({
+    rows = [{
         "measure": f"tokens to read one method ({METHOD}) of a 2,209-line file",
         "ours_tokens": mine["read_tokens"],
-        "reference": "Serena find_symbol (include_body)",
+        "reference": "Serena 2.1 find_symbol (include_body)",
         "reference_tokens": reference["read_tokens"] if reference else None,
         "context": f"file_read of the whole file: {mine['file_read_tokens']} tokens{note}",
         "target": "≤ Serena's",
         "met": reference is not None and mine["read_tokens"] <= reference["read_tokens"],
         "load": load(),
-    })  # fmt: skip
-    for task, what in (("find", "symbol_find with body"), ("replace", "symbol_replace_body (pylsp diagnostics)")):
+    }]  # fmt: skip
+    cases = (
+        (alone, "find", "symbol_find with body (no language server)", "find_symbol"),
+        (mine, "find", "symbol_find with body (pylsp running)", "find_symbol"),
+        (alone, "replace", "symbol_replace_body (no language server)", "replace_symbol_body"),
+        (mine, "replace", "symbol_replace_body with pylsp's fresh diagnostics in the result", "replace_symbol_body"),
+    )
+    for side, task, what, their_tool in cases:
         row = {
             "measure": f"{what}, {METHOD} in {FILE}",
-            "ours_ms": summary(mine[task]),
-            "reference": f"Serena {'find_symbol' if task == 'find' else 'replace_symbol_body'}",
+            "ours_ms": summary(side[task]),
+            "reference": f"Serena 2.1 {their_tool} (pyright)",
             "target": "≤ Serena's p50",
             "load": load(),
         }
         if reference:
             row["reference_ms"] = summary(reference[task])
-            row["ratio"] = round(statistics.median(mine[task]) / statistics.median(reference[task]), 2)
+            row["ratio"] = round(statistics.median(side[task]) / statistics.median(reference[task]), 2)
             row["met"] = row["ratio"] <= 1.0
         else:
             row["context"] = theirs

@@ -71,7 +71,7 @@ async def test_python_symbols_read_find_and_references_through_pylsp(project: Pa
     python_project(project)
     async with serve(project) as session:
         overview = await ok(session, "symbol_overview", path="shop/cart.py")
-        assert overview.startswith("shop/cart.py (symbols from pylsp):")
+        assert overview.startswith("shop/cart.py (symbols from tree-sitter):")
         for row in ("class Cart 4-15", "  method Cart/add 8-11", "  method Cart/total 14-15", "function add 18-19",
                     "function checkout 22-26", "  function checkout/line_of 23-24"):  # fmt: skip
             assert f"\n{row}" in overview, overview
@@ -193,7 +193,7 @@ async def test_cpp_overloads_are_refused_then_picked_by_line_with_clangd(project
     (project / "compile_flags.txt").write_text("-std=c++17\n")
     async with serve(project) as session:
         overview = await ok(session, "symbol_overview", path="geometry.cpp")
-        assert "(symbols from clangd)" in overview and "method Shape/sides 13-13" in overview
+        assert "class Shape 11-14" in overview and "  method Shape/sides 13-13" in overview
         refused = await fails(session, "symbol_replace_body", name_path="area", path="geometry.cpp", body="int x;")
         assert "names 2 symbols" in refused
         assert "function area (geometry.cpp:3-5)" in refused and "function area (geometry.cpp:7-9)" in refused
@@ -300,3 +300,23 @@ async def test_ruby_methods_by_tree_sitter_alone(project: Path) -> None:
             '  def hello(greeting = "Hello")\n    "#{greeting}, #{@name}"\n  end\nend\n'
             in (project / "greeter.rb").read_text()
         )
+
+
+async def test_a_file_no_grammar_reads_gets_its_symbols_from_the_language_server(project: Path) -> None:
+    """`.pyw` has no tree-sitter grammar here, but pylsp is told to serve it: documentSymbol gives the symbols."""
+    (project / ".loomkin.toml").write_text(
+        '[lsp]\nservers = [{ name = "pylsp", command = "pylsp", languages = ["python", ".pyw"] }]\n'
+    )
+    (project / "tool.pyw").write_text(CART)
+    async with serve(project) as session:
+        overview = await ok(session, "symbol_overview", path="tool.pyw")
+        assert overview.startswith("tool.pyw (symbols from pylsp):")
+        assert "\n  method Cart/add 8-11" in overview and "\n  function checkout/line_of 23-24" in overview
+        assert "items" not in overview.replace("Cart/", "")  # a method's locals and fields are left out
+        await ok(
+            session, "symbol_replace_body", name_path="Cart/add", path="tool.pyw",
+            body="def add(self, item, count=1):\n    self.items.extend([item] * count)\n    return self",
+        )  # fmt: skip
+        text = (project / "tool.pyw").read_text()
+        assert "    def add(self, item, count=1):\n        self.items.extend([item] * count)\n        return self\n\n" in text
+        assert text.endswith(CART[CART.index("    @property") :])

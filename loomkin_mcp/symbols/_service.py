@@ -78,25 +78,24 @@ class SymbolService:
 
     # -- reading --------------------------------------------------------------------------
 
-    async def file_symbols(self, path: Path, prefer_tree_sitter: bool = False) -> FileSymbols:
-        """The symbols of one file: from its language server when one serves it (unless tree-sitter reads it and
-        `prefer_tree_sitter`), else from tree-sitter; refused when neither can."""
+    async def file_symbols(self, path: Path) -> FileSymbols:
+        """The symbols of one file: from tree-sitter when a grammar reads it (milliseconds, and the whole range of
+        every definition), else from its language server; refused when neither can."""
         relative = self._ws.relative(path)
-        readable = _tree_sitter().parses(relative)
-        if self._lsp.enabled and self._lsp.handles(path) and not (prefer_tree_sitter and readable):
+        if _tree_sitter().parses(relative):
+            text = await anyio.to_thread.run_sync(self._files.text_of, path, MAX_SYMBOL_FILE_BYTES)
+            return FileSymbols(path, relative, text, _tree_sitter().symbols(relative, text) or [], "tree-sitter")
+        if self._lsp.enabled and self._lsp.handles(path):
             answer = await self._lsp.session.document_symbols(path)
             if answer is not None:
                 from ._lsp import symbols_from_lsp
 
                 found, text, server = answer
                 return FileSymbols(path, relative, text, symbols_from_lsp(found, text), server)
-        if not readable:
-            raise ToolInputError(
-                f"'{relative}' is in a language neither a language server nor tree-sitter reads here; "
-                "use file_read and content_search on it."
-            )
-        text = await anyio.to_thread.run_sync(self._files.text_of, path, MAX_SYMBOL_FILE_BYTES)
-        return FileSymbols(path, relative, text, _tree_sitter().symbols(relative, text) or [], "tree-sitter")
+        raise ToolInputError(
+            f"'{relative}' is in a language neither tree-sitter nor a language server reads here; "
+            "use file_read and content_search on it."
+        )
 
     async def overview(self, raw_path: str) -> str:
         path = self._ws.resolve(raw_path, what="path")
@@ -118,7 +117,7 @@ class SymbolService:
         rows: list[str] = []
         size = 0
         for index, name in enumerate(names):
-            found = await self.file_symbols(self._ws.root / name, prefer_tree_sitter=True)
+            found = await self.file_symbols(self._ws.root / name)
             block = [f"{name}:"] + [
                 f"  {symbol.kind} {symbol.name_path} {'-'.join(map(str, found.lines(symbol)))}"
                 for symbol in found.symbols
@@ -153,9 +152,12 @@ class SymbolService:
     async def references(self, name_path: str, raw_path: str, line: int | None) -> str:
         file_symbols, symbol = await self.one(name_path, raw_path, line)
         places = None
-        if file_symbols.source != "tree-sitter":  # (its offsets are in the text that server has)
-            places = await self._lsp.session.reference_locations(file_symbols.path, file_symbols.text, symbol.name_at)
-        how = file_symbols.source
+        how = "tree-sitter"
+        if self._lsp.enabled and self._lsp.handles(file_symbols.path):
+            session = self._lsp.session
+            # The position is sent in the text the server has: the same file, unless it changed just now.
+            places = await session.reference_locations(file_symbols.path, file_symbols.text, symbol.name_at)
+            how = ", ".join(spec.name for spec in self._lsp.specs() if spec.handles(file_symbols.path))
         if places is None:
             places = await anyio.to_thread.run_sync(self._textual_references, file_symbols, symbol)
             how = f"a whole-word search for `{symbol.name}` in files of the same language"
@@ -164,7 +166,7 @@ class SymbolService:
         for path, row in sorted(set(places), key=lambda place: (str(place[0]), place[1]))[:MAX_REFERENCES]:
             if path not in cache:
                 try:
-                    cache[path] = await self.file_symbols(path, prefer_tree_sitter=True)
+                    cache[path] = await self.file_symbols(path)
                 except ToolInputError:
                     cache[path] = None
             where = cache[path]
@@ -209,7 +211,7 @@ class SymbolService:
             raise ToolInputError(f"'{raw_path}' does not exist; use file_search to find the file or directory.")
         found = []
         for file_path in files:
-            file_symbols = await self.file_symbols(file_path, prefer_tree_sitter=len(files) > 1)
+            file_symbols = await self.file_symbols(file_path)
             for top in file_symbols.symbols:
                 for symbol in top.walk():
                     if wanted.matches(symbol) and (line is None or _spans(file_symbols, symbol, line)):
@@ -298,13 +300,14 @@ def _grammar_for(relative: str) -> Grammar | None:
 
 def _applied(mode: EditMode, text: str, symbol: Symbol, new: str) -> str:
     line_start = text.rfind("\n", 0, symbol.start) + 1
-    indent = re.match(r"[ \t]*", text[line_start:]).group()  # type: ignore[union-attr]
+    indent = _indentation(text[line_start : text.find("\n", line_start) if "\n" in text[line_start:] else None])
     # A body replaces exactly the definition; inserted text keeps the blank lines it was given around it.
-    lines = textwrap.dedent(new.strip("\n") if mode == "replace_body" else new.removesuffix("\n")).split("\n")
+    raw = new.strip("\n") if mode == "replace_body" else new.removesuffix("\n")
+    lines = _at_indentation(raw.split("\n"), indent, _inner_indentation(text, symbol))
     if mode == "replace_body":
-        body = "\n".join([lines[0], *[(indent + row) if row.strip() else row for row in lines[1:]]])
-        return text[: symbol.start] + body + text[symbol.end :]
-    block = "".join(f"{indent}{row}\n" if row.strip() else "\n" for row in lines)
+        lines[0] = lines[0][len(indent) :]  # the definition starts where the old one did, after its indentation
+        return text[: symbol.start] + "\n".join(lines) + text[symbol.end :]
+    block = "".join(f"{row}\n" for row in lines)
     if mode == "insert_before":
         at = text.rfind("\n", 0, symbol.insert_at) + 1
         # Decorators and annotations (`@property`, `@Override`) belong to the symbol, whoever listed it.
@@ -315,6 +318,32 @@ def _applied(mode: EditMode, text: str, symbol: Symbol, new: str) -> str:
     if end < 0:
         return text + "\n" + block
     return text[: end + 1] + block + text[end + 1 :]
+
+
+def _at_indentation(lines: list[str], indent: str, inner: int | None) -> list[str]:
+    """`lines` moved to the symbol's indentation, however the model indented them: all at some indentation
+    (as file_read shows them), from column 0 (relative), or the first line bare and the rest as in the file
+    (what copying a definition out of the file gives)."""
+    rest = [row for row in lines[1:] if row.strip()]
+    already_placed = (
+        not _indentation(lines[0]) and indent and rest and inner is not None
+        and min(len(_indentation(row)) for row in rest) >= inner
+    )  # fmt: skip
+    if already_placed:
+        return [indent + lines[0], *lines[1:]]
+    dedented = textwrap.dedent("\n".join(lines)).split("\n")
+    return [indent + row if row.strip() else "" for row in dedented]
+
+
+def _inner_indentation(text: str, symbol: Symbol) -> int | None:
+    """The least indentation of the symbol's lines after its first, in the file (None for a one-line symbol)."""
+    body = text[symbol.start : symbol.end].split("\n")[1:]
+    widths = [len(_indentation(row)) for row in body if row.strip()]
+    return min(widths) if widths else None
+
+
+def _indentation(row: str) -> str:
+    return row[: len(row) - len(row.lstrip(" \t"))]
 
 
 def _innermost(symbols: list[Symbol], offset: int) -> Symbol | None:

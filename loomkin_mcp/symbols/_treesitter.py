@@ -16,6 +16,7 @@ _DECLARATORS = frozenset({"function_declarator", "pointer_declarator", "referenc
 _DEFINITIONS_OF_DECLARATORS = frozenset({"function_definition", "declaration", "field_declaration"})
 # Text inserted before a definition goes before these wrappers (decorators, `template <…>`, `export`).
 _WRAPPERS = frozenset({"decorated_definition", "template_declaration", "export_statement"})
+_TYPES = frozenset({"class", "struct", "interface"})
 
 
 class _Offsets:
@@ -55,10 +56,10 @@ def symbols(relative: str, text: str) -> list[Symbol] | None:
     parser, query = loaded
     source = text.encode("utf-8")
     offsets = _Offsets(source, text)
-    tree = parser.parse(source)
+    parsed = parser.parse(source)
     seen: set[tuple[int, int, str]] = set()
     flat: list[Symbol] = []
-    for _, captures in QueryCursor(query).matches(tree.root_node):
+    for _, captures in QueryCursor(query).matches(parsed.root_node):
         kind = next((key for key in captures if key.startswith("definition.")), None)
         names = captures.get("name")
         if kind is None or not names:
@@ -81,7 +82,13 @@ def symbols(relative: str, text: str) -> list[Symbol] | None:
                 arity=_elixir_arity(name_node) if grammar.name == "elixir" and kind == "definition.function" else None,
             )
         )
-    return group_clauses(nest(flat))
+    tree = group_clauses(nest(flat))
+    for top in tree:
+        for symbol in top.walk():
+            # Tag queries call every function a function: one directly in a class is a method.
+            if symbol.kind == "function" and symbol.parent is not None and symbol.parent.kind in _TYPES:
+                symbol.kind = "method"
+    return tree
 
 
 def _definition(node: Node) -> Node:
