@@ -99,13 +99,15 @@ _BULK_FROM_FILES = 64
 class RankEngine:
     def __init__(self) -> None:
         self._tags: dict[str, FileTags] = {}
-        self._definers: dict[str, set[str]] = defaultdict(set)
+        # Lists, not sets: most names have one definer, and a set costs 216 bytes where a list costs 64.
+        self._definers: dict[str, list[str]] = defaultdict(list)
         # Who references each name: needed only to update file by file, so built on the first such update.
         self._referrers: dict[str, set[str]] | None = None
         self._edges: dict[str, _Edges] = {}
         # Stable integer ids: a file keeps its node id, a (file, name) definition its key id, a name its name id.
         self._node: dict[str, int] = {}
-        self._key: dict[tuple[str, str], int] = {}
+        self._key: dict[str, dict[str, int]] = {}
+        """path -> name -> key (nested, not (path, name) tuples: a 5,000-file map holds ~200,000 keys)."""
         self._key_node: list[int] = []
         self._key_name: list[str] = []
         self._key_line: list[int] = []
@@ -150,7 +152,7 @@ class RankEngine:
         scores = scores + own
         for name in mentioned:
             for path in self._definers.get(name, ()):
-                scores[self._key[(path, name)]] += _MENTIONED_BONUS
+                scores[self._key[path][name]] += _MENTIONED_BONUS
         live = np.flatnonzero(alive[key_nodes] & columns.defined[: columns.size])
         if len(live) == 0:
             return []
@@ -205,9 +207,9 @@ class RankEngine:
             old_defs = {name for name, _, _ in old.definitions} if old else set()
             new_defs = {name for name, _, _ in new.definitions} if new else set()
             for name in old_defs - new_defs:
-                self._definers[name].discard(path)
+                self._definers[name].remove(path)
             for name in new_defs - old_defs:
-                self._definers[name].add(path)
+                self._definers[name].append(path)
             affected |= old_defs ^ new_defs
             old_refs = set(old.references) if old else set()
             new_refs = set(new.references) if new else set()
@@ -246,14 +248,15 @@ class RankEngine:
         name_ids, definers = self._name_id, self._definers
         for node, (path, file_tags) in enumerate(self._tags.items()):
             self._node[path] = node
+            file_keys = keys.setdefault(path, {})
             for name, line, _ in file_tags.definitions:
-                key = keys.setdefault((path, name), len(key_node))
+                key = file_keys.setdefault(name, len(key_node))
                 if key == len(key_node):
                     key_node.append(node)
                     key_name.append(name)
                     lines.append([line])
                     name_ids.setdefault(name, len(name_ids))
-                    definers[name].add(path)
+                    definers[name].append(path)
                 else:
                     lines[key].append(line)
         for numbers in lines:
@@ -309,17 +312,18 @@ class RankEngine:
 
     def _index_definitions(self, path: str, old: FileTags | None, new: FileTags | None) -> None:
         node = self._node.setdefault(path, len(self._node))
+        file_keys = self._key.setdefault(path, {})
         touched: set[int] = set()
         if old is not None:
             for name, _, _ in old.definitions:
-                key = self._key[(path, name)]
+                key = file_keys[name]
                 self._lines[key] = []
                 touched.add(key)
         if new is not None:
             for name, line, _ in new.definitions:
-                key = self._key.get((path, name))
+                key = file_keys.get(name)
                 if key is None:
-                    key = self._key[(path, name)] = len(self._key_node)
+                    key = file_keys[name] = len(self._key_node)
                     self._key_node.append(node)
                     self._key_name.append(name)
                     self._key_line.append(0)
@@ -327,7 +331,7 @@ class RankEngine:
                     self._name_id.setdefault(name, len(self._name_id))
                 self._lines[key].append(line)
                 touched.add(key)
-            for key in {self._key[(path, name)] for name, _, _ in new.definitions}:
+            for key in {file_keys[name] for name, _, _ in new.definitions}:
                 self._lines[key].sort()
                 self._key_line[key] = self._lines[key][0]
         if self._columns is not None:
@@ -347,7 +351,7 @@ class RankEngine:
             weight = math.sqrt(count) * (0.1 if name.startswith("_") or len(targets) > _GENERIC_DEFINERS else 1.0)
             for target in targets:
                 if target != source:
-                    keys.append(self._key[(target, name)])
+                    keys.append(self._key[target][name])
                     weights.append(weight)
                     names.append(self._name_id[name])
         return _Edges(
