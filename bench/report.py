@@ -91,7 +91,7 @@ WHY = [
         (
             "a bare `MCPServer` spends ~0.75 s importing the SDK; loomkin-mcp adds ~95 ms of its own imports "
             "(`-X importtime`: the pydantic config models 40 ms, the services and tool modules ~55 ms) and ~50 ms "
-            "registering 52 tools (the SDK builds a pydantic model and a JSON schema per tool at start-up). Heavy "
+            "registering 26 tools (the SDK builds a pydantic model and a JSON schema per tool at start-up). Heavy "
             "parts (tree-sitter, numpy, pygls, the upstream client, the database drivers) already load on first use. "
             "What would close it: tool schemas and the config validator built once at packaging time, not at each start."
         ),
