@@ -117,11 +117,15 @@ class SymbolService:
         rows: list[str] = []
         size = 0
         for index, name in enumerate(names):
-            found = await self.file_symbols(self._ws.root / name)
-            block = [f"{name}:"] + [
-                f"  {symbol.kind} {symbol.name_path} {'-'.join(map(str, found.lines(symbol)))}"
-                for symbol in found.symbols
-            ]
+            try:
+                found = await self.file_symbols(self._ws.root / name)
+            except ToolInputError as exc:  # one unreadable file (not UTF-8, too large) is named, not fatal
+                block = [f"{name}: not read: {exc}"]
+            else:
+                block = [f"{name}:"] + [
+                    f"  {symbol.kind} {symbol.name_path} {'-'.join(map(str, found.lines(symbol)))}"
+                    for symbol in found.symbols
+                ]
             if size + sum(len(row) + 1 for row in block) > MAX_RESULT_CHARS:
                 rows.append(f"[{len(names) - index} more files not shown; give a subdirectory or a file for the rest]")
                 break
@@ -211,7 +215,12 @@ class SymbolService:
             raise ToolInputError(f"'{raw_path}' does not exist; use file_search to find the file or directory.")
         found = []
         for file_path in files:
-            file_symbols = await self.file_symbols(file_path)
+            try:
+                file_symbols = await self.file_symbols(file_path)
+            except ToolInputError:
+                if len(files) == 1:
+                    raise
+                continue  # a directory search goes on past a file it cannot read
             for top in file_symbols.symbols:
                 for symbol in top.walk():
                     if wanted.matches(symbol) and (line is None or _spans(file_symbols, symbol, line)):
