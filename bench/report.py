@@ -93,7 +93,8 @@ WHY = [
             "(`-X importtime`: the pydantic config models 40 ms, the services and tool modules ~55 ms) and ~50 ms "
             "registering 26 tools (the SDK builds a pydantic model and a JSON schema per tool at start-up). Heavy "
             "parts (tree-sitter, numpy, pygls, the upstream client, the database drivers) already load on first use. "
-            "What would close it: tool schemas and the config validator built once at packaging time, not at each start."
+            "What would close it: tool schemas and the config validator built once at packaging time, not at each "
+            "start."
         ),
     ),
     (
