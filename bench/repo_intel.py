@@ -196,7 +196,9 @@ async def map_rows(root: Path, repetitions: int) -> list[dict]:
                     pass
             refresh.append((time.perf_counter() - started) * 1000)
     unchanged = goal_row("repo map, the same call repeated with nothing changed", repeated, 5)
-    refreshed = goal_row("repo map refresh: from writing a new function until a client's repo_map shows it", refresh, 60)
+    refreshed = goal_row(
+        "repo map refresh: from writing a new function until a client's repo_map shows it", refresh, 60
+    )
     return [cold, warm, unchanged, refreshed]
 
 
