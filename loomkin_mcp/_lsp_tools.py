@@ -13,7 +13,7 @@ from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from ._tools import READ_ONLY, ApprovalOutcome, ask_person, require_approval
+from ._tools import READ_ONLY, ApprovalOutcome, ask_person, require_approval, with_diagnostics
 from .services import Approval, Services
 
 Severity = Literal["error", "warning", "information", "hint"]
@@ -99,4 +99,4 @@ def register_lsp_tools(server: MCPServer, services: Services) -> None:
         diffs = [await anyio.to_thread.run_sync(files.rewrite, path, text) for path, text in updated.items()]
         summary = f"Renamed to `{new_name}` in {len(updated)} file(s)."
         diagnostics = await lsp.after_edit(list(updated), deadline)
-        return "\n".join([summary, *diffs]) + (f"\n\n{diagnostics}" if diagnostics else "")
+        return with_diagnostics("\n".join([summary, *diffs]), diagnostics)

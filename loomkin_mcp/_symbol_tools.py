@@ -10,7 +10,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Elicit, Resolve
 from pydantic import Field
 
-from ._tools import EDITS_FILES, READ_ONLY, ApprovalOutcome, ask_person, require_approval
+from ._tools import EDITS_FILES, READ_ONLY, ApprovalOutcome, ask_person, require_approval, with_diagnostics
 from .services import Approval, Services
 from .symbols import EditMode
 
@@ -31,21 +31,24 @@ LineArg = Annotated[
 def register_symbol_tools(server: MCPServer, services: Services) -> None:
     lsp, symbols = services.lsp, services.symbols
 
-    def approver(tool: str, verb: str) -> Callable[[Context, str, str], Approval | Elicit[Approval]]:
+    def approver(mode: EditMode, verb: str) -> Callable[[Context, str, str], Approval | Elicit[Approval]]:
         def approve(ctx: Context, name_path: str, path: str) -> Approval | Elicit[Approval]:
             services.workspace.resolve_for_write(path)
-            services.decisions.require_why(tool)
-            return ask_person(services.permissions, ctx, tool, f"{verb} {name_path} in {path}")
+            services.decisions.require_why(f"symbol_{mode}")
+            return ask_person(services.permissions, ctx, f"symbol_{mode}", f"{verb} {name_path} in {path}")
 
         return approve
 
-    async def edit(mode: EditMode, name_path: str, path: str, text: str, line: int | None) -> str:
+    async def edit(
+        mode: EditMode, approval: ApprovalOutcome, name_path: str, path: str, text: str, line: int | None
+    ) -> str:
+        """What the three edit tools share (each is the tool `symbol_<mode>`)."""
+        require_approval(approval, f"symbol_{mode}", "the file is unchanged")
         target = services.workspace.resolve_for_write(path)
         deadline = await lsp.before_edit(target)
         result = await symbols.edit(mode, name_path, path, text, line)
         services.repomap.note(target)
-        diagnostics = await lsp.after_edit([target], deadline)
-        return f"{result}\n\n{diagnostics}" if diagnostics else result
+        return with_diagnostics(result, await lsp.after_edit([target], deadline))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def symbol_overview(
@@ -81,33 +84,30 @@ def register_symbol_tools(server: MCPServer, services: Services) -> None:
         body: Annotated[
             str, Field(description="The symbol's new source, signature line included (not decorators or comments).")
         ],
-        approval: Annotated[ApprovalOutcome, Resolve(approver("symbol_replace_body", "replace"))],
+        approval: Annotated[ApprovalOutcome, Resolve(approver("replace_body", "replace"))],
         line: LineArg = None,
     ) -> str:
         """Replace a symbol's whole definition; indentation follows the symbol's. Returns the diff and diagnostics."""
-        require_approval(approval, "symbol_replace_body", "the file is unchanged")
-        return await edit("replace_body", name_path, path, body, line)
+        return await edit("replace_body", approval, name_path, path, body, line)
 
     @server.tool(annotations=EDITS_FILES, structured_output=False)
     async def symbol_insert_before(
         name_path: NamePathArg,
         path: FileArg,
         text: Annotated[str, Field(description="Lines to insert before the symbol (and its decorators).")],
-        approval: Annotated[ApprovalOutcome, Resolve(approver("symbol_insert_before", "insert before"))],
+        approval: Annotated[ApprovalOutcome, Resolve(approver("insert_before", "insert before"))],
         line: LineArg = None,
     ) -> str:
         """Insert lines just before a symbol, at its indentation. Returns the diff and diagnostics."""
-        require_approval(approval, "symbol_insert_before", "the file is unchanged")
-        return await edit("insert_before", name_path, path, text, line)
+        return await edit("insert_before", approval, name_path, path, text, line)
 
     @server.tool(annotations=EDITS_FILES, structured_output=False)
     async def symbol_insert_after(
         name_path: NamePathArg,
         path: FileArg,
         text: Annotated[str, Field(description="Lines to insert just after the symbol's last line.")],
-        approval: Annotated[ApprovalOutcome, Resolve(approver("symbol_insert_after", "insert after"))],
+        approval: Annotated[ApprovalOutcome, Resolve(approver("insert_after", "insert after"))],
         line: LineArg = None,
     ) -> str:
         """Insert lines just after a symbol, at its indentation. Returns the diff and diagnostics."""
-        require_approval(approval, "symbol_insert_after", "the file is unchanged")
-        return await edit("insert_after", name_path, path, text, line)
+        return await edit("insert_after", approval, name_path, path, text, line)

@@ -94,7 +94,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
         result = await anyio.to_thread.run_sync(files.write, file_path, content)
         services.repomap.note(path)
         verb = "Created" if result.created else "Wrote"
-        return _with_diagnostics(
+        return with_diagnostics(
             f"{verb} '{result.relative}' ({result.size} bytes).", await lsp.after_edit([path], deadline)
         )
 
@@ -115,7 +115,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
         deadline = await lsp.before_edit(path)
         diff = await anyio.to_thread.run_sync(files.edit, file_path, old_string, new_string, replace_all)
         services.repomap.note(path)
-        return _with_diagnostics(diff, await lsp.after_edit([path], deadline))
+        return with_diagnostics(diff, await lsp.after_edit([path], deadline))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     def directory_list(
@@ -197,7 +197,8 @@ def ask_person(permissions: PermissionService, ctx: Context, tool: str, action: 
     return Elicit(one_line(f"Allow {tool} to {action}?"), Approval)
 
 
-def _with_diagnostics(result: str, diagnostics: str | None) -> str:
+def with_diagnostics(result: str, diagnostics: str | None) -> str:
+    """An edit's result, followed by its language server's fresh diagnostics when there are any."""
     return f"{result}\n\n{diagnostics}" if diagnostics else result
 
 

@@ -61,7 +61,7 @@ class RepoIndex:
         parsed = 0
         for done, (name, fresh) in enumerate(self._parse_all(to_parse), start=1):
             if fresh is not None:
-                tags[name] = fresh.interned()
+                tags[name] = fresh
                 parsed += 1
             if progress is not None and (done % 200 == 0 or done == len(to_parse)):
                 progress(len(names) - len(to_parse) + done, len(names))
@@ -84,7 +84,7 @@ class RepoIndex:
                 continue
             if old is not None and (old.mtime_ns, old.size) == info:
                 continue
-            fresh = parse_files(str(self.root), [name])[0][1]
+            _, fresh = next(self._parse_all([name]))
             if fresh is None:
                 changed |= self.tags.pop(name, None) is not None
             else:
@@ -122,7 +122,12 @@ class RepoIndex:
         return info.st_mtime_ns, info.st_size
 
     def _parse_all(self, names: list[str]) -> Iterator[tuple[str, FileTags | None]]:
-        """Each file's tags, in order: in worker processes on every core when there are many."""
+        """Each file's tags, in order (names interned, whichever process parsed them)."""
+        for name, fresh in self._parsed(names):
+            yield name, None if fresh is None else fresh.interned()
+
+    def _parsed(self, names: list[str]) -> Iterator[tuple[str, FileTags | None]]:
+        """In worker processes on every core when there are many files, else here."""
         workers = min(os.cpu_count() or 1, 8)
         if workers > 1 and len(names) >= PARALLEL_FROM_FILES:
             try:

@@ -265,10 +265,9 @@ class RankEngine:
         self._key_line = [numbers[0] for numbers in lines]
         # Definitions grouped by name: name id -> the keys defining it, as offsets into one array.
         key_names = np.asarray([self._name_id[name] for name in self._key_name], dtype=np.int64)
-        names = len(self._name_id)
         by_name = np.argsort(key_names, kind="stable")
-        definers = np.bincount(key_names, minlength=names)
-        first = np.cumsum(definers) - definers
+        definer_count = np.bincount(key_names, minlength=len(self._name_id))
+        first = np.cumsum(definer_count) - definer_count
         quiet = np.asarray([name.startswith("_") for name in self._name_id], dtype=bool)
         # Every (file, referenced name defined somewhere) pair.
         sources: list[int] = []
@@ -285,7 +284,7 @@ class RankEngine:
         count = np.asarray(counts, dtype=np.float64)
         known = name >= 0
         source, name, count = source[known], name[known], count[known]
-        fan = definers[name]
+        fan = definer_count[name]
         keep = (fan > 0) & (fan <= _TOO_GENERIC)
         source, name, count, fan = source[keep], name[keep], count[keep], fan[keep]
         weight = np.sqrt(count) * np.where(quiet[name] | (fan > _GENERIC_DEFINERS), 0.1, 1.0)
@@ -295,8 +294,8 @@ class RankEngine:
         edge_weight = np.repeat(weight, fan)
         within = np.arange(len(edge_source)) - np.repeat(np.cumsum(fan) - fan, fan)
         edge_key = by_name[first[edge_name] + within]
-        key_node = np.asarray(self._key_node, dtype=np.int64)
-        not_self = key_node[edge_key] != edge_source
+        columns = self._columns = _Columns.of(self._key_node, self._key_line, self._lines)
+        not_self = columns.node[edge_key] != edge_source
         edge_source, edge_name, edge_weight, edge_key = (
             edge_source[not_self], edge_name[not_self], edge_weight[not_self], edge_key[not_self]
         )  # fmt: skip

@@ -51,8 +51,9 @@ class RepoMapService:
         """The reference graph between maps: after a change only the touched edges are rebuilt."""
         self._language_counts: tuple[tuple[object, ...], dict[str, int]] | None = None
         self._rendered: OrderedDict[tuple[object, ...], str] = OrderedDict()
-        self._file_lines: dict[str, tuple[tuple[int, int], list[str]]] = {}
         """Maps already rendered, by index generation and request: an unchanged repeated call costs a lookup."""
+        self._file_lines: dict[str, tuple[tuple[int, int], list[str]]] = {}
+        """Lines of the files maps show, by (mtime, size)."""
         self.last_map: str | None = None
         """The last map rendered (the status page shows its top)."""
         self.last_change_at: float | None = None
@@ -176,7 +177,7 @@ class RepoMapService:
         personal = self._personalization(focus)
         mentioned = frozenset(identifiers or [])
 
-        key = (id(index), index.generation, tuple(sorted(personal.items())), mentioned, budget)
+        key = (index.generation, tuple(sorted(personal.items())), mentioned, budget)
         cached = self._rendered.get(key)
         if cached is not None:
             self._rendered.move_to_end(key)

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import IO, Literal
 
@@ -143,12 +144,8 @@ class SearchService:
         `max_results`: for tools that look further at each hit."""
         unsearched: list[str] = []
         hits = self._hits(self._ws.root, pattern, None, False, 0, "content", False, unsearched)
-        found = []
-        for hit in hits:
-            if len(found) >= max_results:
-                break
-            found.append(hit)
-        return found
+        with closing(hits):  # (closing it stops ripgrep at the cap)
+            return list(islice(hits, max_results))
 
     def _hits(
         self, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,
@@ -184,25 +181,25 @@ class SearchService:
                 if separator:  # (not a "--" between context groups)
                     files.setdefault(path_bytes, []).append(rest)
             for path_bytes in sorted(files, key=lambda name: name.split(b"/")):
-                path = path_bytes.decode("utf-8", errors="replace").removeprefix("./")
-                if glob and self._ignored(base, path):
-                    continue
                 for rest in files[path_bytes]:
-                    number, is_match, text = _split_numbered(rest)
-                    yield Hit(path, number, text.decode("utf-8", errors="replace"), is_match)
+                    if (hit := self._hit(base, glob, path_bytes, rest)) is not None:
+                        yield hit
             return
         del output
         with self._rg_process([*argv, "--sort", "path"], base, pattern, unsearched) as process:
             assert process.stdout is not None
             for raw in process.stdout:
                 path_bytes, separator, rest = raw.partition(b"\0")
-                if not separator:
-                    continue
-                number, is_match, text = _split_numbered(rest)
-                path = path_bytes.decode("utf-8", errors="replace").removeprefix("./")
-                if glob and self._ignored(base, path):
-                    continue
-                yield Hit(path, number, text.decode("utf-8", errors="replace"), is_match)
+                if separator and (hit := self._hit(base, glob, path_bytes, rest)) is not None:
+                    yield hit
+
+    def _hit(self, base: Path, glob: str | None, path_bytes: bytes, rest: bytes) -> Hit | None:
+        """One line of ripgrep's output (`path NUL 12:text`); None for a path the ignore rules keep out."""
+        path = path_bytes.decode("utf-8", errors="replace").removeprefix("./")
+        if glob and self._ignored(base, path):
+            return None
+        number, is_match, text = _split_numbered(rest)
+        return Hit(path, number, text.decode("utf-8", errors="replace"), is_match)
 
     @contextmanager
     def _rg_process(

@@ -1,18 +1,19 @@
 """The symbol tools' logic: read, find and edit code by name path.
 
-A file's symbols come from its language server (`documentSymbol`) when one serves it, else from
-tree-sitter. Searches over a directory narrow the files with the repo map's index (which files
-define the name) and read those with tree-sitter, or with the language server where no grammar
-does. References come from the language server, else from a whole-word search in files of the
-same language. Edits go through `FileService.transform`: the file's lock, the "changed underneath"
-check and an atomic write; the tool around them asks for approval and reports diagnostics.
+A file's symbols come from tree-sitter when one of the repo map's grammars reads it, else from its
+language server (`documentSymbol`). Searches over a directory narrow the files with the repo map's
+index (which files define the name). References come from the language server, else from a
+whole-word search in files of the same language. Edits go through `FileService.transform`: the
+file's lock, the "changed underneath" check and an atomic write; the tool around them asks for
+approval and reports diagnostics.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal
@@ -47,9 +48,35 @@ class FileSymbols:
     symbols: list[Symbol]
     source: str
     """Who listed them: a language server's name, or "tree-sitter"."""
+    line_starts: list[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        starts = [0] + [match.end() for match in re.finditer("\n", self.text)]
+        object.__setattr__(self, "line_starts", starts)
 
     def line_of(self, offset: int) -> int:
-        return self.text.count("\n", 0, offset) + 1
+        """The 1-based line of a string offset."""
+        return bisect_right(self.line_starts, offset)
+
+    def line_text(self, row: int) -> str:
+        """The text of 0-based line `row`, without its line break."""
+        end = self.line_starts[row + 1] - 1 if row + 1 < len(self.line_starts) else len(self.text)
+        return self.text[self.line_starts[row] : end]
+
+    def span(self, symbol: Symbol) -> str:
+        """`4-8`, or `4-8, 2 clauses` for an Elixir function's clauses taken together."""
+        first, last = self.lines(symbol)
+        return f"{first}-{last}" + (f", {symbol.clauses} clauses" if symbol.clauses > 1 else "")
+
+    def named(self, wanted: NamePath, line: int | None) -> list[Symbol]:
+        """The symbols `wanted` names, only those spanning `line` when it is given."""
+        found = []
+        for top in self.symbols:
+            for symbol in top.walk():
+                first, last = self.lines(symbol)
+                if wanted.matches(symbol) and (line is None or first <= line <= last):
+                    found.append(symbol)
+        return found
 
     def lines(self, symbol: Symbol) -> tuple[int, int]:
         end = max(symbol.end - 1, symbol.start)
@@ -61,9 +88,7 @@ class FileSymbols:
         return self.text[start : end if end >= 0 else len(self.text)]
 
     def describe(self, symbol: Symbol) -> str:
-        first, last = self.lines(symbol)
-        clauses = f", {symbol.clauses} clauses" if symbol.clauses > 1 else ""
-        return f"{symbol.kind} {symbol.name_path} ({self.relative}:{first}-{last}{clauses})"
+        return f"{symbol.kind} {symbol.name_path} ({self.relative}:{self.span(symbol)})"
 
 
 class SymbolService:
@@ -84,7 +109,7 @@ class SymbolService:
         relative = self._ws.relative(path)
         if _tree_sitter().parses(relative):
             text = await anyio.to_thread.run_sync(self._files.text_of, path, MAX_SYMBOL_FILE_BYTES)
-            return FileSymbols(path, relative, text, _tree_sitter().symbols(relative, text) or [], "tree-sitter")
+            return _parsed(path, relative, text)
         if self._lsp.enabled and self._lsp.handles(path):
             answer = await self._lsp.session.document_symbols(path)
             if answer is not None:
@@ -103,10 +128,7 @@ class SymbolService:
             found = await self.file_symbols(path)
             rows = [f"{found.relative} (symbols from {found.source}):"]
             for symbol in (s for top in found.symbols for s in top.walk()):
-                first, last = found.lines(symbol)
-                depth = len(symbol.path) - 1
-                clauses = f", {symbol.clauses} clauses" if symbol.clauses > 1 else ""
-                rows.append(f"{'  ' * depth}{symbol.kind} {symbol.name_path} {first}-{last}{clauses}")
+                rows.append(f"{'  ' * (len(symbol.path) - 1)}{symbol.kind} {symbol.name_path} {found.span(symbol)}")
             if len(rows) == 1:
                 rows.append("(no symbols)")
             return _capped(rows, "give a smaller file's path, or use symbol_find with depth")
@@ -123,8 +145,7 @@ class SymbolService:
                 block = [f"{name}: not read: {exc}"]
             else:
                 block = [f"{name}:"] + [
-                    f"  {symbol.kind} {symbol.name_path} {'-'.join(map(str, found.lines(symbol)))}"
-                    for symbol in found.symbols
+                    f"  {symbol.kind} {symbol.name_path} {found.span(symbol)}" for symbol in found.symbols
                 ]
             if size + sum(len(row) + 1 for row in block) > MAX_RESULT_CHARS:
                 rows.append(f"[{len(names) - index} more files not shown; give a subdirectory or a file for the rest]")
@@ -178,10 +199,12 @@ class SymbolService:
             if where is None:
                 rows.append(f"{relative}:{row + 1}")
                 continue
-            text_lines = where.text.split("\n")
-            offset = sum(len(text) + 1 for text in text_lines[:row])
-            snippet = text_lines[row].strip()[:160] if row < len(text_lines) else ""
-            enclosing = _innermost(where.symbols, offset + len(text_lines[row]) - len(text_lines[row].lstrip()))
+            if row >= len(where.line_starts):
+                rows.append(f"{relative}:{row + 1}")
+                continue
+            text = where.line_text(row)
+            enclosing = _innermost(where.symbols, where.line_starts[row] + len(text) - len(text.lstrip()))
+            snippet = text.strip()[:160]
             inside = enclosing.name_path if enclosing is not None else "(top level)"
             rows.append(f"{relative}:{row + 1} in {inside}: {snippet}")
         title = f"{len(places)} reference(s) to {file_symbols.describe(symbol)}, found by {how}"
@@ -221,10 +244,7 @@ class SymbolService:
                 if len(files) == 1:
                     raise
                 continue  # a directory search goes on past a file it cannot read
-            for top in file_symbols.symbols:
-                for symbol in top.walk():
-                    if wanted.matches(symbol) and (line is None or _spans(file_symbols, symbol, line)):
-                        found.append((file_symbols, symbol))
+            found += [(file_symbols, symbol) for symbol in file_symbols.named(wanted, line)]
         return found
 
     async def _files_defining(self, wanted: NamePath, prefix: str) -> list[Path]:
@@ -276,8 +296,7 @@ class SymbolService:
                         f"'{relative}' changed on disk while its symbols were being read; retry the edit."
                     )
                 # Read again under the file's lock: the symbol is found in exactly the text that is edited.
-                again = [s for top in _tree_sitter().symbols(relative, current) or [] for s in top.walk()]
-                matches = [s for s in again if wanted.matches(s) and (line is None or _line_in(current, s, line))]
+                matches = _parsed(path, relative, current).named(wanted, line)
                 if len(matches) != 1:
                     raise ToolInputError(f"'{relative}' changed on disk meanwhile; run the edit again.")
                 target = matches[0]
@@ -301,6 +320,11 @@ def _tree_sitter() -> ModuleType:
     return _treesitter
 
 
+def _parsed(path: Path, relative: str, text: str) -> FileSymbols:
+    """`text`'s symbols as tree-sitter reads them."""
+    return FileSymbols(path, relative, text, _tree_sitter().symbols(relative, text) or [], "tree-sitter")
+
+
 def _grammar_for(relative: str) -> Grammar | None:
     from ..repomap._languages import grammar_for
 
@@ -308,8 +332,7 @@ def _grammar_for(relative: str) -> Grammar | None:
 
 
 def _applied(mode: EditMode, text: str, symbol: Symbol, new: str) -> str:
-    line_start = text.rfind("\n", 0, symbol.start) + 1
-    indent = _indentation(text[line_start : text.find("\n", line_start) if "\n" in text[line_start:] else None])
+    indent = _indentation(text[text.rfind("\n", 0, symbol.start) + 1 : symbol.start])
     # A body replaces exactly the definition; inserted text keeps the blank lines it was given around it.
     raw = new.strip("\n") if mode == "replace_body" else new.removesuffix("\n")
     lines = _at_indentation(raw.split("\n"), indent, _inner_indentation(text, symbol))
@@ -362,15 +385,6 @@ def _innermost(symbols: list[Symbol], offset: int) -> Symbol | None:
             if symbol.start <= offset < symbol.end and (best is None or symbol.start >= best.start):
                 best = symbol
     return best
-
-
-def _spans(file_symbols: FileSymbols, symbol: Symbol, line: int) -> bool:
-    first, last = file_symbols.lines(symbol)
-    return first <= line <= last
-
-
-def _line_in(text: str, symbol: Symbol, line: int) -> bool:
-    return text.count("\n", 0, symbol.start) + 1 <= line <= text.count("\n", 0, max(symbol.end - 1, symbol.start)) + 1
 
 
 def _prefix(relative: str) -> str:
