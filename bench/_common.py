@@ -45,8 +45,13 @@ def load() -> list[float]:
 def same_or_exit(what: str, ours: object, reference: object) -> None:
     """Both sides must return the same thing before their timings mean anything."""
     if ours != reference:
-        shown = f"{str(ours)[:400]!r} vs {str(reference)[:400]!r}"
-        raise SystemExit(f"{what}: loomkin-mcp and the reference disagree: {shown}")
+        mine, theirs = str(ours), str(reference)
+        first = next(
+            (i for i, (a, b) in enumerate(zip(mine, theirs, strict=False)) if a != b), min(len(mine), len(theirs))
+        )
+        start = max(0, first - 200)
+        shown = f"{mine[start : first + 200]!r} vs {theirs[start : first + 200]!r}"
+        raise SystemExit(f"{what}: loomkin-mcp and the reference disagree from character {first}: {shown}")
 
 
 @asynccontextmanager

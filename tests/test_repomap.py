@@ -191,3 +191,24 @@ def test_a_big_build_parses_in_worker_processes_with_the_same_tags(
     }
     assert index.tags["gen/m3/f3.py"].references == {"load_user": 1}
     assert index.tags["core/models.py"].definitions == [("User", 1, "class"), ("load_user", 5, "function")]
+
+
+def test_the_same_project_ranks_the_same_whatever_order_its_files_were_parsed_in(tmp_path: Path) -> None:
+    """Definitions tied in rank (three `__init__`s of the standard library's email.mime, say) must not swap
+    places between a cold map and a warm one: pagerank's sums in another order differ in their last bits."""
+    import email
+
+    from loomkin_mcp.repomap import FileTags, RankEngine, RepoIndex, grammar_for
+
+    root = Path(email.__file__).parent
+    names = sorted(str(path.relative_to(root)) for path in root.rglob("*") if grammar_for(path.name))
+    index = RepoIndex(root, tmp_path / "tags.json", lambda: names)
+    index.build()
+    forward = dict(sorted(index.tags.items()))
+    backward = {
+        path: FileTags(tags.mtime_ns, tags.size, tags.definitions[::-1], dict(reversed(tags.references.items())))
+        for path, tags in sorted(index.tags.items(), reverse=True)
+    }
+    for personal in ({}, {"mime/text.py": 1.0}):
+        ranked = [RankEngine().rank(tags, personal, frozenset(), limit=400) for tags in (forward, backward)]
+        assert [(r.path, r.line, r.name) for r in ranked[0]] == [(r.path, r.line, r.name) for r in ranked[1]]

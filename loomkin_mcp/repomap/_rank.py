@@ -156,13 +156,17 @@ class RankEngine:
         live = np.flatnonzero(alive[key_nodes] & columns.defined[: columns.size])
         if len(live) == 0:
             return []
+        # Ordered on scores rounded to single precision: sums taken in another order (files parsed in
+        # another order, a graph updated rather than rebuilt) differ in the last bits, and a tie must stay
+        # a tie so the same project always gives the same map.
+        negated = -scores[live].astype(np.float32)
         if limit is not None and len(live) > limit:
             # Only the best `limit` keys can be shown: order those (and any tied with the last of them).
-            negated = -scores[live]
-            live = live[negated <= np.partition(negated, limit - 1)[limit - 1]]
+            best = negated <= np.partition(negated, limit - 1)[limit - 1]
+            live, negated = live[best], negated[best]
         # Best score first; ties go to the earlier path, then the earlier line, whatever the ids.
         path_order = self._order_of_paths()
-        order = live[np.lexsort((key_lines[live], path_order[key_nodes[live]], -scores[live]))]
+        order = live[np.lexsort((key_lines[live], path_order[key_nodes[live]], negated))]
         if limit is not None:
             order = order[:limit]
         result: list[Ranked] = []
