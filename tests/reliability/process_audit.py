@@ -66,21 +66,41 @@ class Trace:
     sockets: list[tuple[int, str]] = field(default_factory=list)
     """(pid, AF_UNIX / AF_INET…) of every socket(2) (socketpair, asyncio's own, is a different call)."""
     parents: dict[int, int] = field(default_factory=dict)
+    thread_creators: dict[int, int] = field(default_factory=dict)
+    """thread id → the thread that started it (CLONE_THREAD): threads of one process share its descriptors."""
     opened: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)
     """pid → (line number, descriptor, path) of every open that returned one: a child that changes into
     `/proc/self/fd/N` (a directory its parent opened and checked) is judged by where N really led."""
 
-    def descriptor_path(self, pid: int, fd: int, before: int) -> str | None:
-        """Where descriptor `fd` of `pid` (or, inherited, of its ancestors) led at log line `before`."""
+    def process_of(self, pid: int) -> int:
+        """The first thread of the process `pid` belongs to."""
         seen: set[int] = set()
-        while pid not in seen:
+        while pid in self.thread_creators and pid not in seen:
             seen.add(pid)
-            found = [path for line, number, path in self.opened.get(pid, []) if number == fd and line < before]
+            pid = self.thread_creators[pid]
+        return pid
+
+    def descriptor_path(self, pid: int, fd: int, before: int) -> str | None:
+        """Where descriptor `fd` of `pid` (or, inherited, of its ancestors) led at log line `before`.
+
+        A descriptor number belongs to the process, not the thread that opened it: the last open returning
+        `fd` in any thread of the process counts, else that of the process it was forked from."""
+        seen: set[int] = set()
+        process = self.process_of(pid)
+        while process not in seen:
+            seen.add(process)
+            threads = [thread for thread in self.opened if self.process_of(thread) == process]
+            found = [
+                (line, path)
+                for thread in threads
+                for line, number, path in self.opened[thread]
+                if number == fd and line < before
+            ]
             if found:
-                return found[-1]
-            if pid not in self.parents:
+                return max(found)[1]
+            if process not in self.parents:
                 return None
-            pid = self.parents[pid]
+            process = self.process_of(self.parents[process])
         return None
 
     @property
@@ -133,7 +153,10 @@ def read_trace(log: Path, cwd: Path) -> Trace:
             trace.sockets.append((pid_number, args.split(",", 1)[0]))
             continue
         if syscall in _FORKS:
-            trace.parents[int(translated.group(1)) if translated else int(_result, 0)] = pid_number
+            child = int(translated.group(1)) if translated else int(_result, 0)
+            trace.parents[child] = pid_number
+            if "CLONE_THREAD" in args:
+                trace.thread_creators[child] = pid_number
             continue
         if syscall.startswith("execve"):
             strings = [_unescape(s) for s in re.findall(_STRING, args)]
