@@ -75,6 +75,9 @@ EDITS ?= 30
 CALLS ?= 500
 MAPS ?= 5
 SYMBOL_CALLS ?= 30
+MAP_COMMITS ?= 25
+# Repositories whose history measures the map's quality (empty: ../shared/corpora's bundles, else this one).
+MAP_REPOS ?=
 
 .PHONY: bench bench-smoke install-bench
 install-bench: install-test $(AIDER_VENV)/bin/aider $(if $(SERENA),$(SERENA_VENV)/.tried)
@@ -91,12 +94,14 @@ bench: install-bench
 	LOOMKIN_BENCH_CORPUS=$(BENCH_CORPUS) AIDER_PYTHON=$(AIDER_VENV)/bin/python \
 		$(BIN)/python bench/repo_intel.py --repetitions $(MAPS) --json $(BENCH_OUT)/repo_intel.json
 	SERENA=$(SERENA) $(BIN)/python bench/symbol_tools.py --calls $(SYMBOL_CALLS) --json $(BENCH_OUT)/symbol_tools.json
+	LOOMKIN_MAP_REPOS=$(MAP_REPOS) AIDER_PYTHON=$(AIDER_VENV)/bin/python \
+		$(BIN)/python bench/map_quality.py --commits $(MAP_COMMITS) --json $(BENCH_OUT)/map_quality.json
 	$(BIN)/python bench/report.py $(BENCH_OUT) $(BENCH_MD) $(BENCH_OUT)/latency.png
 
 # The same code on a tiny corpus, once, into a scratch directory: CI runs it so the benches cannot rot.
 bench-smoke:
 	$(MAKE) bench BENCH_OUT=$$(mktemp -d) BENCH_MD=/dev/null BENCH_CORPUS=json,email STARTS=1 EDITS=2 CALLS=20 MAPS=1 \
-		SYMBOL_CALLS=2 SERENA=
+		SYMBOL_CALLS=2 SERENA= MAP_COMMITS=2 MAP_REPOS=.
 
 $(AIDER_VENV)/bin/aider:
 	$(PYTHON) -m venv $(AIDER_VENV)

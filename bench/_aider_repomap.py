@@ -29,11 +29,16 @@ class QuietIO:
             return None
 
 
-root, tokens, listing = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-files = [f"{root}/{name}" for name in open(listing).read().splitlines() if name]
-started = time.perf_counter()
-repo_map = RepoMap(map_tokens=tokens, root=root, main_model=CharacterModel(), io=QuietIO(), refresh="always")
-text = repo_map.get_repo_map(chat_files=[], other_files=files)
-elapsed = time.perf_counter() - started
-assert text, "Aider produced an empty map"
-print(elapsed)
+def main() -> None:
+    root, tokens, listing = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    files = [f"{root}/{name}" for name in open(listing).read().splitlines() if name]
+    started = time.perf_counter()
+    repo_map = RepoMap(map_tokens=tokens, root=root, main_model=CharacterModel(), io=QuietIO(), refresh="always")
+    text = repo_map.get_repo_map(chat_files=[], other_files=files)
+    elapsed = time.perf_counter() - started
+    assert text, "Aider produced an empty map"
+    print(elapsed)
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ORDER = ["server_costs", "containment_costs", "proxy_latency", "edit_diagnostics", "repo_intel", "symbol_tools"]
+ORDER = [
+    "server_costs", "containment_costs", "proxy_latency", "edit_diagnostics", "repo_intel", "symbol_tools",
+    "map_quality",
+]  # fmt: skip
 
 
 def rows_of(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -19,6 +22,8 @@ def rows_of(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def cell(row: dict[str, Any], side: str) -> str:
+    if f"{side}_recall" in row:
+        return f"recall {row[f'{side}_recall']:.2f}"
     if f"{side}_mb" in row:
         return f"{row[f'{side}_mb']} MB"
     if f"{side}_tokens" in row:

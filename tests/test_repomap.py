@@ -212,3 +212,79 @@ def test_the_same_project_ranks_the_same_whatever_order_its_files_were_parsed_in
     for personal in ({}, {"mime/text.py": 1.0}):
         ranked = [RankEngine().rank(tags, personal, frozenset(), limit=400) for tags in (forward, backward)]
         assert [(r.path, r.line, r.name) for r in ranked[0]] == [(r.path, r.line, r.name) for r in ranked[1]]
+
+
+def _ranked_files(sources: dict[str, str], focus: str, mentioned: frozenset[str] = frozenset()) -> list[str]:
+    """Files in the order a map focused on `focus` first shows them, for a made-up project."""
+    from loomkin_mcp.repomap import RankEngine, extract
+
+    tags = {}
+    for path, text in sources.items():
+        found = extract(path, text.encode(), 0, len(text))
+        assert found is not None, path
+        tags[path] = found
+    ranked = RankEngine().rank(tags, {focus: 10.0}, mentioned, focus=frozenset({focus}))
+    return list(dict.fromkeys(item.path for item in ranked))
+
+
+def test_an_elixir_call_through_an_alias_reaches_only_that_module() -> None:
+    """`Config.get` after `alias App.Config` is a call of App.Config's `get`, not of the other nine `get`s."""
+    sources = {
+        "lib/app/worker.ex": "defmodule App.Worker do\n  alias App.Config\n  def run, do: Config.get(:limit)\nend\n",
+        "lib/app/config.ex": "defmodule App.Config do\n  def get(key), do: key\nend\n",
+    }
+    for n in range(9):
+        sources[f"lib/app/cache{n}.ex"] = f"defmodule App.Cache{n} do\n  def get(key), do: key\nend\n"
+    ranked = _ranked_files(sources, "lib/app/worker.ex")
+    assert ranked[0] == "lib/app/config.ex", ranked
+
+
+def test_a_call_through_a_module_the_project_does_not_define_makes_no_edge() -> None:
+    """Elixir's own `Map.put` and `Enum.join` are not calls of the project's `put` and `join`."""
+    from loomkin_mcp.repomap import RankEngine, extract
+
+    sources = {
+        "lib/app/cache.ex": "defmodule App.Cache do\n  def store(m), do: Map.put(m, :a, 1) |> Enum.join()\nend\n",
+        "lib/app/bucket.ex": "defmodule App.Bucket do\n  def put(b, k, v), do: {b, k, v}\n  def join(b), do: b\nend\n",
+        "lib/app/user.ex": "defmodule App.User do\n  def name(u), do: App.Bucket.put(u, :n, 1)\nend\n",
+    }
+    tags = {path: extract(path, text.encode(), 0, len(text)) for path, text in sources.items()}
+    assert tags["lib/app/cache.ex"].qualified == {"Map": {"put": 1}, "Enum": {"join": 1}}  # type: ignore[union-attr]
+    engine = RankEngine()
+    engine.rank(tags, {}, frozenset())  # type: ignore[arg-type]
+    edges = engine._edges["lib/app/user.ex"]
+    # The project's own module: an edge to it and to its `put`.
+    assert sorted(engine._key_name[key] for key in edges.keys.tolist()) == ["App.Bucket", "put"]
+    assert "lib/app/cache.ex" not in engine._edges or len(engine._edges["lib/app/cache.ex"].keys) == 0
+
+
+def test_names_never_link_files_of_different_languages() -> None:
+    """A TypeScript `join(...)` does not make the Elixir file defining `join` one of its neighbours."""
+    sources = {
+        "apps/cli/src/channel.ts": "import { socket } from './socket'\nexport function connect() { join(socket) }\n",
+        "apps/cli/src/socket.ts": "export const socket = 1\nexport function join(s: number) { return s }\n",
+        "server/lib/room.ex": "defmodule Room do\n  def join(room), do: room\nend\n",
+        "server/lib/other.ex": "defmodule Other do\n  def leave(room), do: room\nend\n",
+    }
+    from loomkin_mcp.repomap import RankEngine, extract
+
+    tags = {path: extract(path, text.encode(), 0, len(text)) for path, text in sources.items()}
+    engine = RankEngine()
+    engine.rank(tags, {}, frozenset())  # type: ignore[arg-type]
+    paths = list(engine._node)
+    targets = {paths[engine._key_node[key]] for key in engine._edges["apps/cli/src/channel.ts"].keys.tolist()}
+    assert targets == {"apps/cli/src/socket.ts"}
+
+
+def test_a_caller_of_the_focus_ranks_above_an_unrelated_file() -> None:
+    """Rank flows back from the focus to the files that use its distinctive names (its callers and tests)."""
+    sources = {
+        "app/billing.py": "def compute_invoice_total(lines):\n    return sum(lines)\n",
+        "tests/test_billing.py": "from app.billing import compute_invoice_total\n\n\n"
+        "def test_total():\n    assert compute_invoice_total([1]) == 1\n",
+        "app/unrelated.py": "def format_banner(text):\n    return text\n",
+        "app/other.py": "def other_helper():\n    return 1\n",
+    }
+    ranked = _ranked_files(sources, "app/billing.py")
+    assert "app/billing.py" not in ranked  # the model has the focus file: its definitions are not repeated
+    assert ranked.index("tests/test_billing.py") < ranked.index("app/unrelated.py"), ranked

@@ -49,6 +49,17 @@ _TYPESCRIPT_EXTRA = """
   (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)])) @definition.function
 """
 
+# An Elixir file's `alias A.B`, `alias A.{B, C}` and `alias A.B, as: D`: its short names for modules.
+_ELIXIR_ALIASES = """
+(call target: (identifier) @_alias (arguments . (alias) @name . ) (#eq? @_alias "alias")) @import.alias
+(call target: (identifier) @_alias
+  (arguments . (dot left: (alias) @prefix right: (tuple (alias) @name)))
+  (#eq? @_alias "alias")) @import.alias
+(call target: (identifier) @_alias
+  (arguments . (alias) @name (keywords (pair key: (keyword) @_as value: (alias) @as)))
+  (#eq? @_alias "alias") (#eq? @_as "as: ")) @import.alias
+"""
+
 GRAMMARS: tuple[Grammar, ...] = (
     Grammar("python", "tree_sitter_python", "language", (".py", ".pyi")),
     Grammar("javascript", "tree_sitter_javascript", "language", (".js", ".jsx", ".mjs", ".cjs")),
@@ -60,7 +71,7 @@ GRAMMARS: tuple[Grammar, ...] = (
     Grammar("c", "tree_sitter_c", "language", (".c", ".h"), _C_REFERENCES),
     Grammar("cpp", "tree_sitter_cpp", "language", (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx"), _CPP_REFERENCES),
     Grammar("ruby", "tree_sitter_ruby", "language", (".rb",)),
-    Grammar("elixir", "tree_sitter_elixir", "language", (".ex", ".exs")),
+    Grammar("elixir", "tree_sitter_elixir", "language", (".ex", ".exs"), _ELIXIR_ALIASES),
 )
 
 _BY_EXTENSION = {extension: grammar for grammar in GRAMMARS for extension in grammar.extensions}

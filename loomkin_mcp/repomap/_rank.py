@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from ._languages import grammar_for
 from ._tags import FileTags
 
 if TYPE_CHECKING:
@@ -31,16 +33,91 @@ CHARS_PER_TOKEN = 4
 MAX_LINE_CHARS = 100
 # Each rendered definition costs at least this many tokens (`   12│ x` plus its share of a path).
 _MIN_TOKENS_PER_LINE = 3
-# A name defined in more files than this (`__init__`, `get`, `run`) says little about who uses whom:
-# its edges weigh a tenth; past _TOO_GENERIC definers it makes no edges at all.
-_GENERIC_DEFINERS = 5
+# A reference weighs by how distinctive its name is: split among the files that define it, so `get`
+# defined in 11 files says a tenth of what a name defined once says; past _TOO_GENERIC definers, nothing.
 _TOO_GENERIC = 25
+_QUIET = 0.1
+"""The weight of a `_private` name's reference."""
+# The files that use what the focus files define rank high too (their callers and tests): together they
+# draw this share of the focus files' own teleport weight.
+_CALLERS_SHARE = 0.5
+# Each further definition of one file counts for this fraction of the one before, so the map spreads over
+# files (the model can read a file it sees named) instead of listing one file whole.
+_SAME_FILE_DECAY = 0.3
 # How much a definition owes to its own file's rank: fully in the files the caller cares about,
 # a little elsewhere (so unreferenced definitions still order sensibly).
 _OWN_RANK_FOCUSED = 1.0
 _OWN_RANK_OTHER = 1e-3
 _MENTIONED_FACTOR = 10.0
 _MENTIONED_BONUS = 1.0
+# Edges stay within a family of languages: a TypeScript `join` is not a call of an Elixir `def join`.
+_FAMILIES = {"typescript": "javascript", "tsx": "javascript", "cpp": "c"}
+
+
+@lru_cache(maxsize=64)
+def _family_of_extension(extension: str) -> str:
+    grammar = grammar_for(extension)
+    name = grammar.name if grammar else extension
+    return _FAMILIES.get(name, name)
+
+
+def language_family(path: str) -> str:
+    """The languages whose names can refer to each other, for a file (`javascript` for .ts and .tsx too)."""
+    return _family_of_extension(path[path.rfind(".") :].lower() if "." in path else path)
+
+
+def _best_spread(
+    live: np.ndarray, rounded: np.ndarray, key_nodes: np.ndarray, key_lines: np.ndarray, limit: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The keys that can be among the best `limit` once spread over files (all when no limit), with their
+    negated spread scores.
+
+    Spreading only lowers a score, and a key's discount depends only on the better keys of its file, so it
+    is computed for the best `candidates` raw scores, exactly; keys below them cannot beat the `limit`-th
+    unless a raw score among the rest reaches it, and then the candidates double."""
+    import numpy as np
+
+    candidates = len(live) if limit is None else min(len(live), 4 * limit)
+    while True:
+        if candidates < len(live):
+            top = np.argpartition(-rounded, candidates - 1)[:candidates]
+            subset, raw = live[top], rounded[top]
+        else:
+            subset, raw = live, rounded
+        negated = -_spread_over_files(raw, key_nodes[subset], key_lines[subset])
+        if limit is None or len(subset) <= limit:
+            return subset, negated
+        threshold = np.partition(negated, limit - 1)[limit - 1]
+        if candidates >= len(live) or -raw.min() > threshold:
+            # Only the best `limit` keys can be shown: those (and any tied with the last of them).
+            best = negated <= threshold
+            return subset[best], negated[best]
+        candidates = min(len(live), 2 * candidates)
+
+
+def _spread_over_files(scores: np.ndarray, nodes: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Scores with each file's k-th best definition (ties: the earlier line) discounted by _SAME_FILE_DECAY ** k."""
+    import numpy as np
+
+    if len(scores) == 0:
+        return scores
+    order = np.lexsort((lines, -scores, nodes))
+    ordered_nodes = nodes[order]
+    starts = np.flatnonzero(np.r_[True, ordered_nodes[1:] != ordered_nodes[:-1]])
+    place = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    spread = np.empty_like(scores)
+    spread[order] = scores[order] * _SAME_FILE_DECAY**place
+    return spread
+
+
+def _referenced(file_tags: FileTags) -> set[str]:
+    """Every name whose definers decide `file_tags`' edges: its references, and its calls through modules
+    with those modules' full names."""
+    names = set(file_tags.references)
+    for written, calls in file_tags.qualified.items():
+        names.add(file_tags.module_of(written))
+        names.update(calls)
+    return names
 
 
 def estimate_tokens(text: str) -> int:
@@ -125,8 +202,12 @@ class RankEngine:
         personal: Mapping[str, float],
         mentioned: frozenset[str],
         limit: int | None = None,
+        focus: frozenset[str] = frozenset(),
     ) -> list[Ranked]:
-        """Definitions, best first (only the best `limit` when given)."""
+        """Definitions, best first (only the best `limit` when given).
+
+        `personal` weighs files the caller cares about; `focus` files are ones the model has whole: their
+        definitions are left out, and the files that use their distinctive names rank high."""
         import numpy as np
 
         self._sync(tags)
@@ -141,29 +222,27 @@ class RankEngine:
         columns = self._current_columns()
         key_nodes, key_lines = columns.node[: columns.size], columns.line[: columns.size]
         edge_targets = key_nodes[keys] if len(keys) else keys
+        in_focus = np.zeros(count, dtype=bool)
+        in_focus[[self._node[path] for path in focus if path in self._node]] = True
+        teleport = self._teleport(personal, focus, in_focus, sources, edge_targets, weights) * alive
         outgoing = np.bincount(sources, weights=weights, minlength=count)
-        ranks = self._pagerank(alive, personal, sources, edge_targets, weights, outgoing)
+        ranks = self._pagerank(alive, teleport, sources, edge_targets, weights, outgoing)
 
         share = np.divide(ranks, outgoing, out=np.zeros(count), where=outgoing > 0)
         scores = np.bincount(keys, weights=share[sources] * weights, minlength=columns.size)
-        focused = np.zeros(count, dtype=bool)
-        focused[[self._node[path] for path in personal if path in self._node]] = True
-        own = ranks[key_nodes] * np.where(focused[key_nodes], _OWN_RANK_FOCUSED, _OWN_RANK_OTHER)
+        own = ranks[key_nodes] * np.where(teleport[key_nodes] > 0, _OWN_RANK_FOCUSED, _OWN_RANK_OTHER)
         scores = scores + own
         for name in mentioned:
-            for path in self._definers.get(name, ()):
-                scores[self._key[path][name]] += _MENTIONED_BONUS
-        live = np.flatnonzero(alive[key_nodes] & columns.defined[: columns.size])
+            definers = self._definers.get(name, ())
+            for path in definers:
+                scores[self._key[path][name]] += _MENTIONED_BONUS / len(definers)
+        live = np.flatnonzero(alive[key_nodes] & ~in_focus[key_nodes] & columns.defined[: columns.size])
         if len(live) == 0:
             return []
         # Ordered on scores rounded to single precision: sums taken in another order (files parsed in
         # another order, a graph updated rather than rebuilt) differ in the last bits, and a tie must stay
         # a tie so the same project always gives the same map.
-        negated = -scores[live].astype(np.float32)
-        if limit is not None and len(live) > limit:
-            # Only the best `limit` keys can be shown: order those (and any tied with the last of them).
-            best = negated <= np.partition(negated, limit - 1)[limit - 1]
-            live, negated = live[best], negated[best]
+        live, negated = _best_spread(live, scores[live].astype(np.float32), key_nodes, key_lines, limit)
         # Best score first; ties go to the earlier path, then the earlier line, whatever the ids.
         path_order = self._order_of_paths()
         order = live[np.lexsort((key_lines[live], path_order[key_nodes[live]], negated))]
@@ -178,6 +257,30 @@ class RankEngine:
                 if limit is not None and len(result) >= limit:
                     return result
         return result
+
+    def _teleport(
+        self,
+        personal: Mapping[str, float],
+        focus: frozenset[str],
+        in_focus: np.ndarray,
+        sources: np.ndarray,
+        targets: np.ndarray,
+        weights: np.ndarray,
+    ) -> np.ndarray:
+        """Where a random walk restarts: the files the caller cares about, and the files that use the focus
+        files' names, by how much (edge weights already favour distinctive names)."""
+        import numpy as np
+
+        teleport = np.zeros(len(in_focus))
+        for path, weight in personal.items():
+            if path in self._node:
+                teleport[self._node[path]] += weight
+        into_focus = in_focus[targets] & ~in_focus[sources] if len(targets) else np.zeros(0, dtype=bool)
+        if into_focus.any():
+            callers = np.bincount(sources[into_focus], weights=weights[into_focus], minlength=len(in_focus))
+            focus_weight = teleport[in_focus].sum()
+            teleport += callers / callers.sum() * _CALLERS_SHARE * focus_weight
+        return teleport
 
     def _current_columns(self) -> _Columns:
         if self._columns is None:
@@ -215,8 +318,8 @@ class RankEngine:
             for name in new_defs - old_defs:
                 self._definers[name].append(path)
             affected |= old_defs ^ new_defs
-            old_refs = set(old.references) if old else set()
-            new_refs = set(new.references) if new else set()
+            old_refs = _referenced(old) if old else set()
+            new_refs = _referenced(new) if new else set()
             for name in old_refs - new_refs:
                 referrers[name].discard(path)
             for name in new_refs - old_refs:
@@ -238,7 +341,7 @@ class RankEngine:
         if self._referrers is None:
             self._referrers = defaultdict(set)
             for path, file_tags in self._tags.items():
-                for name in file_tags.references:
+                for name in _referenced(file_tags):
                     self._referrers[name].add(path)
         return self._referrers
 
@@ -291,7 +394,7 @@ class RankEngine:
         fan = definer_count[name]
         keep = (fan > 0) & (fan <= _TOO_GENERIC)
         source, name, count, fan = source[keep], name[keep], count[keep], fan[keep]
-        weight = np.sqrt(count) * np.where(quiet[name] | (fan > _GENERIC_DEFINERS), 0.1, 1.0)
+        weight = np.sqrt(count) * np.where(quiet[name], _QUIET, 1.0) / fan
         # One edge per definer of the name: repeat each pair by its name's definers, then index into them.
         edge_source = np.repeat(source, fan)
         edge_name = np.repeat(name, fan)
@@ -299,10 +402,26 @@ class RankEngine:
         within = np.arange(len(edge_source)) - np.repeat(np.cumsum(fan) - fan, fan)
         edge_key = by_name[first[edge_name] + within]
         columns = self._columns = _Columns.of(self._key_node, self._key_line, self._lines)
-        not_self = columns.node[edge_key] != edge_source
+        family_ids: dict[str, int] = {}
+        family = np.asarray(
+            [family_ids.setdefault(language_family(path), len(family_ids)) for path in self._node], dtype=np.int64
+        )
+        kept = (columns.node[edge_key] != edge_source) & (family[columns.node[edge_key]] == family[edge_source])
         edge_source, edge_name, edge_weight, edge_key = (
-            edge_source[not_self], edge_name[not_self], edge_weight[not_self], edge_key[not_self]
+            edge_source[kept], edge_name[kept], edge_weight[kept], edge_key[kept]
         )  # fmt: skip
+        through_modules = [
+            (self._node[path], key, weight, name_id)
+            for path, file_tags in self._tags.items()
+            if file_tags.qualified
+            for key, weight, name_id in self._edges_through_modules(path, file_tags)
+        ]
+        if through_modules:
+            more = np.asarray(through_modules, dtype=np.float64)
+            edge_source = np.concatenate([edge_source, more[:, 0].astype(np.int64)])
+            edge_key = np.concatenate([edge_key, more[:, 1].astype(np.int64)])
+            edge_weight = np.concatenate([edge_weight, more[:, 2]])
+            edge_name = np.concatenate([edge_name, more[:, 3].astype(np.int64)])
         order = np.argsort(edge_source, kind="stable")
         edge_source, edge_name, edge_weight, edge_key = (
             edge_source[order], edge_name[order], edge_weight[order], edge_key[order]
@@ -347,19 +466,37 @@ class RankEngine:
         keys: list[int] = []
         weights: list[float] = []
         names: list[int] = []
+        family = language_family(source)
         for name, count in file_tags.references.items():
             targets = self._definers.get(name)
             if not targets or len(targets) > _TOO_GENERIC:
                 continue
-            weight = math.sqrt(count) * (0.1 if name.startswith("_") or len(targets) > _GENERIC_DEFINERS else 1.0)
+            weight = math.sqrt(count) * (_QUIET if name.startswith("_") else 1.0) / len(targets)
             for target in targets:
-                if target != source:
+                if target != source and language_family(target) == family:
                     keys.append(self._key[target][name])
                     weights.append(weight)
                     names.append(self._name_id[name])
+        for key, weight, name_id in self._edges_through_modules(source, file_tags):
+            keys.append(key)
+            weights.append(weight)
+            names.append(name_id)
         return _Edges(
             np.asarray(keys, dtype=np.int64), np.asarray(weights, dtype=np.float64), np.asarray(names, dtype=np.int64)
         )
+
+    def _edges_through_modules(self, source: str, file_tags: FileTags) -> Iterator[tuple[int, float, int]]:
+        """(key, weight, name id) of the calls `source` makes through a module: only to that module's own
+        definition of the name, and none when the project does not define the module (`Map.put`, `Enum.join`)."""
+        for written, calls in file_tags.qualified.items():
+            module_files = self._definers.get(file_tags.module_of(written))
+            if not module_files:
+                continue
+            for name, count in calls.items():
+                targets = [path for path in self._definers.get(name, ()) if path in module_files and path != source]
+                for target in targets:
+                    weight = math.sqrt(count) * (_QUIET if name.startswith("_") else 1.0) / len(targets)
+                    yield self._key[target][name], weight, self._name_id[name]
 
     def _edge_arrays(self, mentioned: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import numpy as np
@@ -383,7 +520,7 @@ class RankEngine:
     def _pagerank(
         self,
         alive: np.ndarray,
-        personal: Mapping[str, float],
+        teleport: np.ndarray,
         sources: np.ndarray,
         targets: np.ndarray,
         weights: np.ndarray,
@@ -392,11 +529,6 @@ class RankEngine:
         import numpy as np
 
         count = len(alive)
-        teleport = np.zeros(count)
-        for path, weight in personal.items():
-            if path in self._node:
-                teleport[self._node[path]] += weight
-        teleport *= alive
         if teleport.sum() > 0:
             # Mostly towards what the caller cares about, a little everywhere.
             teleport = 0.9 * teleport / teleport.sum() + 0.1 * alive / alive.sum()
@@ -426,9 +558,10 @@ def rank_definitions(
     personal: Mapping[str, float],
     mentioned: frozenset[str],
     limit: int | None = None,
+    focus: frozenset[str] = frozenset(),
 ) -> list[Ranked]:
     """One-off ranking (a `RankEngine` kept between calls is faster after small changes)."""
-    return RankEngine().rank(tags, personal, mentioned, limit)
+    return RankEngine().rank(tags, personal, mentioned, limit, focus)
 
 
 def render(ranked: list[Ranked], max_tokens: int, read_lines: Callable[[str], list[str]]) -> str:

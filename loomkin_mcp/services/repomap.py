@@ -176,6 +176,7 @@ class RepoMapService:
         await self.refresh_if_not_watching(index)
         personal = self._personalization(focus)
         mentioned = frozenset(identifiers or [])
+        focused = frozenset(path for path in focus if path in index.tags)
 
         key = (index.generation, tuple(sorted(personal.items())), mentioned, budget)
         cached = self._rendered.get(key)
@@ -191,18 +192,23 @@ class RepoMapService:
                 "(its enclosing names and its own, `Class/method`) reads and edits it with the symbol_* tools."
             )
 
+        # The model has the focus files whole: a line each says so, and the budget goes to other files.
+        focus_lines = "".join(
+            f"{path}: in focus, {len(index.tags[path].definitions)} definitions not repeated\n"
+            for path in sorted(focused)
+        )
         # The budget covers all that is returned: the header, at its widest, comes off the map's share.
-        map_budget = max(budget - estimate_tokens(header(budget) + "\n"), 1)
+        map_budget = max(budget - estimate_tokens(header(budget) + "\n" + focus_lines), 1)
 
         def build() -> str:
-            ranked = engine.rank(index.tags, personal, mentioned, render_limit(map_budget))
+            ranked = engine.rank(index.tags, personal, mentioned, render_limit(map_budget), focused)
             return render(ranked, map_budget, self._lines)
 
         text = await anyio.to_thread.run_sync(build)
-        if not text:
+        if not text and not focus_lines:
             return f"The repo map is empty: no source files in a language it reads ({len(index.tags)} indexed)."
-        whole = f"{header(budget)}\n{text}"
-        self.last_map = self._rendered[key] = f"{header(estimate_tokens(whole))}\n{text}"
+        whole = f"{header(budget)}\n{focus_lines}{text}"
+        self.last_map = self._rendered[key] = f"{header(estimate_tokens(whole))}\n{focus_lines}{text}"
         if len(self._rendered) > RENDERED_MAPS_KEPT:
             self._rendered.popitem(last=False)
         return self.last_map

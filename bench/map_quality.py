@@ -1,0 +1,216 @@
+"""Repo-map quality on real history: how often the map shows the files a change really touched.
+
+For each of the latest non-merge commits that change 2–8 source files (files the map reads), the file with
+the most changed lines is the focus F; the others that already existed are what the map should show. At the
+commit's parent, a fresh `loomkin-mcp` answers `repo_map(focus_files=[F])`, Aider 0.86.2's RepoMap gets F as
+its chat file and the same file list, and a naive baseline lists F's directory (the other files there, their
+definitions in path order, the same renderer). Co-change recall is the share of those files a map names,
+averaged over commits, at 1,024 and 2,048 tokens. Commits are picked by that rule only, never by hand.
+
+Repositories: `--repos` or LOOMKIN_MAP_REPOS (comma-separated git directories or bundles); by default the
+bundles in ../shared/corpora, or, where that folder is absent, this project's own history.
+Each side keeps its cache between the commits of a repository, as a working copy would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import load, stdio_session, summary
+
+from loomkin_mcp.repomap import Ranked, extract, grammar_for, render
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+CORPORA = PROJECT.parent / "shared" / "corpora"
+LOOMKIN = str(Path(sys.executable).parent / "loomkin-mcp")
+AIDER_PYTHON = os.environ.get("AIDER_PYTHON", str(HERE / ".venv-aider" / "bin" / "python"))
+BUDGETS = (1024, 2048)
+GOALS = {1024: 0.60, 2048: 0.70}
+AIDER_FACTOR = 1.5
+FILES_CHANGED = range(2, 9)
+
+
+@dataclass
+class Change:
+    commit: str
+    parent: str
+    focus: str
+    others: list[str]
+    """The other source files the commit changed that existed at its parent."""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def picked_changes(repo: Path, count: int) -> list[Change]:
+    """The latest non-merge commits changing 2–8 source files, at least one besides the focus already there."""
+    changes: list[Change] = []
+    for line in git(repo, "log", "--no-merges", "--format=%H %P", "HEAD").splitlines():
+        commit, *parents = line.split()
+        if len(parents) != 1:
+            continue
+        statuses = {}
+        for row in git(repo, "diff-tree", "-r", "--no-renames", "--name-status", parents[0], commit).splitlines():
+            status, path = row.split("\t", 1)
+            if grammar_for(path):
+                statuses[path] = status
+        if len(statuses) not in FILES_CHANGED:
+            continue
+        sizes: dict[str, int] = {}
+        for row in git(repo, "diff-tree", "-r", "--no-renames", "--numstat", parents[0], commit).splitlines():
+            added, deleted, path = row.split("\t", 2)
+            if path in statuses and statuses[path] == "M":
+                sizes[path] = (int(added) if added != "-" else 0) + (int(deleted) if deleted != "-" else 0)
+        if not sizes:
+            continue
+        focus = min(sizes, key=lambda path: (-sizes[path], path))
+        others = sorted(path for path, status in statuses.items() if path != focus and status in "MD")
+        if others:
+            changes.append(Change(commit, parents[0], focus, others))
+        if len(changes) == count:
+            break
+    return changes
+
+
+def named_files(text: str, known: set[str]) -> set[str]:
+    """The files a map names: a line that starts with a path (ours `path:`, Aider's `path:` or a bare `path`)."""
+    named = set()
+    for line in text.splitlines():
+        words = line.split()
+        if words and line[0] not in " \t│⋮" and (path := words[0].rstrip(":")) in known:
+            named.add(path)
+    return named
+
+
+def naive_map(root: Path, focus: str, files: list[str], budget: int) -> str:
+    """F's directory: the other files there, their definitions in path and line order, fit to the budget."""
+    directory = os.path.dirname(focus)
+    ranked = []
+    for path in sorted(f for f in files if os.path.dirname(f) == directory and f != focus):
+        source = (root / path).read_bytes()
+        tags = extract(path, source, 0, len(source))
+        for name, line, _ in tags.definitions if tags else []:
+            ranked.append(Ranked(0.0, path, line, name))
+    ranked.sort(key=lambda item: (item.path, item.line))
+    return render(ranked, budget, lambda path: (root / path).read_text(errors="replace").split("\n"))
+
+
+async def our_maps(root: Path, focus: str, home: Path) -> tuple[float, dict[int, str]]:
+    """(ms from spawn to the first map, the map at each budget) from a fresh server process."""
+    maps = {}
+    started = time.perf_counter()
+    env = {"XDG_CONFIG_HOME": str(home), "HOME": str(home)}
+    async with stdio_session(LOOMKIN, "--stdio", "--root", str(root), env=env) as session:
+        first = None
+        for budget in BUDGETS:
+            result = await session.call_tool("repo_map", {"focus_files": [focus], "max_tokens": budget})
+            text = result.content[0].text
+            if result.is_error or not text.startswith("Repo map:"):
+                raise SystemExit(f"repo_map failed at {root}: {text[:300]}")
+            maps[budget] = text
+            first = first or (time.perf_counter() - started) * 1000
+    assert first is not None
+    return first, maps
+
+
+def aider_maps(root: Path, focus: str, files: list[str]) -> tuple[float, dict[int, str]]:
+    listing = root.parent / "aider-files.txt"
+    listing.write_text("\n".join(files))
+    done = subprocess.run(
+        [AIDER_PYTHON, str(HERE / "_aider_focus_map.py"), str(root), focus, str(listing), *map(str, BUDGETS)],
+        capture_output=True, text=True, check=False, cwd=HERE,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"Aider's RepoMap failed: {done.stderr[-2000:]}")
+    answer = json.loads(done.stdout.splitlines()[-1])
+    return answer["seconds"][str(BUDGETS[0])] * 1000, {int(k): v for k, v in answer["maps"].items()}
+
+
+async def measure(source: str, count: int, scratch: Path) -> list[dict]:
+    name = Path(source).name.removesuffix(".bundle")
+    clone = scratch / name
+    subprocess.run(["git", "clone", "-q", source, str(clone)], check=True)
+    changes = picked_changes(clone, count)
+    if not changes:
+        raise SystemExit(f"{source}: no commit changes 2–8 source files")
+    recalls: dict[str, dict[int, list[float]]] = {side: {b: [] for b in BUDGETS} for side in ("ours", "aider", "naive")}
+    times: dict[str, list[float]] = {"ours": [], "aider": []}
+    (scratch / "home").mkdir(exist_ok=True)
+    details = []
+    for change in changes:
+        git(clone, "checkout", "-q", "-f", "--detach", change.parent)
+        git(clone, "clean", "-qfdx", "-e", ".loomkin", "-e", ".aider.tags.cache*")
+        files = sorted(path for path in git(clone, "ls-files", "-z").split("\0") if grammar_for(path))
+        known = set(files)
+        took, ours = await our_maps(clone, change.focus, scratch / "home")
+        times["ours"].append(took)
+        took, aider = aider_maps(clone, change.focus, files)
+        times["aider"].append(took)
+        naive = {budget: naive_map(clone, change.focus, files, budget) for budget in BUDGETS}
+        found: dict[str, dict[int, list[str]]] = {}
+        for side, maps in (("ours", ours), ("aider", aider), ("naive", naive)):
+            found[side] = {}
+            for budget in BUDGETS:
+                hits = sorted(named_files(maps[budget], known) & set(change.others))
+                found[side][budget] = hits
+                recalls[side][budget].append(len(hits) / len(change.others))
+        details.append({"commit": change.commit, "focus": change.focus, "others": change.others, "found": found})
+    rows = []
+    for budget in BUDGETS:
+        ours, aider, naive = (statistics.mean(recalls[side][budget]) for side in ("ours", "aider", "naive"))
+        rows.append({
+            "measure": f"co-change recall, {name}, {budget:,} tokens, {len(changes)} commits",
+            "reference": "Aider 0.86.2 RepoMap, F as chat file",
+            "ours_recall": round(ours, 3),
+            "reference_recall": round(aider, 3),
+            "ratio": round(ours / aider, 2) if aider else None,
+            "context": f"naive (F's directory) {naive:.2f}; map time from spawn: ours p50 "
+            f"{statistics.median(times['ours']):.0f} ms, Aider {statistics.median(times['aider']):.0f} ms",
+            "target": f"≥ {GOALS[budget]:.2f}, ≥ {AIDER_FACTOR}× Aider, above naive",
+            "met": ours >= GOALS[budget] and ours >= AIDER_FACTOR * aider and ours > naive,
+            "load": load(),
+        })  # fmt: skip
+    return [*rows, {"details": details, "ours_ms": summary(times["ours"]), "aider_ms": summary(times["aider"])}]
+
+
+def repositories(option: str | None) -> list[str]:
+    given = option or os.environ.get("LOOMKIN_MAP_REPOS", "")
+    if given:
+        return [str(Path(part).resolve()) for part in given.split(",") if part]
+    bundles = sorted(CORPORA.glob("*.bundle")) if CORPORA.is_dir() else []
+    return [str(path) for path in bundles] or [str(PROJECT)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commits", type=int, default=25)
+    parser.add_argument("--repos", help="comma-separated git directories or bundles")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args()
+    rows, details = [], {}
+    with tempfile.TemporaryDirectory(prefix="loomkin-map-quality-") as scratch:
+        for source in repositories(args.repos):
+            *measured, extra = asyncio.run(measure(source, args.commits, Path(scratch)))
+            rows += measured
+            details[source] = extra
+    result = {"rows": rows, "details": details}
+    print(json.dumps({"rows": rows}, indent=2, ensure_ascii=False))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
