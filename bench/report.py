@@ -167,6 +167,18 @@ WHY = [
             "~500 ms; Serena returns without diagnostics. Without a language server the same edit is the row above."
         ),
     ),
+    (
+        "co-change recall",
+        (
+            "the map links files only through names one uses and another defines, in one family of languages. "
+            "Loomkin's changes often touch an Elixir server file and the TypeScript client that speaks to it over "
+            "a channel (no shared identifier, only event strings), or a config file and the tests it affects; "
+            "Python and TypeScript calls through imported modules are not yet resolved as Elixir's are (`os.path."
+            "join` still counts as a use of the project's `join`). What would close it: links through shared "
+            "string literals (channel events, routes), import resolution for Python and TypeScript, and the "
+            "project's own co-change history (files changed together before) as a further signal."
+        ),
+    ),
 ]
 
 
@@ -190,6 +202,11 @@ NOTES = [
     "  operation, with its pyright; `bench/serena-bin/uvx` runs that pyright where Serena would have uv",
     "  download a Python first (not reachable here).",
     "- RSS is VmRSS of the server process after the call.",
+    "- Co-change recall: for each of the latest 25 non-merge commits changing 2–8 source files, the changed",
+    "  file with the most changed lines is the focus; the share of the other changed files (those that existed",
+    "  before) a map names, averaged over commits, at the commit's parent. Aider gets the focus as its chat file;",
+    "  the naive baseline lists the focus's directory. Map time is from spawn, each side's cache kept between",
+    "  the commits of a repository.",
 ]
 
 

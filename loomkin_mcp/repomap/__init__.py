@@ -3,6 +3,7 @@
 Importing this package loads tree-sitter; the service imports it only when a map is asked for.
 """
 
+from ._history import co_changed, commits_of_log
 from ._index import BuildStats, RepoIndex
 from ._languages import GRAMMARS, grammar_for
 from ._rank import CHARS_PER_TOKEN, Ranked, RankEngine, estimate_tokens, rank_definitions, render, render_limit
@@ -16,6 +17,8 @@ __all__ = [
     "RankEngine",
     "Ranked",
     "RepoIndex",
+    "co_changed",
+    "commits_of_log",
     "estimate_tokens",
     "extract",
     "grammar_for",

@@ -60,11 +60,17 @@ _ELIXIR_ALIASES = """
   (#eq? @_alias "alias") (#eq? @_as "as: ")) @import.alias
 """
 
+# A component used as `<Banner … />` is a call of `Banner` (React and the like).
+_JSX_REFERENCES = """
+(jsx_opening_element name: (identifier) @name) @reference.call
+(jsx_self_closing_element name: (identifier) @name) @reference.call
+"""
+
 GRAMMARS: tuple[Grammar, ...] = (
     Grammar("python", "tree_sitter_python", "language", (".py", ".pyi")),
-    Grammar("javascript", "tree_sitter_javascript", "language", (".js", ".jsx", ".mjs", ".cjs")),
+    Grammar("javascript", "tree_sitter_javascript", "language", (".js", ".jsx", ".mjs", ".cjs"), _JSX_REFERENCES),
     Grammar("typescript", "tree_sitter_typescript", "language_typescript", (".ts", ".mts", ".cts"), _TYPESCRIPT_EXTRA),
-    Grammar("tsx", "tree_sitter_typescript", "language_tsx", (".tsx",), _TYPESCRIPT_EXTRA),
+    Grammar("tsx", "tree_sitter_typescript", "language_tsx", (".tsx",), _TYPESCRIPT_EXTRA + _JSX_REFERENCES),
     Grammar("go", "tree_sitter_go", "language", (".go",)),
     Grammar("rust", "tree_sitter_rust", "language", (".rs",)),
     Grammar("java", "tree_sitter_java", "language", (".java",)),

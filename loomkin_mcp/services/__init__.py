@@ -34,7 +34,7 @@ class Services:
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Services:
         lsp, search, sandbox = LspService(workspace), SearchService(workspace), Sandbox(workspace)
-        files, repomap = FileService(workspace), RepoMapService(workspace, search, lsp)
+        files, repomap = FileService(workspace), RepoMapService(workspace, search, lsp, sandbox)
         return cls(
             workspace=workspace,
             files=files,

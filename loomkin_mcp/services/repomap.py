@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -18,8 +19,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .._errors import ToolInputError
 from ..workspace import Workspace
+from .git import run_git
 from .lsp import LspService
+from .sandbox import Sandbox
 from .search import SearchService
 
 if TYPE_CHECKING:
@@ -33,14 +37,25 @@ RENDERED_MAPS_KEPT = 16
 FILE_LINES_KEPT = 256
 # How much of the last map the status page shows.
 STATUS_MAP_LINES = 25
+# The history read for files changed with the focus files, and how long it is reused.
+HISTORY_COMMITS = 500
+HISTORY_FRESH_SECONDS = 30.0
+# Focus weight in the personalisation; the files changed with them draw half as much, together.
+FOCUS_WEIGHT = 10.0
+CO_CHANGED_SHARE = 0.5
 ProgressReport = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class RepoMapService:
-    def __init__(self, workspace: Workspace, search: SearchService, lsp: LspService) -> None:
+    def __init__(
+        self, workspace: Workspace, search: SearchService, lsp: LspService, sandbox: Sandbox | None = None
+    ) -> None:
         self._ws = workspace
         self._search = search
         self._lsp = lsp
+        self._sandbox = sandbox
+        self._history: tuple[float, list[list[str]]] | None = None
+        """(when read, each recent commit's files): which files change together."""
         self._index: RepoIndex | None = None
         self._building = anyio.Lock()
         self._recent: deque[str] = deque(maxlen=RECENT_FILES)
@@ -174,9 +189,18 @@ class RepoMapService:
         focus = [self._ws.relative(self._ws.resolve(path, what="focus_files entry")) for path in focus_files or []]
         index = await self.index(progress)
         await self.refresh_if_not_watching(index)
-        personal = self._personalization(focus)
-        mentioned = frozenset(identifiers or [])
         focused = frozenset(path for path in focus if path in index.tags)
+        personal = self._personalization(focus)
+        if focused:
+            from ..repomap import co_changed
+
+            commits = await anyio.to_thread.run_sync(self._recent_commits)
+            together = co_changed(commits, focused, index.tags)
+            total = sum(together.values())
+            for path, weight in together.items():
+                share = weight / total * CO_CHANGED_SHARE * FOCUS_WEIGHT * len(focused)
+                personal[path] = personal.get(path, 0.0) + share
+        mentioned = frozenset(identifiers or [])
 
         key = (index.generation, tuple(sorted(personal.items())), mentioned, budget)
         cached = self._rendered.get(key)
@@ -213,10 +237,36 @@ class RepoMapService:
             self._rendered.popitem(last=False)
         return self.last_map
 
+    def _recent_commits(self) -> list[list[str]]:
+        """The files of the project's recent commits (none outside git), read again after HISTORY_FRESH_SECONDS.
+
+        git runs as the git tool runs it: no program the repository names, sandboxed where trusted to."""
+        from ..repomap import commits_of_log
+
+        now = time.monotonic()
+        if self._history is not None and now - self._history[0] < HISTORY_FRESH_SECONDS:
+            return self._history[1]
+        args = [
+            "log",
+            "--no-merges",
+            "--no-renames",
+            "--relative",
+            f"-n{HISTORY_COMMITS}",
+            "--format=%x00",
+            "--name-only",
+        ]
+        try:
+            done = run_git(self._ws, [*args, "--name-only"], 10, self._sandbox)
+            log = done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else ""
+        except (OSError, subprocess.TimeoutExpired, ToolInputError):
+            log = ""
+        self._history = (now, commits_of_log(log))
+        return self._history[1]
+
     def _personalization(self, focus: list[str]) -> dict[str, float]:
         weights: dict[str, float] = {}
         for path in focus:
-            weights[path] = weights.get(path, 0.0) + 10.0
+            weights[path] = weights.get(path, 0.0) + FOCUS_WEIGHT
         for path in self._recent:
             weights[path] = weights.get(path, 0.0) + 3.0
         for path in self._lsp.files_with_diagnostics():
