@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import anyio
 import pytest
 
-from conftest import LOOMKIN, ok, serve, server_env, text_of, write_rules
+from conftest import GIT_IDENTITY, LOOMKIN, git_init, ok, serve, server_env, text_of, write_rules
 
 pytestmark = pytest.mark.anyio
 
@@ -288,3 +290,24 @@ def test_a_caller_of_the_focus_ranks_above_an_unrelated_file() -> None:
     ranked = _ranked_files(sources, "app/billing.py")
     assert "app/billing.py" not in ranked  # the model has the focus file: its definitions are not repeated
     assert ranked.index("tests/test_billing.py") < ranked.index("app/unrelated.py"), ranked
+
+
+async def test_files_changed_together_with_the_focus_rank_high(project: Path) -> None:
+    """Two files that share no name but were committed together again and again: focused on one, the map names
+    the other; the same files without that history do not."""
+    make_project(project)
+    env = dict(os.environ) | GIT_IDENTITY
+    git_init(project)
+    for n in range(3):
+        (project / "billing.py").write_text(f"def invoice_total(lines):\n    return sum(lines) + {n}\n")
+        (project / "report_layout.py").write_text(f"def page_margins():\n    return {n}\n")
+        subprocess.run(["git", "-C", str(project), "add", "-A"], check=True, env=env)
+        subprocess.run(["git", "-C", str(project), "commit", "-qm", f"change {n}"], check=True, env=env)
+    async with serve(project) as session:
+        focused = await ok(session, "repo_map", focus_files=["billing.py"], max_tokens=160)
+    assert "billing.py: in focus, 1 definition not repeated" in focused
+    assert "report_layout.py:" in focused
+    shutil.rmtree(project / ".git")
+    async with serve(project) as session:
+        without_history = await ok(session, "repo_map", focus_files=["billing.py"], max_tokens=160)
+    assert "report_layout.py:" not in without_history

@@ -27,7 +27,7 @@ from .sandbox import Sandbox
 from .search import SearchService
 
 if TYPE_CHECKING:
-    from ..repomap import RankEngine, RepoIndex
+    from ..repomap import FileTags, RankEngine, RepoIndex
 
 logger = logging.getLogger("loomkin_mcp.repomap")
 
@@ -218,8 +218,7 @@ class RepoMapService:
 
         # The model has the focus files whole: a line each says so, and the budget goes to other files.
         focus_lines = "".join(
-            f"{path}: in focus, {len(index.tags[path].definitions)} definitions not repeated\n"
-            for path in sorted(focused)
+            f"{path}: in focus, {_definitions(index.tags[path])} not repeated\n" for path in sorted(focused)
         )
         # The budget covers all that is returned: the header, at its widest, comes off the map's share.
         map_budget = max(budget - estimate_tokens(header(budget) + "\n" + focus_lines), 1)
@@ -288,6 +287,11 @@ class RepoMapService:
         if len(self._file_lines) > FILE_LINES_KEPT:
             del self._file_lines[next(iter(self._file_lines))]
         return lines
+
+
+def _definitions(tags: FileTags) -> str:
+    count = len(tags.definitions)
+    return "1 definition" if count == 1 else f"{count} definitions"
 
 
 def _thread_progress(report: ProgressReport) -> Callable[[int, int], None]:
