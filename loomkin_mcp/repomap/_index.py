@@ -16,7 +16,7 @@ from ._tags import FileTags, extract
 
 logger = logging.getLogger("loomkin_mcp.repomap")
 
-CACHE_VERSION = 2  # 2: calls through modules, Elixir aliases, JSX elements
+CACHE_VERSION = 3  # 3: uses through modules (Elixir aliases, Python and JavaScript imports), JSX elements
 # Larger files are generated or vendored far more often than written by hand: not mapped.
 MAX_FILE_BYTES = 1024 * 1024
 # A build with this many files to parse parses them on every core (fewer are not worth starting workers for).

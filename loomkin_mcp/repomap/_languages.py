@@ -53,11 +53,33 @@ _TYPESCRIPT_EXTRA = """
 _ELIXIR_ALIASES = """
 (call target: (identifier) @_alias (arguments . (alias) @name . ) (#eq? @_alias "alias")) @import.alias
 (call target: (identifier) @_alias
-  (arguments . (dot left: (alias) @prefix right: (tuple (alias) @name)))
+  (arguments . (dot left: (alias) @source right: (tuple (alias) @name)))
   (#eq? @_alias "alias")) @import.alias
 (call target: (identifier) @_alias
   (arguments . (alias) @name (keywords (pair key: (keyword) @_as value: (alias) @as)))
   (#eq? @_alias "alias") (#eq? @_as "as: ")) @import.alias
+"""
+
+# What a Python file's imports bind: a module (`import os.path`, `import numpy as np`) or a module's member.
+_PYTHON_IMPORTS = """
+(import_statement name: (dotted_name) @name) @import.module
+(import_statement name: (aliased_import name: (dotted_name) @name alias: (identifier) @as)) @import.module
+(import_from_statement module_name: (_) @source name: (dotted_name) @name) @import.member
+(import_from_statement
+  module_name: (_) @source name: (aliased_import name: (dotted_name) @name alias: (identifier) @as)) @import.member
+"""
+
+# The same for JavaScript and TypeScript: `import X from 's'`, `import * as X from 's'`, `import {x as y} from 's'`.
+_JS_IMPORTS = """
+(import_statement (import_clause (identifier) @name) source: (string (string_fragment) @source)) @import.module
+(import_statement
+  (import_clause (namespace_import (identifier) @name)) source: (string (string_fragment) @source)) @import.module
+(import_statement
+  (import_clause (named_imports (import_specifier name: (identifier) @name)))
+  source: (string (string_fragment) @source)) @import.member
+(import_statement
+  (import_clause (named_imports (import_specifier name: (identifier) @name alias: (identifier) @as)))
+  source: (string (string_fragment) @source)) @import.member
 """
 
 # A component used as `<Banner … />` is a call of `Banner` (React and the like).
@@ -66,11 +88,15 @@ _JSX_REFERENCES = """
 (jsx_self_closing_element name: (identifier) @name) @reference.call
 """
 
+_JAVASCRIPT_EXTRA = _JSX_REFERENCES + _JS_IMPORTS
+_TSX_EXTRA = _TYPESCRIPT_EXTRA + _JSX_REFERENCES + _JS_IMPORTS
+
 GRAMMARS: tuple[Grammar, ...] = (
-    Grammar("python", "tree_sitter_python", "language", (".py", ".pyi")),
-    Grammar("javascript", "tree_sitter_javascript", "language", (".js", ".jsx", ".mjs", ".cjs"), _JSX_REFERENCES),
-    Grammar("typescript", "tree_sitter_typescript", "language_typescript", (".ts", ".mts", ".cts"), _TYPESCRIPT_EXTRA),
-    Grammar("tsx", "tree_sitter_typescript", "language_tsx", (".tsx",), _TYPESCRIPT_EXTRA + _JSX_REFERENCES),
+    Grammar("python", "tree_sitter_python", "language", (".py", ".pyi"), _PYTHON_IMPORTS),
+    Grammar("javascript", "tree_sitter_javascript", "language", (".js", ".jsx", ".mjs", ".cjs"), _JAVASCRIPT_EXTRA),
+    Grammar("typescript", "tree_sitter_typescript", "language_typescript", (".ts", ".mts", ".cts"),
+            _TYPESCRIPT_EXTRA + _JS_IMPORTS),
+    Grammar("tsx", "tree_sitter_typescript", "language_tsx", (".tsx",), _TSX_EXTRA),
     Grammar("go", "tree_sitter_go", "language", (".go",)),
     Grammar("rust", "tree_sitter_rust", "language", (".rs",)),
     Grammar("java", "tree_sitter_java", "language", (".java",)),
@@ -78,7 +104,7 @@ GRAMMARS: tuple[Grammar, ...] = (
     Grammar("cpp", "tree_sitter_cpp", "language", (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx"), _CPP_REFERENCES),
     Grammar("ruby", "tree_sitter_ruby", "language", (".rb",)),
     Grammar("elixir", "tree_sitter_elixir", "language", (".ex", ".exs"), _ELIXIR_ALIASES),
-)
+)  # fmt: skip
 
 _BY_EXTENSION = {extension: grammar for grammar in GRAMMARS for extension in grammar.extensions}
 

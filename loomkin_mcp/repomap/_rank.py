@@ -13,6 +13,7 @@ run vectorised (numpy) and start from the previous ranks.
 from __future__ import annotations
 
 import math
+import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -114,9 +115,9 @@ def _referenced(file_tags: FileTags) -> set[str]:
     """Every name whose definers decide `file_tags`' edges: its references, and its calls through modules
     with those modules' full names."""
     names = set(file_tags.references)
-    for written, calls in file_tags.qualified.items():
-        names.add(file_tags.module_of(written))
-        names.update(calls)
+    for module, uses in file_tags.qualified.items():
+        names.add(module)
+        names.update(uses)
     return names
 
 
@@ -195,6 +196,10 @@ class RankEngine:
         """numpy copies of each key's node, first line and whether it is defined, kept in step with the lists."""
         self._path_order: np.ndarray | None = None
         self._ranks: np.ndarray | None = None
+        self._python_index: dict[str, list[str]] | None = None
+        self._python_roots: frozenset[str] = frozenset()
+        """The first names of the project's absolute Python imports (with `_python_index`, made again when
+        files come or go)."""
 
     def rank(
         self,
@@ -304,6 +309,8 @@ class RankEngine:
         changed |= self._tags.keys() - tags.keys()
         if not changed:
             return
+        if tags.keys() != self._tags.keys():
+            self._python_index = None
         if len(changed) >= _BULK_FROM_FILES:
             self._rebuild(tags)
             return
@@ -485,15 +492,73 @@ class RankEngine:
             np.asarray(keys, dtype=np.int64), np.asarray(weights, dtype=np.float64), np.asarray(names, dtype=np.int64)
         )
 
+    def _module_files(self, source: str, module: str) -> list[str] | None:
+        """The project's files of `module` as `source` names it ([] when the project's but not found to a
+        file); None when the project does not define it (`Map`, `os.path`, `react`)."""
+        family = language_family(source)
+        if family == "elixir":
+            return self._definers.get(module) or None
+        if family == "python":
+            if module.startswith("."):
+                level = len(module) - len(module.lstrip("."))
+                base = posixpath.dirname(source)
+                for _ in range(level - 1):
+                    base = posixpath.dirname(base)
+                parts = [part for part in module[level:].split(".") if part]
+                return self._python_files_of(posixpath.join(base, *parts) if parts else base)
+            modules = self._python_modules()
+            if module.split(".", 1)[0] not in self._python_roots:
+                return None
+            return modules.get(module, [])
+        if family == "javascript":
+            if module.startswith("."):
+                return self._script_files_of(posixpath.normpath(posixpath.join(posixpath.dirname(source), module)))
+            return [] if module.startswith(("@/", "~/", "#", "/")) else None
+        return []
+
+    def _python_files_of(self, stem: str) -> list[str]:
+        stem = posixpath.normpath(stem)
+        return [path for path in (f"{stem}.py", f"{stem}/__init__.py", f"{stem}.pyi") if path in self._tags]
+
+    def _script_files_of(self, stem: str) -> list[str]:
+        endings = ("", ".ts", ".tsx", ".js", ".jsx", ".mjs", "/index.ts", "/index.tsx", "/index.js", "/index.jsx")
+        return [stem + ending for ending in endings if stem + ending in self._tags]
+
+    def _python_modules(self) -> dict[str, list[str]]:
+        """Every dotted name an import of the project's own Python code could use, to its files: `pkg.mod`,
+        and `mod` too (a root we cannot know for sure: `src/`, a tests folder on the path)."""
+        if self._python_index is None:
+            index: dict[str, list[str]] = defaultdict(list)
+            for path in self._tags:
+                if not path.endswith((".py", ".pyi")):
+                    continue
+                parts = path.removesuffix(".pyi").removesuffix(".py").split("/")
+                if parts[-1] == "__init__":
+                    parts.pop()
+                for start in range(len(parts)):
+                    index[".".join(parts[start:])].append(path)
+            self._python_index = dict(index)
+            self._python_roots = frozenset(name.split(".", 1)[0] for name in index)
+        return self._python_index
+
     def _edges_through_modules(self, source: str, file_tags: FileTags) -> Iterator[tuple[int, float, int]]:
         """(key, weight, name id) of the calls `source` makes through a module: only to that module's own
         definition of the name, and none when the project does not define the module (`Map.put`, `Enum.join`)."""
-        for written, calls in file_tags.qualified.items():
-            module_files = self._definers.get(file_tags.module_of(written))
-            if not module_files:
+        family = language_family(source)
+        for module, uses in file_tags.qualified.items():
+            module_files = self._module_files(source, module)
+            if module_files is None:
                 continue
-            for name, count in calls.items():
-                targets = [path for path in self._definers.get(name, ()) if path in module_files and path != source]
+            for name, count in uses.items():
+                definers = self._definers.get(name, ())
+                targets = [path for path in definers if path in module_files and path != source]
+                if not targets and family != "elixir":
+                    # The project's module, but not where the name is defined (a package's `__init__`
+                    # re-exporting it, a path alias not followed): any definer in the language may serve.
+                    # An Elixir module's functions are its own (`use` may generate them): no guess there.
+                    targets = [p for p in definers if p != source and language_family(p) == family]
+                if len(targets) > _TOO_GENERIC:
+                    continue
                 for target in targets:
                     weight = math.sqrt(count) * (_QUIET if name.startswith("_") else 1.0) / len(targets)
                     yield self._key[target][name], weight, self._name_id[name]

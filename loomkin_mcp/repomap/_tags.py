@@ -16,44 +16,38 @@ from ._languages import Grammar, grammar_for, parser_and_query
 class FileTags:
     """What one file defines (name, 1-based line, kind) and references (name -> count).
 
-    `qualified` holds calls through a module (`Config.get`, `Map.put`: module as written -> name -> count) and
-    `aliases` the file's short names for modules (`Config` -> `Loomkin.Config`), so a call reaches only the
-    module it names — none at all when the project does not define that module."""
+    `qualified` holds the uses that go through a module — `Config.get` after `alias App.Config`, `np.array`
+    after `import numpy as np`, `join` after `from os.path import join`, `useStore()` imported from
+    './store' — as module -> name -> count, the module resolved through the file's own aliases and imports
+    (Elixir `App.Config`, Python `os.path` or `.sibling`, a TypeScript import's source): such a use reaches
+    only that module, and nothing when the project does not define it."""
 
     mtime_ns: int
     size: int
     definitions: list[tuple[str, int, str]] = field(default_factory=list)
     references: dict[str, int] = field(default_factory=dict)
     qualified: dict[str, dict[str, int]] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> list[object]:
-        return [self.mtime_ns, self.size, self.definitions, self.references, self.qualified, self.aliases]
+        return [self.mtime_ns, self.size, self.definitions, self.references, self.qualified]
 
     @classmethod
     def from_json(cls, data: list[object]) -> FileTags:
-        mtime_ns, size, definitions, references, qualified, aliases = data
+        mtime_ns, size, definitions, references, qualified = data
         return cls(
             int(mtime_ns),  # type: ignore[call-overload]
             int(size),  # type: ignore[call-overload]
             [(intern(str(n)), int(line), intern(str(kind))) for n, line, kind in definitions],  # type: ignore[attr-defined]
             {intern(str(name)): int(count) for name, count in references.items()},  # type: ignore[attr-defined]
-            {str(module): {intern(str(n)): int(c) for n, c in calls.items()} for module, calls in qualified.items()},  # type: ignore[attr-defined]
-            {str(short): str(full) for short, full in aliases.items()},  # type: ignore[attr-defined]
+            {str(module): {intern(str(n)): int(c) for n, c in uses.items()} for module, uses in qualified.items()},  # type: ignore[attr-defined]
         )
 
     def interned(self) -> FileTags:
         """The same tags with names shared across files: thousands of files name `append` or `get` once each."""
         self.definitions = [(intern(name), line, intern(kind)) for name, line, kind in self.definitions]
         self.references = {intern(name): count for name, count in self.references.items()}
-        self.qualified = {m: {intern(n): c for n, c in calls.items()} for m, calls in self.qualified.items()}
+        self.qualified = {m: {intern(n): c for n, c in uses.items()} for m, uses in self.qualified.items()}
         return self
-
-    def module_of(self, written: str) -> str:
-        """The full name of a module as this file writes it (through its aliases)."""
-        first, dot, rest = written.partition(".")
-        full = self.aliases.get(first)
-        return f"{full}{dot}{rest}" if full else written
 
 
 def extract(relative: str, source: bytes, mtime_ns: int, size: int) -> FileTags | None:
@@ -69,9 +63,10 @@ def extract(relative: str, source: bytes, mtime_ns: int, size: int) -> FileTags 
     tree = parser.parse(source)
     definitions: list[tuple[str, int, str]] = []
     references: Counter[bytes] = Counter()
-    qualified: dict[str, Counter[str]] = {}
-    aliases: dict[str, str] = {}
-    through_modules = grammar.name == "elixir"
+    # Uses through a name the file may import or alias: (that name, the qualifier as written, the name used).
+    through: Counter[tuple[str, str, str]] = Counter()
+    imports = _Imports(grammar.name)
+    qualifier_of = _QUALIFIERS.get(grammar.name)
     seen: set[tuple[bytes, int]] = set()
     # The hot loop of a cold map (hundreds of thousands of matches): kept to what each match needs.
     for pattern, captures in QueryCursor(query).matches(tree.root_node):
@@ -90,46 +85,131 @@ def extract(relative: str, source: bytes, mtime_ns: int, size: int) -> FileTags 
         if not name:
             continue
         if kind[0] == "r":  # reference.*
-            if through_modules:
-                module = _module_called(node)
-                if module is not None:
-                    qualified.setdefault(module, Counter())[name.decode("utf-8", errors="replace")] += 1
-                    continue
-            references[name] += 1
+            qualifier = qualifier_of(node) if qualifier_of is not None else None
+            if qualifier is not None:
+                through[(*qualifier, name.decode("utf-8", errors="replace"))] += 1
+            else:
+                references[name] += 1
             continue
-        if kind[0] == "i":  # import.*: an Elixir `alias`
-            full = name.decode("utf-8", errors="replace")
-            if "prefix" in captures:
-                full = f"{captures['prefix'][0].text.decode('utf-8', errors='replace')}.{full}"
-            short = captures["as"][0].text.decode("utf-8", errors="replace") if "as" in captures else full
-            aliases[short.rsplit(".", 1)[-1]] = full
+        if kind[0] == "i":  # import.*
+            imports.add(kind, captures)
             continue
         line = node.start_point[0] + 1
         if (name, line) not in seen:
             seen.add((name, line))
             definitions.append((name.decode("utf-8", errors="replace"), line, kind.removeprefix("definition.")))
-    return FileTags(
-        mtime_ns,
-        size,
-        definitions,
-        {name.decode("utf-8", errors="replace"): n for name, n in references.items()},
-        {module: dict(calls) for module, calls in qualified.items()},
-        aliases,
-    )
+    plain = {name.decode("utf-8", errors="replace"): n for name, n in references.items()}
+    qualified: dict[str, dict[str, int]] = {}
+    for (root, written, used), count in through.items():
+        module = imports.module_of(root, written)
+        if module is None:  # a method of some object (`self.save()`, `conn.assigns`): any definer may serve
+            plain[used] = plain.get(used, 0) + count
+        else:
+            uses = qualified.setdefault(module, {})
+            uses[used] = uses.get(used, 0) + count
+    for used in [used for used in plain if used in imports.members]:
+        module, original = imports.members[used]
+        uses = qualified.setdefault(module, {})
+        uses[original] = uses.get(original, 0) + plain.pop(used)
+    return FileTags(mtime_ns, size, definitions, plain, qualified)
 
 
 _KINDS = ("definition.", "reference.", "import.")
 
 
-def _module_called(name: Node) -> str | None:
-    """`Config` for the `get` of `Config.get(...)`: the module a remote call goes through, as written."""
+def _text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", errors="replace")
+
+
+class _Imports:
+    """What a file's imports and aliases bind: a name for a module (`import numpy as np`, Elixir `alias
+    App.Config`, `import * as api from './api'`) or for a module's member (`from os.path import join`)."""
+
+    def __init__(self, language: str) -> None:
+        self.language = "javascript" if language in ("typescript", "tsx") else language
+        self.modules: dict[str, str] = {}
+        self.members: dict[str, tuple[str, str]] = {}
+        """binding -> (module, the member's own name)."""
+
+    def add(self, kind: str, captures: dict[str, list[Node]]) -> None:
+        target = _text(captures["name"][0])
+        source = _text(captures["source"][0]) if "source" in captures else None
+        binding = _text(captures["as"][0]) if "as" in captures else None
+        if kind == "import.alias":  # Elixir: `alias A.B` names B; `alias A.{B, C}`; `alias A.B, as: D`
+            full = f"{source}.{target}" if source else target
+            self.modules[binding or full.rsplit(".", 1)[-1]] = full
+        elif kind == "import.module":  # `import os.path` binds os; `import numpy as np`; `import * as X from 'x'`
+            if source is not None:
+                self.modules[binding or target] = source
+            elif binding is not None:
+                self.modules[binding] = target
+            else:
+                self.modules.setdefault(target.split(".", 1)[0], target.split(".", 1)[0])
+        elif kind == "import.member" and source is not None:  # `from M import x [as y]`; `import {x as y} from 'm'`
+            self.members[binding or target] = (source, target)
+
+    def module_of(self, root: str, written: str) -> str | None:
+        """The module a use written `written.name` goes through, when `root` (its first name) is imported."""
+        if self.language == "elixir":
+            full = self.modules.get(root)
+            return f"{full}{written[len(root) :]}" if full else written  # an unaliased `Map` is Map itself
+        if root in self.modules:
+            module = self.modules[root]
+            return module if self.language == "javascript" else f"{module}{written[len(root) :]}"
+        if root in self.members:
+            module, member = self.members[root]
+            if self.language == "javascript":
+                return module
+            return f"{module}{'' if module.endswith('.') else '.'}{member}{written[len(root) :]}"
+        return None
+
+
+def _python_qualifier(name: Node) -> tuple[str, str] | None:
+    """(first name, whole qualifier) of `a.b.name(...)`: `("os", "os.path")` for `os.path.join`."""
+    return _dotted_qualifier(name, "attribute", "object", "attribute")
+
+
+def _javascript_qualifier(name: Node) -> tuple[str, str] | None:
+    return _dotted_qualifier(name, "member_expression", "object", "property")
+
+
+def _dotted_qualifier(name: Node, dotted: str, left_field: str, right_field: str) -> tuple[str, str] | None:
+    parent = name.parent
+    if parent is None or parent.type != dotted:
+        return None
+    left = parent.child_by_field_name(left_field)
+    if left is None or left.start_byte == name.start_byte:
+        return None
+    root = left
+    while root.type == dotted:
+        inner = root.child_by_field_name(left_field)
+        if inner is None:
+            return None
+        root = inner
+    if root.type != "identifier":
+        return None
+    return _text(root), _text(left)
+
+
+def _elixir_qualifier(name: Node) -> tuple[str, str] | None:
+    """`("Config", "Config")` for the `get` of `Config.get(...)`: the module a remote call goes through."""
     parent = name.parent
     if parent is None or parent.type != "dot":
         return None
     left = parent.child_by_field_name("left")
-    if left is None or left.type != "alias" or left.text is None or left.start_byte == name.start_byte:
+    if left is None or left.type != "alias" or left.start_byte == name.start_byte:
         return None
-    return left.text.decode("utf-8", errors="replace")
+    written = _text(left)
+    return written.split(".", 1)[0], written
+
+
+_QUALIFIERS = {
+    "elixir": _elixir_qualifier,
+    "python": _python_qualifier,
+    "javascript": _javascript_qualifier,
+    "typescript": _javascript_qualifier,
+    "tsx": _javascript_qualifier,
+}
 
 
 @cache
