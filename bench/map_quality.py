@@ -139,8 +139,8 @@ def aider_maps(root: Path, focus: str, files: list[str]) -> tuple[float, dict[in
 
 
 async def measure(source: str, count: int, scratch: Path) -> list[dict]:
-    name = Path(source).name.removesuffix(".bundle")
-    clone = scratch / name
+    name = repository_name(source)
+    clone = scratch / f"{len(list(scratch.iterdir()))}-{name}"
     subprocess.run(["git", "clone", "-q", source, str(clone)], check=True)
     changes = picked_changes(clone, count)
     if not changes:
@@ -183,6 +183,15 @@ async def measure(source: str, count: int, scratch: Path) -> list[dict]:
             "load": load(),
         })  # fmt: skip
     return [*rows, {"details": details, "ours_ms": summary(times["ours"]), "aider_ms": summary(times["aider"])}]
+
+
+def repository_name(source: str) -> str:
+    path = Path(source)
+    if path == PROJECT:
+        return "loomkin-mcp"
+    if path.name in ("repo", ".git"):  # a mirror's git directory: `owner+name/repo`
+        return path.parent.name.split("+")[-1]
+    return path.name.removesuffix(".bundle")
 
 
 def repositories(option: str | None) -> list[str]:

@@ -173,10 +173,8 @@ WHY = [
             "the map links files only through names one uses and another defines, in one family of languages. "
             "Loomkin's changes often touch an Elixir server file and the TypeScript client that speaks to it over "
             "a channel (no shared identifier, only event strings), or a config file and the tests it affects; "
-            "Python and TypeScript calls through imported modules are not yet resolved as Elixir's are (`os.path."
-            "join` still counts as a use of the project's `join`). What would close it: links through shared "
-            "string literals (channel events, routes), import resolution for Python and TypeScript, and the "
-            "project's own co-change history (files changed together before) as a further signal."
+            "the history signal finds such pairs only once they have changed together before. What would close "
+            "it: links through shared string literals (channel events, routes, config keys) across languages."
         ),
     ),
 ]

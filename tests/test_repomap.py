@@ -260,6 +260,37 @@ def test_a_call_through_a_module_the_project_does_not_define_makes_no_edge() -> 
     assert "lib/app/cache.ex" not in engine._edges or len(engine._edges["lib/app/cache.ex"].keys) == 0
 
 
+def test_python_and_typescript_calls_through_imports_reach_only_the_projects_own_modules() -> None:
+    """`os.path.join`, `join` from os.path and `join` from 'path' are not the project's `join`; the project's own
+    `paths.join`, imported either way, is — and only that module's, though another file defines `join` too."""
+    from loomkin_mcp.repomap import RankEngine, extract
+
+    sources = {
+        "app/paths.py": "def join(*parts):\n    return '/'.join(parts)\n",
+        "app/strings.py": "def join(items):\n    return ''.join(items)\n",
+        "app/stdlib_user.py": "import os.path\nfrom os.path import join\n\n\n"
+        "def where(a):\n    return os.path.join(a, 'x') + join(a)\n",
+        "app/own_user.py": "from app import paths\nfrom app.paths import join\n\n\n"
+        "def where(a):\n    return paths.join(a) + join(a)\n",
+        "web/strings.ts": "export function join(items: string[]) { return items.join('') }\n",
+        "web/node_user.ts": "import { join } from 'path'\nexport function where(a: string) { return join(a) }\n",
+        "web/own_user.ts": "import { join } from './strings'\nexport function label(a: string[]) { return join(a) }\n",
+    }
+    tags = {path: extract(path, text.encode(), 0, len(text)) for path, text in sources.items()}
+    engine = RankEngine()
+    engine.rank(tags, {}, frozenset())  # type: ignore[arg-type]
+    paths = list(engine._node)
+
+    def targets(source: str) -> set[str]:
+        edges = engine._edges.get(source)
+        return set() if edges is None else {paths[engine._key_node[key]] for key in edges.keys.tolist()}
+
+    assert targets("app/stdlib_user.py") == set()
+    assert targets("app/own_user.py") == {"app/paths.py"}
+    assert targets("web/node_user.ts") == set()
+    assert targets("web/own_user.ts") == {"web/strings.ts"}
+
+
 def test_names_never_link_files_of_different_languages() -> None:
     """A TypeScript `join(...)` does not make the Elixir file defining `join` one of its neighbours."""
     sources = {
