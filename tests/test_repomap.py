@@ -10,6 +10,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from loomkin_mcp.repomap import FileTags, RankEngine, extract
+
 from conftest import GIT_IDENTITY, LOOMKIN, git_init, ok, serve, server_env, text_of, write_rules
 
 pytestmark = pytest.mark.anyio
@@ -216,17 +218,30 @@ def test_the_same_project_ranks_the_same_whatever_order_its_files_were_parsed_in
         assert [(r.path, r.line, r.name) for r in ranked[0]] == [(r.path, r.line, r.name) for r in ranked[1]]
 
 
-def _ranked_files(sources: dict[str, str], focus: str, mentioned: frozenset[str] = frozenset()) -> list[str]:
-    """Files in the order a map focused on `focus` first shows them, for a made-up project."""
-    from loomkin_mcp.repomap import RankEngine, extract
-
+def _tags_of(sources: dict[str, str]) -> dict[str, FileTags]:
     tags = {}
     for path, text in sources.items():
         found = extract(path, text.encode(), 0, len(text))
         assert found is not None, path
         tags[path] = found
-    ranked = RankEngine().rank(tags, {focus: 10.0}, mentioned, focus=frozenset({focus}))
+    return tags
+
+
+def _ranked_files(sources: dict[str, str], focus: str) -> list[str]:
+    """Files in the order a map focused on `focus` first shows them, for a made-up project."""
+    ranked = RankEngine().rank(_tags_of(sources), {focus: 10.0}, frozenset(), focus=frozenset({focus}))
     return list(dict.fromkeys(item.path for item in ranked))
+
+
+def _linked(sources: dict[str, str]) -> tuple[RankEngine, dict[str, set[str]]]:
+    """The reference graph of a made-up project, and the files each file links to."""
+    engine = RankEngine()
+    engine.rank(_tags_of(sources), {}, frozenset())
+    paths = list(engine._node)
+    links = {
+        path: {paths[engine._key_node[key]] for key in edges.keys.tolist()} for path, edges in engine._edges.items()
+    }
+    return engine, links
 
 
 def test_an_elixir_call_through_an_alias_reaches_only_that_module() -> None:
@@ -243,28 +258,22 @@ def test_an_elixir_call_through_an_alias_reaches_only_that_module() -> None:
 
 def test_a_call_through_a_module_the_project_does_not_define_makes_no_edge() -> None:
     """Elixir's own `Map.put` and `Enum.join` are not calls of the project's `put` and `join`."""
-    from loomkin_mcp.repomap import RankEngine, extract
-
     sources = {
         "lib/app/cache.ex": "defmodule App.Cache do\n  def store(m), do: Map.put(m, :a, 1) |> Enum.join()\nend\n",
         "lib/app/bucket.ex": "defmodule App.Bucket do\n  def put(b, k, v), do: {b, k, v}\n  def join(b), do: b\nend\n",
         "lib/app/user.ex": "defmodule App.User do\n  def name(u), do: App.Bucket.put(u, :n, 1)\nend\n",
     }
-    tags = {path: extract(path, text.encode(), 0, len(text)) for path, text in sources.items()}
-    assert tags["lib/app/cache.ex"].qualified == {"Map": {"put": 1}, "Enum": {"join": 1}}  # type: ignore[union-attr]
-    engine = RankEngine()
-    engine.rank(tags, {}, frozenset())  # type: ignore[arg-type]
-    edges = engine._edges["lib/app/user.ex"]
+    assert _tags_of(sources)["lib/app/cache.ex"].qualified == {"Map": {"put": 1}, "Enum": {"join": 1}}
+    engine, links = _linked(sources)
+    assert not links.get("lib/app/cache.ex")
     # The project's own module: an edge to it and to its `put`.
+    edges = engine._edges["lib/app/user.ex"]
     assert sorted(engine._key_name[key] for key in edges.keys.tolist()) == ["App.Bucket", "put"]
-    assert "lib/app/cache.ex" not in engine._edges or len(engine._edges["lib/app/cache.ex"].keys) == 0
 
 
 def test_python_and_typescript_calls_through_imports_reach_only_the_projects_own_modules() -> None:
     """`os.path.join`, `join` from os.path and `join` from 'path' are not the project's `join`; the project's own
     `paths.join`, imported either way, is — and only that module's, though another file defines `join` too."""
-    from loomkin_mcp.repomap import RankEngine, extract
-
     sources = {
         "app/paths.py": "def join(*parts):\n    return '/'.join(parts)\n",
         "app/strings.py": "def join(items):\n    return ''.join(items)\n",
@@ -276,19 +285,11 @@ def test_python_and_typescript_calls_through_imports_reach_only_the_projects_own
         "web/node_user.ts": "import { join } from 'path'\nexport function where(a: string) { return join(a) }\n",
         "web/own_user.ts": "import { join } from './strings'\nexport function label(a: string[]) { return join(a) }\n",
     }
-    tags = {path: extract(path, text.encode(), 0, len(text)) for path, text in sources.items()}
-    engine = RankEngine()
-    engine.rank(tags, {}, frozenset())  # type: ignore[arg-type]
-    paths = list(engine._node)
-
-    def targets(source: str) -> set[str]:
-        edges = engine._edges.get(source)
-        return set() if edges is None else {paths[engine._key_node[key]] for key in edges.keys.tolist()}
-
-    assert targets("app/stdlib_user.py") == set()
-    assert targets("app/own_user.py") == {"app/paths.py"}
-    assert targets("web/node_user.ts") == set()
-    assert targets("web/own_user.ts") == {"web/strings.ts"}
+    _, links = _linked(sources)
+    assert not links.get("app/stdlib_user.py")
+    assert links["app/own_user.py"] == {"app/paths.py"}
+    assert not links.get("web/node_user.ts")
+    assert links["web/own_user.ts"] == {"web/strings.ts"}
 
 
 def test_names_never_link_files_of_different_languages() -> None:
@@ -299,14 +300,7 @@ def test_names_never_link_files_of_different_languages() -> None:
         "server/lib/room.ex": "defmodule Room do\n  def join(room), do: room\nend\n",
         "server/lib/other.ex": "defmodule Other do\n  def leave(room), do: room\nend\n",
     }
-    from loomkin_mcp.repomap import RankEngine, extract
-
-    tags = {path: extract(path, text.encode(), 0, len(text)) for path, text in sources.items()}
-    engine = RankEngine()
-    engine.rank(tags, {}, frozenset())  # type: ignore[arg-type]
-    paths = list(engine._node)
-    targets = {paths[engine._key_node[key]] for key in engine._edges["apps/cli/src/channel.ts"].keys.tolist()}
-    assert targets == {"apps/cli/src/socket.ts"}
+    assert _linked(sources)[1]["apps/cli/src/channel.ts"] == {"apps/cli/src/socket.ts"}
 
 
 def test_a_caller_of_the_focus_ranks_above_an_unrelated_file() -> None:
