@@ -34,7 +34,8 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 CORPORA = PROJECT.parent / "shared" / "corpora"
 LOOMKIN = str(Path(sys.executable).parent / "loomkin-mcp")
-AIDER_PYTHON = os.environ.get("AIDER_PYTHON", str(HERE / ".venv-aider" / "bin" / "python"))
+# Absolute (not resolved: that would leave the venv), since Aider runs from bench/ to import the shared helpers.
+AIDER_PYTHON = os.path.abspath(os.environ.get("AIDER_PYTHON", str(HERE / ".venv-aider" / "bin" / "python")))
 BUDGETS = (1024, 2048)
 GOALS = {1024: 0.60, 2048: 0.70}
 AIDER_FACTOR = 1.5

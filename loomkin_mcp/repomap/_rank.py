@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 import posixpath
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from ._languages import grammar_for
@@ -197,6 +198,8 @@ class RankEngine:
         self._path_order: np.ndarray | None = None
         self._ranks: np.ndarray | None = None
         self._python_index: dict[str, list[str]] | None = None
+        self._modules_seen: dict[tuple[str, str, str], list[str] | None] = {}
+        """Module resolutions, kept while no file comes or goes (and, for Elixir, no module changes)."""
         self._python_roots: frozenset[str] = frozenset()
         """The first names of the project's absolute Python imports (with `_python_index`, made again when
         files come or go)."""
@@ -311,6 +314,8 @@ class RankEngine:
             return
         if tags.keys() != self._tags.keys():
             self._python_index = None
+        # An Elixir module resolves to the files defining it: any change of definitions may move it.
+        self._modules_seen.clear()
         if len(changed) >= _BULK_FROM_FILES:
             self._rebuild(tags)
             return
@@ -388,11 +393,19 @@ class RankEngine:
         referenced: list[int] = []
         counts: list[int] = []
         get = self._name_id.get
+        narrowed: list[tuple[int, int, float, int]] = []
         for path, file_tags in self._tags.items():
+            node = self._node[path]
             ids = [get(name, -1) for name in file_tags.references]
-            sources += [self._node[path]] * len(ids)
+            sources += [node] * len(ids)
             referenced += ids
             counts += file_tags.references.values()
+            if file_tags.qualified:
+                to_modules, loose = self._uses_through_modules(path, file_tags)
+                narrowed += [(node, key, weight, name_id) for key, weight, name_id in to_modules]
+                sources += [node] * len(loose)
+                referenced += [get(name, -1) for name in loose]
+                counts += loose.values()
         source = np.asarray(sources, dtype=np.int64)
         name = np.asarray(referenced, dtype=np.int64)
         count = np.asarray(counts, dtype=np.float64)
@@ -417,14 +430,8 @@ class RankEngine:
         edge_source, edge_name, edge_weight, edge_key = (
             edge_source[kept], edge_name[kept], edge_weight[kept], edge_key[kept]
         )  # fmt: skip
-        through_modules = [
-            (self._node[path], key, weight, name_id)
-            for path, file_tags in self._tags.items()
-            if file_tags.qualified
-            for key, weight, name_id in self._edges_through_modules(path, file_tags)
-        ]
-        if through_modules:
-            more = np.asarray(through_modules, dtype=np.float64)
+        if narrowed:
+            more = np.asarray(narrowed, dtype=np.float64)
             edge_source = np.concatenate([edge_source, more[:, 0].astype(np.int64)])
             edge_key = np.concatenate([edge_key, more[:, 1].astype(np.int64)])
             edge_weight = np.concatenate([edge_weight, more[:, 2]])
@@ -474,7 +481,9 @@ class RankEngine:
         weights: list[float] = []
         names: list[int] = []
         family = language_family(source)
-        for name, count in file_tags.references.items():
+        to_modules, loose = self._uses_through_modules(source, file_tags) if file_tags.qualified else ([], {})
+        # Loose uses weigh apart from the file's plain references to the same name, as a full rebuild has it.
+        for name, count in chain(file_tags.references.items(), loose.items()):
             targets = self._definers.get(name)
             if not targets or len(targets) > _TOO_GENERIC:
                 continue
@@ -484,7 +493,7 @@ class RankEngine:
                     keys.append(self._key[target][name])
                     weights.append(weight)
                     names.append(self._name_id[name])
-        for key, weight, name_id in self._edges_through_modules(source, file_tags):
+        for key, weight, name_id in to_modules:
             keys.append(key)
             weights.append(weight)
             names.append(name_id)
@@ -492,10 +501,16 @@ class RankEngine:
             np.asarray(keys, dtype=np.int64), np.asarray(weights, dtype=np.float64), np.asarray(names, dtype=np.int64)
         )
 
-    def _module_files(self, source: str, module: str) -> list[str] | None:
-        """The project's files of `module` as `source` names it ([] when the project's but not found to a
-        file); None when the project does not define it (`Map`, `os.path`, `react`)."""
-        family = language_family(source)
+    def _module_files(self, source: str, family: str, module: str) -> list[str] | None:
+        """The project's files of `module` as `source` (in `family`) names it ([] when the project's but not
+        found to a file); None when the project does not define it (`Map`, `os.path`, `react`)."""
+        memo = (family, posixpath.dirname(source) if module[:1] == "." else "", module)
+        found = self._modules_seen.get(memo, self)
+        if found is self:
+            found = self._modules_seen[memo] = self._find_module_files(source, family, module)
+        return found  # type: ignore[return-value]
+
+    def _find_module_files(self, source: str, family: str, module: str) -> list[str] | None:
         if family == "elixir":
             return self._definers.get(module) or None
         if family == "python":
@@ -541,27 +556,33 @@ class RankEngine:
             self._python_roots = frozenset(name.split(".", 1)[0] for name in index)
         return self._python_index
 
-    def _edges_through_modules(self, source: str, file_tags: FileTags) -> Iterator[tuple[int, float, int]]:
-        """(key, weight, name id) of the calls `source` makes through a module: only to that module's own
-        definition of the name, and none when the project does not define the module (`Map.put`, `Enum.join`)."""
+    def _uses_through_modules(
+        self, source: str, file_tags: FileTags
+    ) -> tuple[list[tuple[int, float, int]], dict[str, int]]:
+        """`source`'s uses through modules: (key, weight, name id) edges to the definitions of the module each
+        names, and the uses left to any definer in the language (a project module not followed to the
+        file that defines the name: a re-export, a path alias). A module the project does not define
+        (`Map.put`, `os.path.join`) gives neither; nor does an Elixir module without the name (`use` may
+        generate its functions: no guess there)."""
         family = language_family(source)
+        edges: list[tuple[int, float, int]] = []
+        loose: dict[str, int] = {}
         for module, uses in file_tags.qualified.items():
-            module_files = self._module_files(source, module)
+            module_files = self._module_files(source, family, module)
             if module_files is None:
                 continue
             for name, count in uses.items():
-                definers = self._definers.get(name, ())
-                targets = [path for path in definers if path in module_files and path != source]
-                if not targets and family != "elixir":
-                    # The project's module, but not where the name is defined (a package's `__init__`
-                    # re-exporting it, a path alias not followed): any definer in the language may serve.
-                    # An Elixir module's functions are its own (`use` may generate them): no guess there.
-                    targets = [p for p in definers if p != source and language_family(p) == family]
-                if len(targets) > _TOO_GENERIC:
-                    continue
-                for target in targets:
-                    weight = math.sqrt(count) * (_QUIET if name.startswith("_") else 1.0) / len(targets)
-                    yield self._key[target][name], weight, self._name_id[name]
+                keys = [
+                    key
+                    for path in module_files
+                    if path != source and (key := self._key.get(path, {}).get(name)) is not None and self._lines[key]
+                ]
+                if keys:
+                    weight = math.sqrt(count) * (_QUIET if name.startswith("_") else 1.0) / len(keys)
+                    edges += [(key, weight, self._name_id[name]) for key in keys]
+                elif family != "elixir":
+                    loose[name] = loose.get(name, 0) + count
+        return edges, loose
 
     def _edge_arrays(self, mentioned: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import numpy as np
