@@ -18,8 +18,11 @@ from pathlib import Path
 # a process (to know which processes descend from a sandbox).
 TRACED = (
     "execve,execveat,open,openat,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,"
-    "mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chdir,socket,clone,clone3,fork,vfork"
+    "mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chdir,socket,clone,clone3,fork,vfork,dup,dup2,dup3,fcntl"
 )
+# Calls that give a descriptor another number (`os.dup` is fcntl(F_DUPFD_CLOEXEC)): a directory held that way
+# and entered as /proc/self/fd/N is where the descriptor it copies led.
+_DUPS = ("dup", "dup2", "dup3", "fcntl")
 _FORKS = ("clone", "clone3", "fork", "vfork")
 _INTO_DESCRIPTOR = re.compile(r'"/proc/self/fd/(\d+)"')
 _TRANSLATED = re.compile(r" /\* (\d+) in strace's PID NS \*/$")
@@ -69,7 +72,7 @@ class Trace:
     thread_creators: dict[int, int] = field(default_factory=dict)
     """thread id → the thread that started it (CLONE_THREAD): threads of one process share its descriptors."""
     opened: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)
-    """pid → (line number, descriptor, path) of every open that returned one: a child that changes into
+    """pid → (line number, descriptor, path) of every open or dup that returned one: a child that changes into
     `/proc/self/fd/N` (a directory its parent opened and checked) is judged by where N really led."""
 
     def process_of(self, pid: int) -> int:
@@ -161,6 +164,10 @@ def read_trace(log: Path, cwd: Path) -> Trace:
         if syscall.startswith("execve"):
             strings = [_unescape(s) for s in re.findall(_STRING, args)]
             trace.executions.append(Execution(pid_number, strings[0], strings[1:]))
+            continue
+        if syscall in _DUPS:
+            if returned_path is not None and _result.isdigit():
+                trace.opened.setdefault(pid_number, []).append((number, int(_result), _unescape(returned_path)))
             continue
         if syscall in ("open", "openat", "creat"):
             if returned_path is not None and _result.isdigit():

@@ -308,14 +308,7 @@ def test_the_audit_sees_what_a_process_tree_does(tmp_path: Path) -> None:
     assert not any("b.txt" in line or "inner/link" in line for line in changes), changes  # inside: allowed
 
 
-def test_the_audit_credits_a_descriptor_to_its_process_not_the_thread_that_once_held_its_number(
-    tmp_path: Path,
-) -> None:
-    """A thread that once opened /dev/null as N starts a child after another thread opened the project's `src`
-    as N: the child's `chdir("/proc/self/fd/N")` lands in `src`, so the judge finds no escape there."""
-    layout = lay_out(tmp_path)
-    log = layout.audit / "strace.log"
-    program = f"""
+THREAD_REUSES_A_NUMBER = """
 import os, subprocess, threading
 held, ready, go = [], threading.Event(), threading.Event()
 def starter():
@@ -324,14 +317,32 @@ def starter():
     held.append(number)
     ready.set()
     go.wait()
-    subprocess.run(["sh", "-c", f"cd /proc/self/fd/{{number}}"], pass_fds=[number], check=True)
+    subprocess.run(["sh", "-c", f"cd /proc/self/fd/{number}"], pass_fds=[number], check=True)
 thread = threading.Thread(target=starter)
 thread.start()
 ready.wait()
-assert os.open({str(layout.root / "src")!r}, os.O_RDONLY | os.O_DIRECTORY) == held[0]
+assert os.open(SRC, os.O_RDONLY | os.O_DIRECTORY) == held[0]
 go.set()
 thread.join()
 """
-    subprocess.run([*strace_launcher(log), sys.executable, "-c", program], cwd=layout.root, check=True)
+
+DUP_REUSES_A_NUMBER = """
+import os, subprocess
+source = os.open(SRC, os.O_RDONLY | os.O_DIRECTORY)
+number = os.open("/dev/null", os.O_RDONLY)
+os.close(number)
+assert os.dup(source) == number
+subprocess.run(["sh", "-c", f"cd /proc/self/fd/{number}"], pass_fds=[number], check=True)
+"""
+
+
+@pytest.mark.parametrize("program", [THREAD_REUSES_A_NUMBER, DUP_REUSES_A_NUMBER], ids=["thread", "dup"])
+def test_the_audit_follows_a_descriptor_number_to_what_it_holds_now(tmp_path: Path, program: str) -> None:
+    """A number once /dev/null's, then the project's `src` — opened by another thread of the process, or made by
+    `os.dup` (an fcntl) — is where a child's `chdir("/proc/self/fd/N")` lands: no escape there."""
+    layout = lay_out(tmp_path)
+    log = layout.audit / "strace.log"
+    source = f"SRC = {str(layout.root / 'src')!r}\n" + program
+    subprocess.run([*strace_launcher(log), sys.executable, "-c", source], cwd=layout.root, check=True)
     trace = read_trace(log, layout.root)
     assert [c.path for c in trace.chdirs] == [str(layout.root / "src")]
