@@ -232,7 +232,7 @@ class RankEngine:
         edge_targets = key_nodes[keys] if len(keys) else keys
         in_focus = np.zeros(count, dtype=bool)
         in_focus[[self._node[path] for path in focus if path in self._node]] = True
-        teleport = self._teleport(personal, focus, in_focus, sources, edge_targets, weights) * alive
+        teleport = self._teleport(personal, in_focus, sources, edge_targets, weights) * alive
         outgoing = np.bincount(sources, weights=weights, minlength=count)
         ranks = self._pagerank(alive, teleport, sources, edge_targets, weights, outgoing)
 
@@ -269,7 +269,6 @@ class RankEngine:
     def _teleport(
         self,
         personal: Mapping[str, float],
-        focus: frozenset[str],
         in_focus: np.ndarray,
         sources: np.ndarray,
         targets: np.ndarray,

@@ -255,7 +255,7 @@ class RepoMapService:
             "--name-only",
         ]
         try:
-            done = run_git(self._ws, [*args, "--name-only"], 10, self._sandbox)
+            done = run_git(self._ws, args, 10, self._sandbox)
             log = done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else ""
         except (OSError, subprocess.TimeoutExpired, ToolInputError):
             log = ""
