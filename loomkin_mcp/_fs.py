@@ -9,6 +9,7 @@ The config loader and the workspace both use them, so the rule lives here once.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import stat
@@ -136,9 +137,9 @@ def atomic_write_at(parent: int, name: str, data: bytes, mode: int | None = None
 
     A temp file in the same directory is written, fsynced, given `mode` (default: the old file's), and
     renamed over the target, all relative to `parent` (a link swapped in for the directory cannot
-    redirect it); the directory is fsynced so the rename survives a crash. The temp file's name
-    carries our pid and start time, so the next write to the file removes what a killed writer left
-    (even when its pid has been given to another process since).
+    redirect it); the directory is fsynced so the rename survives a crash. The temp file stays locked
+    (flock) until it is renamed, so the next write to the file removes what a killed writer left and
+    never what a live one, in any process or container, is still writing.
     """
     if mode is None:
         try:
@@ -147,22 +148,23 @@ def atomic_write_at(parent: int, name: str, data: bytes, mode: int | None = None
         except FileNotFoundError:
             mode = 0o666 & ~_UMASK
     _remove_stale_temp_files(parent, name)
-    temp_name = f".{name}.{_WRITER}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temp_name, flags, 0o600, dir_fd=parent)
+    temp_name, fd = _locked_temp_file(parent, name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.rename(temp_name, name, src_dir_fd=parent, dst_dir_fd=parent)
-    except BaseException:
         try:
-            os.unlink(temp_name, dir_fd=parent)
-        except FileNotFoundError:
-            pass
-        raise
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+            os.rename(temp_name, name, src_dir_fd=parent, dst_dir_fd=parent)
+        except BaseException:
+            try:
+                os.unlink(temp_name, dir_fd=parent)
+            except FileNotFoundError:
+                pass
+            raise
+    finally:
+        os.close(fd)  # the lock goes with it, only once the name is the target's
     os.fsync(parent)
 
 
@@ -179,19 +181,45 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def _locked_temp_file(parent: int, name: str) -> tuple[str, int]:
+    """A new temp file beside `name`, created and locked: its name and descriptor."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        temp_name = f".{name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}"
+        fd = os.open(temp_name, flags, 0o600, dir_fd=parent)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink:
+            return temp_name, fd
+        # Between our create and our lock, another writer's cleanup took it for a dead writer's.
+        os.close(fd)
+
+
 def _remove_stale_temp_files(parent: int, name: str) -> None:
-    """Temp files of writes to `name` whose process is gone (killed mid-write), or ours (we hold its lock)."""
+    """Temp files of writes to `name` that nobody holds locked: their writer died before its rename.
+
+    The lock is the kernel's, released when its holder exits however it exits: no pid to be reused,
+    nor read across pid namespaces.
+    """
     prefix = f".{name}."
     for entry in os.listdir(parent):
         if not (entry.startswith(prefix) and entry.endswith(_TEMP_SUFFIX)):
             continue
-        writer = entry[: -len(_TEMP_SUFFIX)].rsplit(".", 2)[-2]
-        if writer != _WRITER and _writer_alive(writer):
-            continue  # another server may be writing it right now
         try:
-            os.unlink(entry, dir_fd=parent)
+            fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=parent)
+        except OSError:
+            continue  # gone already, or a link or FIFO someone else planted: not ours to remove
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its writer is at work
+            held, named = os.fstat(fd), os.stat(entry, dir_fd=parent, follow_symlinks=False)
+            if stat.S_ISREG(held.st_mode) and (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+                os.unlink(entry, dir_fd=parent)
         except FileNotFoundError:
             pass
+        finally:
+            os.close(fd)
 
 
 def proc_stat(pid: int) -> list[bytes] | None:
@@ -201,32 +229,6 @@ def proc_stat(pid: int) -> list[bytes] | None:
             return stat_file.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError):
         return None
-
-
-def _process_start(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, from /proc), or None where that cannot be read."""
-    fields = proc_stat(pid)
-    return fields[19].decode() if fields is not None and len(fields) > 19 else None
-
-
-def _writer_alive(writer: str) -> bool:
-    """Whether the process that named a temp file `pid-start` (or just `pid`) is still that process."""
-    pid_text, _, started = writer.partition("-")
-    if not pid_text.isdigit():
-        return True  # not one of ours: leave it alone
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    # A pid is reused under heavy process churn: the same pid with another start time is someone else.
-    return not started or _process_start(pid) in (started, None)
-
-
-_WRITER = f"{os.getpid()}-{_process_start(os.getpid()) or 0}"
-"""This process in temp file names: its pid and start time."""
 
 
 # -- the project's files, by descriptor ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import threading
@@ -87,16 +88,22 @@ async def test_file_write_is_atomic_keeps_mode_and_creates_parents(project: Path
     assert leftovers == []
 
 
-async def test_a_killed_writers_temp_file_goes_even_when_its_pid_was_given_to_another_process(
-    project: Path,
-) -> None:
+async def test_a_killed_writers_temp_file_goes_and_a_live_writers_stays(project: Path) -> None:
     (project / "a.txt").write_text("old\n")
-    # This test's own pid is alive: only the start time written beside it says the writer is gone.
+    # Named after this test's pid, which is alive: what says a writer is gone is that nobody holds its lock.
     stale = project / f".a.txt.{os.getpid()}-1.deadbeef.loomkin-tmp"
     stale.write_text("half a wri")
-    async with serve(project) as session:
-        await ok(session, "file_write", file_path="a.txt", content="new\n")
-    assert not stale.exists() and (project / "a.txt").read_text() == "new\n"
+    # Another process (this test) writing the same file right now holds its temp file locked.
+    live = project / ".a.txt.0123456789ab.loomkin-tmp"
+    live.write_text("half a wri")
+    with live.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        async with serve(project) as session:
+            await ok(session, "file_write", file_path="a.txt", content="new\n")
+            assert not stale.exists() and live.exists() and (project / "a.txt").read_text() == "new\n"
+            fcntl.flock(held, fcntl.LOCK_UN)  # that writer died
+            await ok(session, "file_write", file_path="a.txt", content="newer\n")
+    assert sorted(p.name for p in project.iterdir()) == ["a.txt"]
 
 
 async def test_file_edit_zero_one_many_matches(project: Path) -> None:

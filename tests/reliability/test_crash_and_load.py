@@ -73,6 +73,9 @@ def test_kill_9_during_a_thousand_writes_never_tears_a_file(project: Path) -> No
         cleaner.call_tool(n + 1, "file_write", {"file_path": f"f{n}.txt", "content": f"v=final{n}\n" * LINES})
     cleaner.read_until(set(range(1, FILES + 1)))
     cleaner.close()
+    writes = [cleaner.answered[n + 1] for n in range(FILES)]
+    refused = [answer for answer in writes if answer.get("result", answer).get("isError", True)]
+    assert refused == []
     leftovers = list(project.glob(".*loomkin-tmp"))
     record("crash safety", f"kill -9 ×{kills} during {sent} file_write/file_edit calls on {FILES} files",
            torn_files=torn, leftover_temp_files=len(leftovers))  # fmt: skip
