@@ -257,7 +257,9 @@ def open_directory_beneath(root_fd: int, parts: tuple[str, ...], create: bool = 
     `create` makes missing directories (mkdirat). Raises FileNotFoundError when one is missing,
     NotADirectoryError when one is a file, SwappedPath when one is a symlink.
     """
-    fd = os.dup(root_fd)
+    # Opened anew, not dup'ed: a dup shares the root's read offset, so two threads listing the root at once
+    # (os.listdir and os.scandir rewind it when done) would each miss or repeat entries.
+    fd = os.open(".", _DIRECTORY_FLAGS, dir_fd=root_fd)
     try:
         for part in parts:
             if part in ("", ".", ".."):

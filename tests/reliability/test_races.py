@@ -19,6 +19,8 @@ import anyio
 import pytest
 from reliability_figures import record
 
+from loomkin_mcp._fs import open_directory_beneath, open_root
+
 from conftest import GIT_IDENTITY, git_init, serve, snapshot, text_of
 
 pytestmark = pytest.mark.anyio
@@ -128,3 +130,21 @@ async def test_git_reset_between_a_directory_and_a_symlink_never_lets_a_tool_out
     subprocess.run(["git", "reset", "-q", "--hard", "dir"], cwd=root, check=True, env=env)
     what = f"`git reset --hard` alternating between `d/` and `d -> ../outside` during {CALLS} writes, reads, listings"
     await _hammer(root, outside, RESETTER, 50, what)
+
+
+def test_descriptors_of_one_directory_list_it_independently(tmp_path: Path) -> None:
+    """Two threads list the root at once (a write's cleanup, directory_list): each must see every entry once."""
+    names = sorted(f"file-{n}" for n in range(5000))
+    for name in names:
+        (tmp_path / name).touch()
+    root_fd = open_root(tmp_path)
+    first, second = (open_directory_beneath(root_fd, ()) for _ in range(2))
+    try:
+        with os.scandir(first) as listing:
+            seen = [next(listing).name for _ in range(10)]
+            assert sorted(os.listdir(second)) == names  # done in between: it must not move the first's place
+            seen += [entry.name for entry in listing]
+    finally:
+        for fd in (first, second, root_fd):
+            os.close(fd)
+    assert sorted(seen) == names
