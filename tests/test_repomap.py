@@ -317,6 +317,28 @@ def test_a_caller_of_the_focus_ranks_above_an_unrelated_file() -> None:
     assert ranked.index("tests/test_billing.py") < ranked.index("app/unrelated.py"), ranked
 
 
+def test_the_test_of_a_file_in_view_ranks_with_it() -> None:
+    """A file the caller cares about brings its test (same stem, most directories in common) along, not the
+    test of a same-named file elsewhere."""
+    hub_users = {
+        f"lib/app/user_{n}.ex": f"defmodule App.User{n} do\n  def run_{n}, do: App.Repo.fetch_all({n})\nend\n"
+        for n in range(4)
+    }
+    sources = hub_users | {
+        "lib/app/repo.ex": "defmodule App.Repo do\n  def fetch_all(x), do: x\nend\n",
+        "lib/app/teams/role.ex": "defmodule App.Teams.Role do\n  def assign(x), do: x\nend\n",
+        "lib/app/other/role.ex": "defmodule App.Other.Role do\n  def pick(x), do: x\nend\n",
+        "test/app/teams/role_test.exs": "defmodule App.Teams.RoleTest do\n  use ExUnit.Case\n"
+        "  defp setup_team, do: App.Teams.Role.assign(1)\nend\n",
+        "test/app/other/role_test.exs": "defmodule App.Other.RoleTest do\n  use ExUnit.Case\n"
+        "  defp setup_other, do: App.Other.Role.pick(1)\nend\n",
+    }
+    ranked = RankEngine().rank(_tags_of(sources), {"lib/app/teams/role.ex": 10.0}, frozenset())
+    files = list(dict.fromkeys(item.path for item in ranked))
+    assert files.index("test/app/teams/role_test.exs") < files.index("lib/app/repo.ex"), files
+    assert files.index("test/app/other/role_test.exs") > files.index("lib/app/repo.ex"), files
+
+
 async def test_files_changed_together_with_the_focus_rank_high(project: Path) -> None:
     """Two files that share no name but were committed together again and again: focused on one, the map names
     the other; the same files without that history do not."""

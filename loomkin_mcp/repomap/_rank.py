@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ _CALLERS_SHARE = 0.5
 _SAME_FILE_DECAY = 0.3
 # How much a definition owes to its own file's rank: fully in the files the caller cares about,
 # a little elsewhere (so unreferenced definitions still order sensibly).
+# A test file is named after the file it tests: `role_test.exs`, `test_role.py`, `role.test.ts`, `role.spec.tsx`.
+_TEST_NAME = re.compile(r"^(?:test_(?P<prefixed>.+)|(?P<suffixed>.+?)[._-](?:test|spec))$", re.IGNORECASE)
 _OWN_RANK_FOCUSED = 1.0
 _OWN_RANK_OTHER = 1e-3
 _MENTIONED_FACTOR = 10.0
@@ -110,6 +113,15 @@ def _spread_over_files(scores: np.ndarray, nodes: np.ndarray, lines: np.ndarray)
     spread = np.empty_like(scores)
     spread[order] = scores[order] * _SAME_FILE_DECAY**place
     return spread
+
+
+def _shared_trailing_directories(first: str, second: str) -> int:
+    count = 0
+    for a, b in zip(reversed(first.split("/")[:-1]), reversed(second.split("/")[:-1]), strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 def _referenced(file_tags: FileTags) -> set[str]:
@@ -198,6 +210,8 @@ class RankEngine:
         self._path_order: np.ndarray | None = None
         self._ranks: np.ndarray | None = None
         self._python_index: dict[str, list[str]] | None = None
+        self._tests: tuple[np.ndarray, np.ndarray] | None = None
+        """(test file nodes, the nodes of the files they test), made again when files come or go."""
         self._modules_seen: dict[tuple[str, str, str], list[str] | None] = {}
         """Module resolutions, kept while no file comes or goes (and, for Elixir, no module changes)."""
         self._python_roots: frozenset[str] = frozenset()
@@ -240,6 +254,7 @@ class RankEngine:
         scores = np.bincount(keys, weights=share[sources] * weights, minlength=columns.size)
         own = ranks[key_nodes] * np.where(teleport[key_nodes] > 0, _OWN_RANK_FOCUSED, _OWN_RANK_OTHER)
         scores = scores + own
+        self._score_tests_as_their_subjects(scores, teleport, key_nodes, key_lines, columns.defined[: columns.size])
         for name in mentioned:
             definers = self._definers.get(name, ())
             for path in definers:
@@ -265,6 +280,65 @@ class RankEngine:
                 if limit is not None and len(result) >= limit:
                     return result
         return result
+
+    def _score_tests_as_their_subjects(
+        self,
+        scores: np.ndarray,
+        teleport: np.ndarray,
+        key_nodes: np.ndarray,
+        lines: np.ndarray,
+        defined: np.ndarray,
+    ) -> None:
+        """The test of each file the caller cares about scores as that file's best definition does (a change to
+        a file usually changes its test, which no name of the file's leads to)."""
+        import numpy as np
+
+        tests, subjects = self._test_pairs()
+        cared = teleport[subjects] > 0
+        if not cared.any():
+            return
+        tests, subjects = tests[cared], subjects[cared]
+        best = np.zeros(len(teleport))
+        np.maximum.at(best, key_nodes[defined], scores[defined])
+        floor = np.zeros(len(teleport))
+        np.maximum.at(floor, tests, best[subjects])
+        # One definition of the test (its first) is enough to name the file.
+        keys = np.flatnonzero(defined & (floor[key_nodes] > 0))
+        if len(keys) == 0:
+            return
+        keys = keys[np.lexsort((lines[keys], key_nodes[keys]))]
+        first = keys[np.r_[True, key_nodes[keys][1:] != key_nodes[keys][:-1]]]
+        scores[first] = np.maximum(scores[first], floor[key_nodes[first]])
+
+    def _test_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each test file and the file it tests: the same stem, and of the candidates in its language family
+        the ones sharing most trailing directories (`test/app/teams/role_test.exs` tests
+        `lib/app/teams/role.ex`)."""
+        import numpy as np
+
+        if self._tests is None:
+            by_stem: dict[tuple[str, str], list[str]] = defaultdict(list)
+            tested: list[tuple[str, str]] = []
+            for path in self._tags:
+                stem = posixpath.basename(path).rsplit(".", 1)[0]
+                match = _TEST_NAME.match(stem)
+                if match:
+                    tested.append((path, (match["prefixed"] or match["suffixed"]).lstrip("_").lower()))
+                else:
+                    by_stem[(language_family(path), stem.lstrip("_").lower())].append(path)
+            pairs: list[tuple[int, int]] = []
+            for path, stem in tested:
+                candidates = by_stem.get((language_family(path), stem), [])
+                if not candidates:
+                    continue
+                shared = [_shared_trailing_directories(path, candidate) for candidate in candidates]
+                most = max(shared)
+                pairs += [
+                    (self._node[path], self._node[c]) for c, n in zip(candidates, shared, strict=True) if n == most
+                ]
+            array = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+            self._tests = (array[:, 0], array[:, 1])
+        return self._tests
 
     def _teleport(
         self,
@@ -313,6 +387,7 @@ class RankEngine:
             return
         if tags.keys() != self._tags.keys():
             self._python_index = None
+            self._tests = None
         # An Elixir module resolves to the files defining it: any change of definitions may move it.
         self._modules_seen.clear()
         if len(changed) >= _BULK_FROM_FILES:
