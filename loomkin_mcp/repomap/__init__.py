@@ -6,6 +6,7 @@ Importing this package loads tree-sitter; the service imports it only when a map
 from ._history import co_changed, commits_of_log
 from ._index import BuildStats, RepoIndex
 from ._languages import GRAMMARS, grammar_for
+from ._memory import release_freed_memory
 from ._rank import CHARS_PER_TOKEN, Ranked, RankEngine, estimate_tokens, rank_definitions, render, render_limit
 from ._tags import FileTags, extract
 
@@ -23,6 +24,7 @@ __all__ = [
     "extract",
     "grammar_for",
     "rank_definitions",
+    "release_freed_memory",
     "render",
     "render_limit",
 ]

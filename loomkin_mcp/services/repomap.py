@@ -64,6 +64,8 @@ class RepoMapService:
         self._stop_watching = anyio.Event()
         self._engine: RankEngine | None = None
         """The reference graph between maps: after a change only the touched edges are rebuilt."""
+        self._trimmed_generation = -1
+        """The index generation after whose first ranking freed memory was last handed back."""
         self._language_counts: tuple[tuple[object, ...], dict[str, int]] | None = None
         self._rendered: OrderedDict[tuple[object, ...], str] = OrderedDict()
         """Maps already rendered, by index generation and request: an unchanged repeated call costs a lookup."""
@@ -183,7 +185,7 @@ class RepoMapService:
         max_tokens: int | None = None,
         progress: ProgressReport | None = None,
     ) -> str:
-        from ..repomap import RankEngine, estimate_tokens, render, render_limit
+        from ..repomap import RankEngine, estimate_tokens, release_freed_memory, render, render_limit
 
         budget = max_tokens if max_tokens is not None else self._ws.config.context.max_repo_map_tokens
         focus = [self._ws.relative(self._ws.resolve(path, what="focus_files entry")) for path in focus_files or []]
@@ -225,6 +227,10 @@ class RepoMapService:
 
         def build() -> str:
             ranked = engine.rank(index.tags, personal, mentioned, render_limit(map_budget), focused)
+            if self._trimmed_generation != index.generation:
+                # Indexing and a first ranking drop tens of MB of short-lived objects; ~1 ms to hand them back.
+                self._trimmed_generation = index.generation
+                release_freed_memory()
             return render(ranked, map_budget, self._lines)
 
         text = await anyio.to_thread.run_sync(build)
