@@ -157,9 +157,10 @@ WHY = [
         "RSS after mapping",
         (
             "the map holds every file's definitions and references as Python objects (names interned, keys nested, "
-            "definers in lists): about 25 KB per file beyond the idle server, and since the map resolves uses "
-            "through modules (issue 20) each file's such uses too (~+10 MB on 5,000 files: 194–203 MB before). What "
-            "would close it: tags kept as arrays of name ids instead of per-file lists and dicts."
+            "definers in lists), about 20 KB per file beyond the idle server, each file's uses through modules "
+            "included; what indexing and the first ranking drop is handed back to the system (glibc's malloc_trim: "
+            "~30 MB on 5,000 files). What would close it: tags kept as arrays of name ids instead of per-file lists "
+            "and dicts."
         ),
     ),
     (
