@@ -173,11 +173,12 @@ WHY = [
     (
         "co-change recall",
         (
-            "the map links files only through names one uses and another defines, in one family of languages. "
-            "Loomkin's changes often touch an Elixir server file and the TypeScript client that speaks to it over "
-            "a channel (no shared identifier, only event strings), or a config file and the tests it affects; "
-            "the history signal finds such pairs only once they have changed together before. What would close "
-            "it: links through shared string literals (channel events, routes, config keys) across languages."
+            "the map links files through names one uses and another defines (in one family of languages), the tests "
+            "of the files the caller cares about, and the files committed with the focus before. It misses most "
+            "changes spanning an Elixir server file and the TypeScript client that speaks to it, which share no "
+            "identifier and, on Loomkin's misses, not even a string literal with the focus; and hubs whose history "
+            "spreads over many files. What would close it: a signal for such pairs beyond names and history "
+            "(a channel's topic and events resolved on both sides)."
         ),
     ),
 ]
