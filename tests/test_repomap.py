@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from loomkin_mcp.repomap import FileTags, RankEngine, extract
+from loomkin_mcp.repomap import FileTags, RankEngine, RepoIndex, extract
+from loomkin_mcp.repomap._index import CACHE_VERSION
 
 from conftest import GIT_IDENTITY, LOOMKIN, git_init, ok, serve, server_env, text_of, write_rules
 
@@ -156,6 +158,36 @@ def test_incremental_ranking_equals_a_fresh_one(project: Path) -> None:
         fresh = RankEngine().rank(index.tags, personal, mentioned)
         assert [(r.path, r.line, r.name) for r in incremental] == [(r.path, r.line, r.name) for r in fresh]
         assert all(abs(a.score - b.score) < 1e-6 for a, b in zip(incremental, fresh, strict=True))
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["json list", "files as a list", "references as a list", "deeply nested", "fifo", "link to /dev/zero"],
+)
+def test_a_planted_or_broken_cache_is_ignored_and_rebuilt(project: Path, planted: str) -> None:
+    """`.loomkin/` comes with the project, so its cache may hold anything: the map parses the sources instead."""
+    (project / "app.py").write_text("def handle_request(x):\n    return x\n")
+    cache = project / ".loomkin" / "repomap" / "tags.json"
+    cache.parent.mkdir(parents=True)
+    info = (project / "app.py").stat()
+    shapes = {
+        "json list": "[]",
+        "files as a list": json.dumps({"version": CACHE_VERSION, "files": []}),
+        "references as a list": json.dumps(
+            {"version": CACHE_VERSION, "files": {"app.py": [info.st_mtime_ns, info.st_size, [], [], {}]}}
+        ),
+        "deeply nested": f'{{"version": {CACHE_VERSION}, "files": {"[" * 100_000 + "]" * 100_000}}}',
+    }
+    if planted == "fifo":
+        os.mkfifo(cache)
+    elif planted == "link to /dev/zero":
+        cache.symlink_to("/dev/zero")
+    else:
+        cache.write_text(shapes[planted])
+    index = RepoIndex(project, cache, lambda: ["app.py"])
+    stats = index.build()
+    assert (stats.parsed, [name for name, _, _ in index.tags["app.py"].definitions]) == (1, ["handle_request"])
+    assert cache.is_file() and not cache.is_symlink()  # written anew, over what was planted
 
 
 def test_a_big_build_parses_in_worker_processes_with_the_same_tags(

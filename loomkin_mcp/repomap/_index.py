@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._fs import atomic_write, open_file_beneath, open_root
+from .._fs import OwnFileRefused, atomic_write, open_file_beneath, open_root, read_own_file
 from ._languages import grammar_for
 from ._tags import FileTags, extract
 
@@ -22,6 +22,8 @@ MAX_FILE_BYTES = 1024 * 1024
 # A build with this many files to parse parses them on every core (fewer are not worth starting workers for).
 PARALLEL_FROM_FILES = 200
 _CHUNK_FILES = 24
+# A cache of 5,000 files is ~7 MB; one past this is not ours (a planted file): it is ignored and rebuilt.
+_MAX_CACHE_BYTES = 256 * 1024 * 1024
 
 Progress = Callable[[int, int], None]
 
@@ -104,12 +106,17 @@ class RepoIndex:
         self._dirty = False
 
     def _load_cache(self) -> dict[str, FileTags]:
+        """The cached tags; none when the cache is missing, of another version, or not what we write (the
+        project's `.loomkin/` may hold anything: a FIFO, a link to /dev/zero, JSON of another shape)."""
         try:
-            payload = json.loads(self._cache_path.read_bytes())
+            found = read_own_file(self._cache_path, self._cache_path.parent, _MAX_CACHE_BYTES)
+            if found is None or found.truncated:
+                return {}
+            payload = json.loads(found.data)
             if payload.get("version") != CACHE_VERSION:
                 return {}
-            return {name: FileTags.from_json(data) for name, data in payload["files"].items()}
-        except (OSError, ValueError, KeyError, TypeError):
+            return {str(name): FileTags.from_json(data) for name, data in payload["files"].items()}
+        except (OwnFileRefused, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return {}
 
     def _stat(self, name: str) -> tuple[int, int] | None:
