@@ -103,6 +103,16 @@ WHY = [
         ),
     ),
     (
+        "file_read 4 KB, 4 levels deep",
+        (
+            "the path is walked from the root's descriptor one component at a time (openat with O_NOFOLLOW, then "
+            "close), so a directory swapped for a symlink between the check and the open fails the read: five "
+            "opens and closes where the read by name has one, ~10 µs each from Python. What would close it: "
+            "openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (Linux 5.6+), the same guarantee from the kernel in "
+            "one call, the walk kept where it is missing."
+        ),
+    ),
+    (
         "file_read 4 KB",
         (
             "the Python SDK's own round trip (the bare echo beside it) is already ~1.4× server-filesystem's on this "
