@@ -105,11 +105,10 @@ WHY = [
     (
         "file_read 4 KB, 4 levels deep",
         (
-            "the path is walked from the root's descriptor one component at a time (openat with O_NOFOLLOW, then "
-            "close), so a directory swapped for a symlink between the check and the open fails the read: five "
-            "opens and closes where the read by name has one, ~10 µs each from Python. What would close it: "
-            "openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (Linux 5.6+), the same guarantee from the kernel in "
-            "one call, the walk kept where it is missing."
+            "the file is opened beneath the root's descriptor in one call, openat2 with RESOLVE_BENEATH | "
+            "RESOLVE_NO_SYMLINKS (through ctypes); where the kernel lacks openat2, by one openat with O_NOFOLLOW per "
+            "component (five opens and closes where a read by name has one, ~10 µs each from Python). The rest is "
+            "the path guard's checks before the open."
         ),
     ),
     (

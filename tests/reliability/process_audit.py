@@ -17,7 +17,7 @@ from pathlib import Path
 # Syscalls that run a program, change a file, change where relative paths point, open a socket, or start
 # a process (to know which processes descend from a sandbox).
 TRACED = (
-    "execve,execveat,open,openat,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,"
+    "execve,execveat,open,openat,openat2,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,"
     "mkdir,mkdirat,rmdir,truncate,chmod,fchmodat,chdir,socket,clone,clone3,fork,vfork,dup,dup2,dup3,fcntl"
 )
 # Calls that give a descriptor another number (`os.dup` is fcntl(F_DUPFD_CLOEXEC)): a directory held that way
@@ -169,7 +169,7 @@ def read_trace(log: Path, cwd: Path) -> Trace:
             if returned_path is not None and _result.isdigit():
                 trace.opened.setdefault(pid_number, []).append((number, int(_result), _unescape(returned_path)))
             continue
-        if syscall in ("open", "openat", "creat"):
+        if syscall in ("open", "openat", "openat2", "creat"):
             if returned_path is not None and _result.isdigit():
                 trace.opened.setdefault(pid_number, []).append((number, int(_result), _unescape(returned_path)))
             if syscall != "creat" and not any(flag in args for flag in _WRITE_FLAGS):

@@ -19,7 +19,7 @@ import anyio
 import pytest
 from reliability_figures import record
 
-from loomkin_mcp._fs import open_directory_beneath, open_root
+from loomkin_mcp._fs import SwappedPath, open_directory_beneath, open_file_beneath, open_root
 
 from conftest import GIT_IDENTITY, git_init, serve, snapshot, text_of
 
@@ -148,3 +148,38 @@ def test_descriptors_of_one_directory_list_it_independently(tmp_path: Path) -> N
         for fd in (first, second, root_fd):
             os.close(fd)
     assert sorted(seen) == names
+
+
+@pytest.mark.parametrize("how", ["openat2", "walk"])
+def test_opening_beneath_the_root_follows_no_link_whichever_way(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """openat2 (one call, the kernel refusing links) and the component walk (where openat2 is missing) agree."""
+    import loomkin_mcp._fs as fs
+
+    monkeypatch.setattr(fs, "_openat2_missing", how == "walk")
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f.txt").write_text("inside\n")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_text("secret\n")
+    (root / "a" / "out").symlink_to(tmp_path / "outside")
+    (root / "a" / "b" / "link.txt").symlink_to(tmp_path / "outside" / "secret")
+    root_fd = open_root(root)
+    try:
+        fd = open_file_beneath(root_fd, ("a", "b", "f.txt"), os.O_RDONLY)
+        assert os.read(fd, 100) == b"inside\n"
+        os.close(fd)
+        for parts, refused in [
+            (("a", "out", "secret"), SwappedPath),
+            (("a", "b", "link.txt"), SwappedPath),
+            (("a", "..", "a", "b", "f.txt"), SwappedPath),
+            (("a", "missing", "f.txt"), FileNotFoundError),
+            (("a", "b", "f.txt", "x"), NotADirectoryError),
+        ]:
+            with pytest.raises(refused):
+                open_file_beneath(root_fd, parts, os.O_RDONLY)
+        with pytest.raises(SwappedPath):
+            open_directory_beneath(root_fd, ("a", "out"))
+    finally:
+        os.close(root_fd)
