@@ -354,15 +354,14 @@ def _load_openat2() -> Callable[[int, bytes, int], int] | None:
 
     def openat2(dir_fd: int, path: bytes, flags: int) -> int:
         how = OpenHow(flags, 0, resolve)
-        return int(
-            syscall(
-                ctypes.c_long(_SYS_OPENAT2),
-                ctypes.c_int(dir_fd),
-                ctypes.c_char_p(path),
-                ctypes.byref(how),
-                ctypes.c_size_t(ctypes.sizeof(how)),
-            )  # fmt: skip
+        fd = syscall(
+            ctypes.c_long(_SYS_OPENAT2),
+            ctypes.c_int(dir_fd),
+            ctypes.c_char_p(path),
+            ctypes.byref(how),
+            ctypes.c_size_t(ctypes.sizeof(how)),
         )
+        return int(fd) if fd >= 0 else -ctypes.get_errno()
 
     return openat2
 

@@ -170,6 +170,7 @@ def test_opening_beneath_the_root_follows_no_link_whichever_way(
         fd = open_file_beneath(root_fd, ("a", "b", "f.txt"), os.O_RDONLY)
         assert os.read(fd, 100) == b"inside\n"
         os.close(fd)
+        openat2_in_use = not fs._openat2_missing
         for parts, refused in [
             (("a", "out", "secret"), SwappedPath),
             (("a", "b", "link.txt"), SwappedPath),
@@ -181,5 +182,7 @@ def test_opening_beneath_the_root_follows_no_link_whichever_way(
                 open_file_beneath(root_fd, parts, os.O_RDONLY)
         with pytest.raises(SwappedPath):
             open_directory_beneath(root_fd, ("a", "out"))
+        # A refusal is the walk's to word; it must not switch openat2 off for the opens after it.
+        assert fs._openat2_missing is not openat2_in_use
     finally:
         os.close(root_fd)
