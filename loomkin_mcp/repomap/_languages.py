@@ -13,6 +13,9 @@ from pathlib import Path
 
 from tree_sitter import Language, Parser, Query
 
+# Languages whose names can refer to each other's: TypeScript and TSX are JavaScript's family, C++ is C's.
+_FAMILIES = {"typescript": "javascript", "tsx": "javascript", "cpp": "c"}
+
 
 @dataclass(frozen=True)
 class Grammar:
@@ -21,6 +24,10 @@ class Grammar:
     function: str
     extensions: tuple[str, ...]
     extra: str = ""
+
+    @property
+    def family(self) -> str:
+        return _FAMILIES.get(self.name, self.name)
 
 
 _C_REFERENCES = """

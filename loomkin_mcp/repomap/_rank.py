@@ -47,23 +47,21 @@ _CALLERS_SHARE = 0.5
 # Each further definition of one file counts for this fraction of the one before, so the map spreads over
 # files (the model can read a file it sees named) instead of listing one file whole.
 _SAME_FILE_DECAY = 0.3
-# How much a definition owes to its own file's rank: fully in the files the caller cares about,
-# a little elsewhere (so unreferenced definitions still order sensibly).
 # A test file is named after the file it tests: `role_test.exs`, `test_role.py`, `role.test.ts`, `role.spec.tsx`.
 _TEST_NAME = re.compile(r"^(?:test_(?P<prefixed>.+)|(?P<suffixed>.+?)[._-](?:test|spec))$", re.IGNORECASE)
+# How much a definition owes to its own file's rank: fully in the files the caller cares about,
+# a little elsewhere (so unreferenced definitions still order sensibly).
 _OWN_RANK_FOCUSED = 1.0
 _OWN_RANK_OTHER = 1e-3
 _MENTIONED_FACTOR = 10.0
 _MENTIONED_BONUS = 1.0
+
+
 # Edges stay within a family of languages: a TypeScript `join` is not a call of an Elixir `def join`.
-_FAMILIES = {"typescript": "javascript", "tsx": "javascript", "cpp": "c"}
-
-
 @lru_cache(maxsize=64)
 def _family_of_extension(extension: str) -> str:
     grammar = grammar_for(extension)
-    name = grammar.name if grammar else extension
-    return _FAMILIES.get(name, name)
+    return grammar.family if grammar else extension
 
 
 def language_family(path: str) -> str:
@@ -318,17 +316,19 @@ class RankEngine:
 
         if self._tests is None:
             by_stem: dict[tuple[str, str], list[str]] = defaultdict(list)
-            tested: list[tuple[str, str]] = []
+            tested: list[tuple[str, tuple[str, str]]] = []
             for path in self._tags:
                 stem = posixpath.basename(path).rsplit(".", 1)[0]
                 match = _TEST_NAME.match(stem)
+                subject = match["prefixed"] or match["suffixed"] if match else stem
+                family_and_stem = (language_family(path), subject.lstrip("_").lower())
                 if match:
-                    tested.append((path, (match["prefixed"] or match["suffixed"]).lstrip("_").lower()))
+                    tested.append((path, family_and_stem))
                 else:
-                    by_stem[(language_family(path), stem.lstrip("_").lower())].append(path)
+                    by_stem[family_and_stem].append(path)
             pairs: list[tuple[int, int]] = []
-            for path, stem in tested:
-                candidates = by_stem.get((language_family(path), stem), [])
+            for path, family_and_stem in tested:
+                candidates = by_stem.get(family_and_stem, [])
                 if not candidates:
                     continue
                 shared = [_shared_trailing_directories(path, candidate) for candidate in candidates]

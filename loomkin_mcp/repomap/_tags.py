@@ -65,8 +65,8 @@ def extract(relative: str, source: bytes, mtime_ns: int, size: int) -> FileTags 
     references: Counter[bytes] = Counter()
     # Uses through a name the file may import or alias: (that name, the qualifier as written, the name used).
     through: Counter[tuple[str, str, str]] = Counter()
-    imports = _Imports(grammar.name)
-    qualifier_of = _QUALIFIERS.get(grammar.name)
+    imports = _Imports(grammar.family)
+    qualifier_of = _QUALIFIERS.get(grammar.family)
     seen: set[tuple[bytes, int]] = set()
     # The hot loop of a cold map (hundreds of thousands of matches): kept to what each match needs.
     for pattern, captures in QueryCursor(query).matches(tree.root_node):
@@ -125,8 +125,8 @@ class _Imports:
     """What a file's imports and aliases bind: a name for a module (`import numpy as np`, Elixir `alias
     App.Config`, `import * as api from './api'`) or for a module's member (`from os.path import join`)."""
 
-    def __init__(self, language: str) -> None:
-        self.language = "javascript" if language in ("typescript", "tsx") else language
+    def __init__(self, family: str) -> None:
+        self.family = family
         self.modules: dict[str, str] = {}
         self.members: dict[str, tuple[str, str]] = {}
         """binding -> (module, the member's own name)."""
@@ -150,15 +150,15 @@ class _Imports:
 
     def module_of(self, root: str, written: str) -> str | None:
         """The module a use written `written.name` goes through, when `root` (its first name) is imported."""
-        if self.language == "elixir":
+        if self.family == "elixir":
             full = self.modules.get(root)
             return f"{full}{written[len(root) :]}" if full else written  # an unaliased `Map` is Map itself
         if root in self.modules:
             module = self.modules[root]
-            return module if self.language == "javascript" else f"{module}{written[len(root) :]}"
+            return module if self.family == "javascript" else f"{module}{written[len(root) :]}"
         if root in self.members:
             module, member = self.members[root]
-            if self.language == "javascript":
+            if self.family == "javascript":
                 return module
             return f"{module}{'' if module.endswith('.') else '.'}{member}{written[len(root) :]}"
         return None
@@ -203,13 +203,8 @@ def _elixir_qualifier(name: Node) -> tuple[str, str] | None:
     return written.split(".", 1)[0], written
 
 
-_QUALIFIERS = {
-    "elixir": _elixir_qualifier,
-    "python": _python_qualifier,
-    "javascript": _javascript_qualifier,
-    "typescript": _javascript_qualifier,
-    "tsx": _javascript_qualifier,
-}
+_QUALIFIERS = {"elixir": _elixir_qualifier, "python": _python_qualifier, "javascript": _javascript_qualifier}
+"""By language family (TypeScript and TSX are JavaScript's)."""
 
 
 @cache
