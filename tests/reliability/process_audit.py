@@ -23,6 +23,7 @@ TRACED = (
 # Calls that give a descriptor another number (`os.dup` is fcntl(F_DUPFD_CLOEXEC)): a directory held that way
 # and entered as /proc/self/fd/N is where the descriptor it copies led.
 _DUPS = ("dup", "dup2", "dup3", "fcntl")
+_OPENS = ("open", "openat", "openat2", "creat")
 _FORKS = ("clone", "clone3", "fork", "vfork")
 _INTO_DESCRIPTOR = re.compile(r'"/proc/self/fd/(\d+)"')
 _TRANSLATED = re.compile(r" /\* (\d+) in strace's PID NS \*/$")
@@ -165,14 +166,10 @@ def read_trace(log: Path, cwd: Path) -> Trace:
             strings = [_unescape(s) for s in re.findall(_STRING, args)]
             trace.executions.append(Execution(pid_number, strings[0], strings[1:]))
             continue
-        if syscall in _DUPS:
+        if syscall in _DUPS or syscall in _OPENS:
             if returned_path is not None and _result.isdigit():
                 trace.opened.setdefault(pid_number, []).append((number, int(_result), _unescape(returned_path)))
-            continue
-        if syscall in ("open", "openat", "openat2", "creat"):
-            if returned_path is not None and _result.isdigit():
-                trace.opened.setdefault(pid_number, []).append((number, int(_result), _unescape(returned_path)))
-            if syscall != "creat" and not any(flag in args for flag in _WRITE_FLAGS):
+            if syscall in _DUPS or (syscall != "creat" and not any(flag in args for flag in _WRITE_FLAGS)):
                 continue
             if returned_path is None or returned_path.startswith(("pipe:", "socket:", "anon_inode:")):
                 continue
