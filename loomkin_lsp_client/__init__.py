@@ -11,7 +11,7 @@ from ._detect import detect_servers, languages_present, uncovered_languages
 from ._errors import LspError, ServerCrashed, ServerTimeout
 from ._languages import KNOWN_SERVERS, KnownServer, find_executable, known_server, language_of
 from ._process import die_with_parent
-from ._spec import ServerSpec
+from ._spec import Launch, Launcher, ServerSpec
 
 if TYPE_CHECKING:
     from ._connection import Published, ServerConnection
@@ -42,6 +42,8 @@ __all__ = [
     "KNOWN_SERVERS",
     "KnownServer",
     "LanguageServerPool",
+    "Launch",
+    "Launcher",
     "LspError",
     "Published",
     "ServerConnection",

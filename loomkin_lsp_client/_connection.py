@@ -22,7 +22,7 @@ from pygls.lsp.client import LanguageClient
 from ._errors import LspError, ServerCrashed, ServerTimeout
 from ._languages import find_executable
 from ._process import die_with_parent
-from ._spec import ServerSpec
+from ._spec import Launcher, ServerSpec
 
 logger = logging.getLogger("loomkin_lsp_client")
 
@@ -52,8 +52,16 @@ class _Client(LanguageClient):
 class ServerConnection:
     """Spawn, initialize, talk to and stop one language server process."""
 
-    def __init__(self, spec: ServerSpec, root: Path, on_diagnostics: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        spec: ServerSpec,
+        root: Path,
+        on_diagnostics: Callable[[str], None] | None = None,
+        launcher: Launcher | None = None,
+    ) -> None:
         self.spec = spec
+        self._launcher = launcher
+        self._wrapped = False
         self.root = root
         self.capabilities: lsp.ServerCapabilities | None = None
         self.server_info: lsp.ServerInfo | None = None
@@ -91,13 +99,22 @@ class ServerConnection:
 
     async def start(self, timeout: float) -> None:
         """Spawn the server and complete the initialize handshake within `timeout` seconds."""
-        env = os.environ | dict(self.spec.env)
+        missing = self.spec.missing_program()
+        if missing is not None:
+            # Said here: inside a sandbox a missing program would be the sandbox's own error instead.
+            raise LspError(missing)
+        argv = [find_executable(self.spec.command) or self.spec.command, *self.spec.args]
+        argv, env, fds, launch = argv, os.environ | dict(self.spec.env), (), None
+        if self._launcher is not None:
+            launch = self._launcher(self.spec, argv)
+            argv, env, fds, self._wrapped = launch.argv, launch.env, launch.pass_fds, launch.wrapped
         try:
             await self._client.start_io(
-                find_executable(self.spec.command) or self.spec.command,
-                *self.spec.args,
+                argv[0],
+                *argv[1:],
                 cwd=str(self.root),
                 env=env,
+                pass_fds=fds,
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
@@ -108,6 +125,9 @@ class ServerConnection:
             raise LspError(
                 f"{self.spec.name}: `{self.spec.command}` is not executable; check its permissions."
             ) from None
+        finally:
+            if launch is not None:
+                launch.close()
         process = self._client._server
         if process is not None and process.stderr is not None:
             # pygls pipes stderr and never reads it: a chatty server would block once the pipe fills.
@@ -148,6 +168,8 @@ class ServerConnection:
             os.killpg(pid, sig)
 
     def _exited(self, returncode: int | None) -> None:
+        if self._wrapped and returncode is not None and 128 < returncode <= 128 + 64:
+            returncode = 128 - returncode  # the server itself was killed by that signal
         self.returncode = returncode
         self.exited.set()
         self._progress_done.set()

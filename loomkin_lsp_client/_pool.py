@@ -16,7 +16,7 @@ from lsprotocol import types as lsp
 
 from ._connection import ServerConnection
 from ._errors import LspError
-from ._spec import ServerSpec
+from ._spec import Launcher, ServerSpec
 from ._text import incremental_change
 
 logger = logging.getLogger("loomkin_lsp_client")
@@ -85,8 +85,10 @@ class LanguageServerPool:
         max_open_documents: int = 50,
         max_restarts_per_minute: int = 5,
         on_diagnostics: Callable[[str], None] | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
         self.root = root
+        self._launcher = launcher
         self.start_timeout = start_timeout
         self.max_open_documents = max_open_documents
         self.max_restarts_per_minute = max_restarts_per_minute
@@ -146,7 +148,7 @@ class LanguageServerPool:
     async def _start(self, slot: _Slot) -> ServerConnection:
         spec = slot.spec
         slot.state = "starting"
-        connection = ServerConnection(spec, self.root, on_diagnostics=self._on_diagnostics)
+        connection = ServerConnection(spec, self.root, on_diagnostics=self._on_diagnostics, launcher=self._launcher)
         try:
             await connection.start(self.start_timeout)
         except LspError as exc:

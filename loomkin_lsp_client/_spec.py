@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ._languages import EXTENSION_LANGUAGE, find_executable, language_of
 
@@ -55,3 +55,20 @@ class ServerSpec:
                 return None
             value = value[part]
         return value
+
+
+class Launch(Protocol):
+    """A server's process as its owner wants it started (inside a sandbox, with its own environment)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    pass_fds: tuple[int, ...]
+    wrapped: bool
+    """Started through a wrapper (a sandbox) that reports death by signal N as exit code 128 + N."""
+
+    def close(self) -> None:
+        """Called once the process has started or failed to: descriptors passed to it are closed."""
+
+
+Launcher = Callable[[ServerSpec, list[str]], Launch]
+"""Turns a server's argv (its program's full path first) into how it is started."""

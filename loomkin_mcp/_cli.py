@@ -230,7 +230,7 @@ def _init(root: Path, force: bool) -> int:
     return 0
 
 
-def _build(root: Path, settings: Settings, bridge: McpLogBridge) -> LoomkinServer:
+def _build(root: Path, settings: Settings, bridge: McpLogBridge, asks_trust: bool = True) -> LoomkinServer:
     # Imported here so `--help`, `--version` and `init` never pay for building the server.
     import warnings
 
@@ -242,7 +242,7 @@ def _build(root: Path, settings: Settings, bridge: McpLogBridge) -> LoomkinServe
     # We serve clients of both protocol eras on purpose (logging, resources/subscribe).
     warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
-    return build_server(Workspace(root, settings), bridge)
+    return build_server(Workspace(root, settings), bridge, asks_trust)
 
 
 def _serving_disabled(root: Path, settings: Settings) -> bool:
@@ -278,7 +278,9 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
     check_port_free(args.host, port)
     print(connection_help(transport, args.host, port, token is not None, root), file=sys.stderr)
     limits = Limits(args.max_sessions, args.session_idle_timeout, args.max_connections, args.header_timeout)
-    anyio.run(serve, _build(root, settings, bridge), transport, args.host, port, token, limits)
+    # Over HTTP any local program can connect: the trust question goes only to a client holding the token.
+    server = _build(root, settings, bridge, asks_trust=token is not None)
+    anyio.run(serve, server, transport, args.host, port, token, limits)
     return 0
 
 
@@ -331,9 +333,11 @@ def _lsp_status(root: Path, settings: Settings, as_json: bool) -> int:
     import anyio
 
     from .services.lsp import LspService
+    from .services.sandbox import Sandbox
     from .workspace import Workspace
 
-    service = LspService(Workspace(root, settings))
+    workspace = Workspace(root, settings)
+    service = LspService(workspace, Sandbox(workspace))
     if not service.enabled:
         print("Language servers are off: `[lsp] enabled = false` in .loomkin.toml.")
         return 0
@@ -528,9 +532,11 @@ def _trust(root: Path, settings: Settings, args: argparse.Namespace) -> int:
 
 def _decisions_export(root: Path, settings: Settings, export_format: str) -> int:
     from .services.decisions import DecisionService
+    from .services.sandbox import Sandbox
     from .workspace import Workspace
 
-    service = DecisionService(Workspace(root, settings))
+    workspace = Workspace(root, settings)
+    service = DecisionService(workspace, Sandbox(workspace))
     try:
         print(service.export(export_format))
     except LoomkinError as exc:

@@ -84,8 +84,9 @@ def _rules(workspace: Workspace) -> Check:
 
 async def _language_servers(workspace: Workspace) -> list[Check]:
     from .services.lsp import LspService
+    from .services.sandbox import Sandbox
 
-    service = LspService(workspace)
+    service = LspService(workspace, Sandbox(workspace))
     if not service.enabled:
         return [Check("language servers", True, "off: [lsp] enabled = false")]
     checks = await service.check(grace=0.2)
@@ -160,8 +161,9 @@ def _providers(config: LoomkinConfig) -> list[Check]:
 def _decision_store(workspace: Workspace) -> list[Check]:
     from ._errors import LoomkinError
     from .services.decisions import DecisionService
+    from .services.sandbox import Sandbox
 
-    service = DecisionService(workspace)
+    service = DecisionService(workspace, Sandbox(workspace))
     if not service.enabled:
         return [Check("decision store", True, "off: [decisions] enabled = false")]
     try:

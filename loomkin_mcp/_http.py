@@ -21,6 +21,8 @@ import logging
 import math
 import secrets
 import socket
+import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from starlette.requests import cookie_parser
@@ -51,6 +54,8 @@ PAGE_COOKIE = "loomkin_status"
 # The page's feed looks for changes this often, and says it is alive when nothing changed for a while.
 PAGE_POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
+# Open status pages at once (each holds a connection and a feed); past this, 503.
+MAX_STATUS_STREAMS = 16
 # The page runs only its own script and style, and is never framed (it shows the project).
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -152,17 +157,26 @@ def _add_status_routes(app: Starlette, server: LoomkinServer, security: Any, tok
         return await guard.validate_request(request) or JSONResponse(health(server.started))
 
     async def status_route(request: Request) -> Response:
-        return await guard.validate_request(request) or JSONResponse(snapshot(server))
+        # In a worker thread: what the snapshot reads (the decision store above all) never stalls the event loop.
+        return await guard.validate_request(request) or JSONResponse(await anyio.to_thread.run_sync(snapshot, server))
+
+    shared = PageFeed(server, page_state)
 
     async def events_route(request: Request) -> Response:
         refused = await guard.validate_request(request)
         if refused is not None:
             return refused
+        if len(shared.streams) >= MAX_STATUS_STREAMS:
+            message = f"{MAX_STATUS_STREAMS} status pages are open already; close one and reload."
+            return JSONResponse({"error": message}, status_code=503)
+        # Held by the feed below: when the response is gone, so is the stream's place.
+        place = _StreamPlace()
+        shared.streams.add(place)
 
         async def feed() -> AsyncIterator[str]:
-            last, quiet = "", 0.0
+            last, quiet, _ = "", 0.0, place
             while not await request.is_disconnected():
-                state = json.dumps(page_state(server))
+                state = await shared.current()
                 if state != last:
                     last, quiet = state, 0.0
                     yield f"data: {state}\n\n"
@@ -190,6 +204,28 @@ def _add_status_routes(app: Starlette, server: LoomkinServer, security: Any, tok
         Route("/status/events", events_route),
         Route("/status/login", login_route, methods=["POST"]),
     ]
+
+
+class _StreamPlace:
+    """One open status page's place among MAX_STATUS_STREAMS."""
+
+
+class PageFeed:
+    """The status page's state, shared by every open page: made at most once per PAGE_POLL_SECONDS whatever the
+    number of pages, in a worker thread (reading the decision store must not stall the event loop)."""
+
+    def __init__(self, server: LoomkinServer, make: Any) -> None:
+        self._server, self._make = server, make
+        self._lock = asyncio.Lock()
+        self._state, self._at = "", -math.inf
+        self.streams: weakref.WeakSet[_StreamPlace] = weakref.WeakSet()
+
+    async def current(self) -> str:
+        async with self._lock:
+            if time.monotonic() - self._at >= PAGE_POLL_SECONDS:
+                self._state = await anyio.to_thread.run_sync(lambda: json.dumps(self._make(self._server)))
+                self._at = time.monotonic()
+            return self._state
 
 
 def page_cookie(token: str) -> str:

@@ -250,8 +250,12 @@ class LoomkinServer(MCPServer):
         )
 
 
-def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -> LoomkinServer:
-    """The server for `workspace`; `log_bridge` may already hold records logged while starting."""
+def build_server(
+    workspace: Workspace, log_bridge: McpLogBridge | None = None, asks_trust: bool = True
+) -> LoomkinServer:
+    """The server for `workspace`; `log_bridge` may already hold records logged while starting. `asks_trust`:
+    a connecting client that can elicit is asked whether the person trusts the project (never over HTTP without a
+    token: any local program could answer)."""
     services = Services.for_workspace(workspace)
     upstreams = UpstreamPool(workspace.config.mcp, workspace.root)
 
@@ -323,8 +327,10 @@ def build_server(workspace: Workspace, log_bridge: McpLogBridge | None = None) -
 
     lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
-    trust_prompt = TrustPrompt(workspace, services, upstreams)
-    lowlevel.add_notification_handler("notifications/initialized", NotificationParams, trust_prompt.on_initialized)
+    if asks_trust:
+        # The person's answer: the editor that started us (stdio), or a client holding the daemon's token.
+        trust_prompt = TrustPrompt(workspace, services, upstreams)
+        lowlevel.add_notification_handler("notifications/initialized", NotificationParams, trust_prompt.on_initialized)
 
     async def roots_changed(ctx: Any, params: Any) -> None:
         # One process serves one project (its language servers, index and trust are that project's).

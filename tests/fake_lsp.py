@@ -1,6 +1,7 @@
 """A deliberately misbehaving language server, for faults no real server shows on demand.
 
 Usage: fake_lsp.py MODE [STATE_DIR]
+(STATE_DIR defaults to $XDG_CACHE_HOME: inside loomkin's sandbox, the server's own writable cache.)
   hang      never answers initialize
   crash     exits with code 3 on textDocument/definition the first time (STATE_DIR remembers)
   garbage   answers initialize, then writes bytes that are not JSON-RPC for every request
@@ -12,11 +13,12 @@ Otherwise it answers initialize, publishes one diagnostic per document and answe
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "ok"
-STATE = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+STATE = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(os.environ.get("XDG_CACHE_HOME") or ".")
 
 
 def read_message() -> dict | None:

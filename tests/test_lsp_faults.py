@@ -15,6 +15,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from loomkin_mcp._fs import proc_stat
+
 from conftest import RawServer, fails, ok, processes, serve
 
 pytestmark = pytest.mark.anyio
@@ -23,22 +25,39 @@ FAKE = Path(__file__).with_name("fake_lsp.py")
 
 
 def fake_config(root: Path, mode: str, timeout_ms: int = 1500, max_restarts: int = 5) -> None:
-    state = root.parent / "fake-state"
-    state.mkdir(exist_ok=True)
     (root / ".loomkin.toml").write_text(
         "[lsp]\n"
         "start_timeout_ms = 2000\n"
         f"request_timeout_ms = {timeout_ms}\n"
         f"diagnostics_timeout_ms = {timeout_ms}\n"
         f"max_restarts_per_minute = {max_restarts}\n"
-        f'servers = [{{ name = "fake", command = "{sys.executable}", args = ["{FAKE}", "{mode}", "{state}"], '
+        f'servers = [{{ name = "fake", command = "{sys.executable}", args = ["{FAKE}", "{mode}"], '
         'languages = ["python"] }]\n'
     )
     (root / "a.py").write_text("x = 1\n")
 
 
 def servers_of(root: Path, needle: str) -> list[int]:
-    return processes(needle, cwd=root)
+    """The language servers themselves: inside the sandbox, below bubblewrap's two processes."""
+    return [_innermost(pid) for pid in processes(needle, cwd=root)]
+
+
+def _innermost(pid: int) -> int:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        fields = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    while _program(pid) == "bwrap" and children.get(pid):
+        pid = children[pid][0]
+    return pid
+
+
+def _program(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 async def gone(root: Path, needle: str) -> bool:

@@ -137,9 +137,11 @@ async def test_with_a_token_the_page_asks_for_it_and_keeps_it_out_of_reach(proje
 async def test_a_thousand_nodes_and_two_hundred_diagnostics_still_draw(project: Path, tmp_path: Path) -> None:
     from loomkin_mcp.config import load_settings
     from loomkin_mcp.services.decisions import DecisionService
+    from loomkin_mcp.services.sandbox import Sandbox
     from loomkin_mcp.workspace import Workspace
 
-    service = DecisionService(Workspace(project, load_settings(project)))
+    workspace = Workspace(project, load_settings(project))
+    service = DecisionService(workspace, Sandbox(workspace))
     goal = service.store.add_node("goal", "A goal with a thousand steps")
     for n in range(999):
         service.store.add_node("action", f"Step {n}", link=(goal.id, "leads_to", None))

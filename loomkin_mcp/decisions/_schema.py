@@ -17,6 +17,12 @@ EDGE_TYPES = (
 )
 STATUSES = ("active", "superseded", "abandoned")
 
+# A node is a line and a paragraph, read back in every query and in project_context: bounded on write, and on
+# read too (a planted or older store may hold more), so five huge nodes cannot make each query return megabytes.
+MAX_TITLE_CHARS = 300
+MAX_DESCRIPTION_CHARS = 10_000
+MAX_METADATA_CHARS = 64 * 1024
+
 # (version, statements). Written once for both SQLite and PostgreSQL: TEXT ids and ISO timestamps.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (

@@ -7,6 +7,7 @@ few retries) never reach the client as "database is locked".
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import ConfigError, LoomkinError
-from ._schema import MIGRATIONS
+from ._schema import MAX_DESCRIPTION_CHARS, MAX_METADATA_CHARS, MAX_TITLE_CHARS, MIGRATIONS
 
 T = TypeVar("T")
 
@@ -29,7 +30,18 @@ _NODE_COLUMNS = (
 )
 _EDGE_COLUMNS = "id, from_node, to_node, edge_type, weight, rationale, change_id, inserted_at"
 _INSERT_NODE = f"INSERT INTO decision_nodes ({_NODE_COLUMNS}, graph) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# What is read back is cut to the caps writes obey: a store written by something else may hold more.
+_NODE_SELECT = (
+    f"id, change_id, node_type, substr(title, 1, {MAX_TITLE_CHARS}), substr(description, 1, {MAX_DESCRIPTION_CHARS}), "
+    f"status, confidence, CASE WHEN length(metadata) > {MAX_METADATA_CHARS} THEN '{{}}' ELSE metadata END, "
+    "substr(agent_name, 1, 200), substr(session_id, 1, 200), inserted_at, updated_at"
+)
+_EDGE_SELECT = (
+    f"id, from_node, to_node, edge_type, weight, substr(rationale, 1, {MAX_DESCRIPTION_CHARS}), change_id, inserted_at"
+)
 _LOCK_RETRIES = 20
+# One SQLite statement may take this long; past it, it is interrupted (a planted store's slow view or trigger).
+QUERY_SECONDS = 5.0
 
 
 class StoreError(LoomkinError):
@@ -82,6 +94,7 @@ class DecisionStore:
     graph: str = ""
     """The graph every read and write is confined to: a PostgreSQL database holds many projects' graphs."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _deadline: float = float("inf")
 
     @classmethod
     def open(cls, state_file: Callable[[str], Path], database_url: str | None, graph: str = "") -> DecisionStore:
@@ -97,12 +110,30 @@ class DecisionStore:
             for companion in ("-wal", "-shm", "-journal"):  # SQLite opens these beside it by name
                 state_file(f"decisions.db{companion}")
             connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA busy_timeout=30000")
-            connection.execute("PRAGMA foreign_keys=ON")
             store = cls("sqlite", connection)
+            connection.set_progress_handler(store._over_time, 10_000)
+            try:
+                store._deadline = time.monotonic() + QUERY_SECONDS
+                # No function a view or trigger names runs unless it is harmless; then the schema must be ours.
+                connection.execute("PRAGMA trusted_schema=OFF")
+                _require_own_schema(connection, path)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA busy_timeout=30000")
+                connection.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.DatabaseError as exc:
+                connection.close()
+                raise StoreError(
+                    f"{path} cannot be used as the decision store ({exc}); move it away and loomkin starts a new one."
+                ) from None
+            except StoreError:
+                connection.close()
+                raise
         store._migrate()
         return store
+
+    def _over_time(self) -> int:
+        """SQLite's progress handler: non-zero interrupts the statement running past its deadline."""
+        return 1 if time.monotonic() > self._deadline else 0
 
     def close(self) -> None:
         with self._lock:
@@ -117,6 +148,7 @@ class DecisionStore:
         """Run `work(execute)` in one transaction, waiting out other writers."""
         for attempt in range(_LOCK_RETRIES):
             with self._lock:
+                self._deadline = time.monotonic() + QUERY_SECONDS
                 try:
                     if self.backend == "postgresql":
                         with self._connection.transaction():
@@ -136,12 +168,22 @@ class DecisionStore:
         raise StoreError("the decision store stayed locked by another process; try again in a moment.")
 
     def _execute(self, statement: str, parameters: Iterable[Any] = ()) -> Any:
+        self._deadline = time.monotonic() + QUERY_SECONDS
         cursor = self._connection.cursor()
-        cursor.execute(self._sql(statement), tuple(parameters))
+        try:
+            cursor.execute(self._sql(statement), tuple(parameters))
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise StoreError(
+                    f"the decision store took over {QUERY_SECONDS:.0f} s on one query and it was stopped; if "
+                    ".loomkin/decisions.db did not come from loomkin, move it away."
+                ) from None
+            raise
         return cursor
 
     def _read(self, statement: str, parameters: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
+            self._deadline = time.monotonic() + QUERY_SECONDS
             return list(self._execute(statement, parameters).fetchall())
 
     def _migrate(self) -> None:
@@ -190,13 +232,13 @@ class DecisionStore:
 
     def get(self, node_id: str) -> Node | None:
         rows = self._read(
-            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE id = ? AND graph = ?", (node_id, self.graph)
+            f"SELECT {_NODE_SELECT} FROM decision_nodes WHERE id = ? AND graph = ?", (node_id, self.graph)
         )
         return _node(rows[0]) if rows else None
 
     def find_active_goal(self, title: str) -> Node | None:
         rows = self._read(
-            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE graph = ? AND node_type = 'goal' AND status = 'active' "
+            f"SELECT {_NODE_SELECT} FROM decision_nodes WHERE graph = ? AND node_type = 'goal' AND status = 'active' "
             "AND title = ? ORDER BY inserted_at LIMIT 1",
             (self.graph, title),
         )
@@ -213,7 +255,7 @@ class DecisionStore:
         where = f" WHERE {' AND '.join(clauses)}"
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
         rows = self._read(
-            f"SELECT {_NODE_COLUMNS} FROM decision_nodes{where} ORDER BY inserted_at DESC{tail}", parameters
+            f"SELECT {_NODE_SELECT} FROM decision_nodes{where} ORDER BY inserted_at DESC{tail}", parameters
         )
         return [_node(row) for row in rows]
 
@@ -222,7 +264,7 @@ class DecisionStore:
         escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
         rows = self._read(
-            f"SELECT {_NODE_COLUMNS} FROM decision_nodes WHERE graph = ? AND (LOWER(title) LIKE ? ESCAPE '\\' OR "
+            f"SELECT {_NODE_SELECT} FROM decision_nodes WHERE graph = ? AND (LOWER(title) LIKE ? ESCAPE '\\' OR "
             f"LOWER(COALESCE(description, '')) LIKE ? ESCAPE '\\') ORDER BY inserted_at DESC LIMIT {int(limit)}",
             (self.graph, pattern, pattern),
         )
@@ -279,7 +321,7 @@ class DecisionStore:
     def edges(self, node_ids: Iterable[str] | None = None) -> list[Edge]:
         if node_ids is None:
             rows = self._read(
-                f"SELECT {_EDGE_COLUMNS} FROM decision_edges WHERE graph = ? ORDER BY inserted_at", (self.graph,)
+                f"SELECT {_EDGE_SELECT} FROM decision_edges WHERE graph = ? ORDER BY inserted_at", (self.graph,)
             )
         else:
             ids = list(node_ids)
@@ -287,7 +329,7 @@ class DecisionStore:
                 return []
             marks = ", ".join("?" for _ in ids)
             rows = self._read(
-                f"SELECT {_EDGE_COLUMNS} FROM decision_edges WHERE graph = ? AND "
+                f"SELECT {_EDGE_SELECT} FROM decision_edges WHERE graph = ? AND "
                 f"(from_node IN ({marks}) OR to_node IN ({marks})) ORDER BY inserted_at",
                 (self.graph, *ids, *ids),
             )
@@ -337,6 +379,33 @@ class DecisionStore:
             if node is not None:
                 logged.append(node)
         return logged
+
+
+def _require_own_schema(connection: sqlite3.Connection, path: Path) -> None:
+    """A store of any other shape (a view, a trigger, a table of its own) is refused before anything reads it."""
+    found = frozenset(connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall())
+    if found and found not in _own_schemas():
+        extra = sorted(f"{kind} {name}" for kind, name, _, _ in found - set().union(*_own_schemas()))
+        what = f"it has {', '.join(extra[:3])}" if extra else "its tables are not shaped as loomkin's"
+        raise StoreError(
+            f"{path} is not a decision store loomkin made ({what}), so it is not opened; move it away and loomkin "
+            "starts a new one."
+        )
+
+
+@functools.cache
+def _own_schemas() -> tuple[frozenset[tuple[Any, ...]], ...]:
+    """`sqlite_master` as each version of the migrations leaves it (an older store is still ours)."""
+    schemas = []
+    for last in range(len(MIGRATIONS) + 1):
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        memory.execute("CREATE TABLE IF NOT EXISTS decision_schema (version INTEGER NOT NULL)")
+        for _, statements in MIGRATIONS[:last]:
+            for statement in statements:
+                memory.execute(statement)
+        schemas.append(frozenset(memory.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()))
+        memory.close()
+    return tuple(schemas)
 
 
 def _insert_edge(

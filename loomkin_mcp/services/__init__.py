@@ -33,7 +33,8 @@ class Services:
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Services:
-        lsp, search, sandbox = LspService(workspace), SearchService(workspace), Sandbox(workspace)
+        sandbox = Sandbox(workspace)
+        lsp, search = LspService(workspace, sandbox), SearchService(workspace)
         files, repomap = FileService(workspace), RepoMapService(workspace, search, lsp, sandbox)
         return cls(
             workspace=workspace,

@@ -21,6 +21,7 @@ from pygls.uris import to_fs_path
 
 from loomkin_lsp_client import (
     LanguageServerPool,
+    Launcher,
     LspError,
     ServerConnection,
     ServerSpec,
@@ -56,7 +57,9 @@ class Target:
 
 
 class LspSession:
-    def __init__(self, workspace: Workspace, specs: list[ServerSpec], on_diagnostics: Callable[[], None]) -> None:
+    def __init__(
+        self, workspace: Workspace, specs: list[ServerSpec], on_diagnostics: Callable[[], None], launcher: Launcher
+    ) -> None:
         self._ws = workspace
         self._config = workspace.config.lsp
         self._background: set[asyncio.Task[Any]] = set()
@@ -73,6 +76,7 @@ class LspSession:
             max_open_documents=self._config.max_open_documents,
             max_restarts_per_minute=self._config.max_restarts_per_minute,
             on_diagnostics=lambda uri: on_diagnostics(),
+            launcher=launcher,
         )
 
     def files_changed(self, changes: list[tuple[Path, str]]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from .._errors import ConfigError, LoomkinError, PermissionRefused, ToolInputError
 from ..decisions import EDGE_TYPES, NODE_TYPES, STATUSES, DecisionStore, Node, render
+from ..decisions._schema import MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS
 from ..decisions._store import POSTGRES_SCHEMES, new_id, now
 from ..decisions._summaries import Sampler, clean, from_endpoint, prompt_for
 from ..workspace import Workspace
@@ -31,17 +32,13 @@ AGENT_NAME = "loomkin-mcp"
 # so they never satisfy `enforce_pre_edit`.
 COMMIT_AGENT_NAME = "loomkin-mcp auto_log_commits"
 COMMITS_PER_SCAN = 200
-# A node is a line and a paragraph, read back in every query and in project_context: bounded, so five
-# huge nodes cannot make each query return megabytes.
-MAX_TITLE_CHARS = 300
 # The status page draws at most this many nodes (the newest).
 MAX_PICTURED_NODES = 1500
-MAX_DESCRIPTION_CHARS = 10_000
 _SUMMARISE = "summarise it, and name files instead of pasting them"
 
 
 class DecisionService:
-    def __init__(self, workspace: Workspace, sandbox: Sandbox | None = None) -> None:
+    def __init__(self, workspace: Workspace, sandbox: Sandbox) -> None:
         self._ws = workspace
         self._sandbox = sandbox
         self._config = workspace.config.decisions

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import PermissionRefused, ToolInputError
 from .._fs import OwnFileRefused, read_own_file
-from ..workspace import Workspace, is_protected
+from ..workspace import Workspace, enclosing_repository, git_environment, is_protected
 from .sandbox import Sandbox
 
 GitOperation = Literal["status", "diff", "log", "show", "add", "commit", "reset", "stash"]
@@ -58,47 +58,46 @@ _FIELDS: dict[str, frozenset[str]] = {
 
 logger = logging.getLogger("loomkin_mcp.git")
 
-_SAFE_ENV = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_EDITOR": "true",
-    "GIT_SEQUENCE_EDITOR": "true",
-    "GIT_PAGER": "cat",
-    "PAGER": "cat",
-    "GIT_OPTIONAL_LOCKS": "0",
-}
 
+def git_invocation(workspace: Workspace) -> list[str]:
+    """`git` with the options under which it works on the project's own repository and runs no program the
+    configuration names (a trusted project's repository programs excepted: the person allowed them).
 
-def git_invocation(workspace: Workspace, sandbox: Sandbox | None = None) -> tuple[list[str], dict[str, str]]:
-    """`git` with the options and environment under which it runs no program the repository names.
-
-    Used by the git tool and the commit scanner alike. An untrusted project's program settings (and
-    `.git/hooks/`) are overridden on the command line, which wins over every config file. A trusted
-    project's are the person's choice and stay in force; git then runs inside `sandbox` (when one can
-    be had), since the repository's own programs run with it.
+    Used by the git tool, the commit scanner and the map's history alike. The repository is named with
+    `--git-dir`/`--work-tree` (never discovered), each program-running key is overridden on the command
+    line, which wins over every config file, and submodules are never entered.
     """
-    env = {key: value for key, value in os.environ.items() if key != "GIT_EXTERNAL_DIFF"} | _SAFE_ENV
     argv = ["git", "--no-pager", "-c", "core.quotepath=off", "-c", "color.ui=never"]
     programs = workspace.trust.git_programs()
-    if programs is not None and programs.unreadable:
-        raise ToolInputError(f"{programs.unreadable}, so git is not run; fix .git/config in {workspace.root}.")
     if programs is None:
-        return argv, env
-    if workspace.trust.trusted:
-        runs_repository_programs = bool(programs.grants())
-        return (sandbox.wrap(argv, required=False) if sandbox and runs_repository_programs else argv), env
-    for key, value in programs.overrides().items():
+        return argv
+    if programs.refused:
+        raise ToolInputError(programs.refused)
+    if programs.unreadable:
+        raise ToolInputError(f"{programs.unreadable}, so git is not run; fix .git/config in {workspace.root}.")
+    argv += [f"--git-dir={programs.git_dir}", f"--work-tree={workspace.root}"]
+    for key, value in programs.overrides(workspace.trust.trusted).items():
         argv += ["-c", f"{key}={value}"]
-    return argv, env
+    return argv
 
 
 def run_git(
-    workspace: Workspace, args: list[str], timeout: float, sandbox: Sandbox | None = None
+    workspace: Workspace, args: list[str], timeout: float, sandbox: Sandbox, writes: bool = False
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run `git ARGS` in the project as `git_invocation` says; OSError / TimeoutExpired as subprocess raises them."""
-    prefix, env = git_invocation(workspace, sandbox)
-    return subprocess.run(
-        [*prefix, *args], cwd=workspace.root, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
-    )
+    """Run `git ARGS` in the project as `git_invocation` says, inside the sandbox (`writes`: it may change the
+    repository); OSError / TimeoutExpired as subprocess raises them."""
+    env = git_environment()
+    if workspace.trust.git_programs() is None:
+        # No repository of its own: git must not find one above the project.
+        env["GIT_CEILING_DIRECTORIES"] = str(workspace.root.parent)
+    confined = sandbox.git([*git_invocation(workspace), *args], env, writes)
+    try:
+        return subprocess.run(
+            confined.argv, cwd=workspace.root, env=confined.env, pass_fds=confined.pass_fds,
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+    finally:
+        confined.close()
 
 
 class GitArgs(BaseModel):
@@ -184,7 +183,7 @@ def _path_outside(word: str, root: Path) -> str | None:
 
 
 class GitService:
-    def __init__(self, workspace: Workspace, sandbox: Sandbox | None = None) -> None:
+    def __init__(self, workspace: Workspace, sandbox: Sandbox) -> None:
         self._ws = workspace
         self._sandbox = sandbox
 
@@ -196,7 +195,7 @@ class GitService:
             raise ToolInputError(f"git {operation} does not take {', '.join(sorted(given))}; it takes {wanted}.")
         argv = getattr(self, f"_{operation}")(args)
         self._refuse_touching_protected(operation, args)
-        output = self._execute(operation, argv)
+        output = self._execute(operation, argv, writes=not is_read_only(operation, args))
         if not is_read_only(operation, args):
             logger.info("git %s done", operation)
         return output
@@ -326,9 +325,9 @@ class GitService:
             )
         return ref
 
-    def _execute(self, operation: str, argv: list[str]) -> str:
+    def _execute(self, operation: str, argv: list[str], writes: bool) -> str:
         try:
-            done = run_git(self._ws, argv, GIT_TIMEOUT_SECONDS, self._sandbox)
+            done = run_git(self._ws, argv, GIT_TIMEOUT_SECONDS, self._sandbox, writes)
         except FileNotFoundError:
             raise ToolInputError("git is not installed or not on PATH; install git to use this tool.") from None
         except subprocess.TimeoutExpired:
@@ -337,6 +336,12 @@ class GitService:
         err = done.stderr.decode("utf-8", errors="replace").strip()
         if done.returncode != 0:
             if "not a git repository" in err:
+                above = enclosing_repository(self._ws.root)
+                if above is not None:
+                    raise ToolInputError(
+                        f"{self._ws.root} has no repository of its own (it is a part of the one at {above}), and "
+                        f"loomkin runs git only on the project's own; serve {above} with --root to use git."
+                    )
                 raise ToolInputError(f"{self._ws.root} is not a git repository; run `git init` there first.")
             first = next((line for line in err.splitlines() if line.strip()), f"exit code {done.returncode}")
             raise ToolInputError(f"git {operation} failed: {first.strip()}")

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 
 from loomkin_lsp_client import ServerSpec, detect_servers, known_server, languages_present, uncovered_languages
 
+from .._confine import Confined
 from .._errors import ToolInputError
 from ..config import LspSection, LspServerEntry
 from ..workspace import Workspace
+from .sandbox import Sandbox
 
 if TYPE_CHECKING:
     from loomkin_lsp_client import ServerStatus
@@ -40,8 +42,9 @@ class ServerCheck:
 
 
 class LspService:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, sandbox: Sandbox) -> None:
         self._ws = workspace
+        self._sandbox = sandbox
         self._specs: list[ServerSpec] | None = None
         self._present: set[str] | None = None
         self._session: LspSession | None = None
@@ -87,8 +90,12 @@ class LspService:
         if self._session is None:
             from ._lsp_session import LspSession
 
-            self._session = LspSession(self._ws, self.specs(), self._notify)
+            self._session = LspSession(self._ws, self.specs(), self._notify, self.launch)
         return self._session
+
+    def launch(self, spec: ServerSpec, argv: list[str]) -> Confined:
+        """How a language server starts: inside the sandbox, the project read-only (`services/sandbox.py`)."""
+        return self._sandbox.language_server(spec.name, argv, spec.env)
 
     def on_diagnostics_changed(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -177,7 +184,7 @@ class LspService:
             from loomkin_lsp_client import LspError, ServerConnection
 
         async def one(spec: ServerSpec) -> None:
-            connection = ServerConnection(spec, self._ws.root)
+            connection = ServerConnection(spec, self._ws.root, launcher=self.launch)
             started = time.monotonic()
             try:
                 await connection.start(self._config.start_timeout_ms / 1000)

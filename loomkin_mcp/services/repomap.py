@@ -47,9 +47,7 @@ ProgressReport = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class RepoMapService:
-    def __init__(
-        self, workspace: Workspace, search: SearchService, lsp: LspService, sandbox: Sandbox | None = None
-    ) -> None:
+    def __init__(self, workspace: Workspace, search: SearchService, lsp: LspService, sandbox: Sandbox) -> None:
         self._ws = workspace
         self._search = search
         self._lsp = lsp

@@ -1,40 +1,38 @@
-"""The OS sandbox every command loomkin runs for the model goes through: bubblewrap on Linux.
+"""What each program loomkin starts for the project may touch: the one boundary, per kind of program.
 
-Inside it the whole file system is read-only except the project root (where the command's TMPDIR
-is a directory of its own); loomkin's own files and git's configuration and hooks stay read-only
-even inside the root; there is no network unless `[shell] network = true`; and nothing the command
-starts outlives it (a PID namespace that dies with the call). The rules in Python decide *what*
-may run; the kernel holds the line on what it can then do.
+- **Shell commands**: write only in the project (their TMPDIR a directory of their own), never
+  loomkin's files (LOOMKIN.md and what it links to, `.loomkin.toml`, `.loomkin/`) nor the whole
+  git directory (bound where it is, so renaming `.git` cannot carry the binds away).
+- **git** (the git tool, the commit scanner, the map's history): reads with nothing writable;
+  writes (add, commit, reset, stash) in the project and its git directory, but never the git
+  configuration, the hooks or loomkin's files.
+- **Language servers**: the project read-only; a cache directory of their own outside it.
+
+All of them: no network unless `[shell] network = true`, no unix socket (`_confine`), an allow-listed
+environment, and nothing outliving the call. The rules in Python decide *what* may run; the kernel
+holds the line on what it can then do.
 
 macOS has `sandbox-exec`, which loomkin does not drive yet: there, as anywhere without bubblewrap,
 `shell` refuses with the package to install or the setting (`[shell] sandbox = false`) that runs
-commands unconfined.
+commands unconfined; git and language servers then run unconfined, with the same environment.
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import os
-import shutil
-import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._confine import Boundary, Confined, blocks_unix_sockets, confine, environment, find_bubblewrap
 from .._errors import ToolInputError
 from ..config import ShellSection
 from ..workspace import PROTECTED_FILES, STATE_DIR, Workspace
 
-# Inside the root, these stay read-only for the command: the files that grant loomkin its
-# permissions, and what makes git run programs.
-READ_ONLY_IN_ROOT = (
-    *PROTECTED_FILES,
-    STATE_DIR,
-    ".git/config",
-    ".git/config.worktree",
-    ".git/hooks",
-    ".git/info/attributes",
-)
+# Inside the git directory, what makes git run programs or read elsewhere: read-only even to git itself.
+_GIT_CONTROL = ("config", "config.worktree", "hooks", "info/attributes", "commondir", "objects/info/alternates")
 # Words in a command's output that mean it wanted the network the sandbox does not give.
 _NETWORK_FAILURES = (
     "Could not resolve host",
@@ -69,63 +67,92 @@ class Sandbox:
         bwrap = find_bubblewrap()
         if bwrap is not None:
             network = "network allowed" if self._config.network else "no network"
-            return SandboxState(True, f"bubblewrap ({bwrap}): writes only in the project, {network}")
+            sockets = "no unix sockets" if blocks_unix_sockets() else "unix sockets not blocked on this machine"
+            return SandboxState(True, f"bubblewrap ({bwrap}): writes only in the project, {network}, {sockets}")
         return SandboxState(False, "no sandbox can be had here", _install_hint())
 
-    def wrap(self, argv: list[str], required: bool = True, scratch: Path | None = None) -> list[str]:
-        """`argv` as it runs confined; when no sandbox can be had, refuses with one sentence (`required`)
-        or leaves it as it is. `scratch`, a fresh directory, is the command's writable TMPDIR.
+    def command(self, argv: list[str], scratch: Path) -> Confined:
+        """A shell command as it runs: confined, or refused with one sentence when no sandbox can be had.
+        `scratch`, a fresh directory, is its writable TMPDIR.
 
         With `[shell] sandbox = false` (the person's own setting, or a trusted project's) it runs as is.
         """
+        env = environment({"TMPDIR": str(scratch)})
         if not self._config.sandbox:
-            return argv
-        bwrap = find_bubblewrap()
-        if bwrap is None:
-            if not required:
-                return argv
+            return Confined(argv, env)
+        if find_bubblewrap() is None:
             raise ToolInputError(f"commands run only inside an OS sandbox and none can be had here; {_install_hint()}.")
-        return [*bubblewrap_argv(bwrap, self._ws.root, self._config.network, scratch), "--", *argv]
+        root = self._ws.root
+        git_dir = self._git_dir()
+        read_only = self._protected() + ([git_dir] if git_dir is not None else [])
+        boundary = Boundary(
+            writable=(root, scratch), read_only=tuple(read_only), network=self._config.network, chdir=root,
+            setenv={"TMPDIR": str(scratch)},
+        )  # fmt: skip
+        return confine(argv, boundary, env)
+
+    def git(self, argv: list[str], env: dict[str, str], writes: bool) -> Confined:
+        """git as loomkin runs it: `writes` for add, commit, reset and stash; confined where a sandbox can be
+        had (else as it is: git still runs none of the repository's programs, see `services/git.py`)."""
+        if not self._config.sandbox or find_bubblewrap() is None:
+            return Confined(argv, env)
+        root = self._ws.root
+        if not writes:
+            return confine(argv, Boundary(network=self._config.network, chdir=root), env)
+        git_dir = self._git_dir()
+        control = [git_dir / name for name in _GIT_CONTROL] if git_dir is not None else []
+        writable = (root,) if git_dir is None or git_dir.is_relative_to(root) else (root, git_dir)
+        read_only = self._protected() + [path for path in control if os.path.lexists(path) and not os.path.islink(path)]
+        return confine(argv, Boundary(writable, tuple(read_only), self._config.network, chdir=root), env)
+
+    def language_server(self, name: str, argv: list[str], extra_env: Mapping[str, str]) -> Confined:
+        """A language server: the project read-only, its own cache directory outside the project writable."""
+        cache = self.cache_directory(name)
+        env = environment(dict(extra_env) | {"XDG_CACHE_HOME": str(cache), "TMPDIR": str(cache / "tmp")})
+        if not self._config.sandbox or find_bubblewrap() is None:
+            return Confined(argv, env)
+        boundary = Boundary(writable=(cache,), network=self._config.network, chdir=self._ws.root)
+        return confine(argv, boundary, env)
+
+    def cache_directory(self, server: str) -> Path:
+        """`$XDG_CACHE_HOME/loomkin-mcp/lsp/<project>/<server>`: per project and server, outside every project."""
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path(os.environ.get("HOME") or "~").expanduser() / ".cache")
+        project = hashlib.sha256(str(self._ws.root).encode()).hexdigest()[:16]
+        safe = "".join(char if char.isalnum() or char in "-_." else "_" for char in server)[:64] or "server"
+        path = base / "loomkin-mcp" / "lsp" / project / safe
+        (path / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
 
     def hint_for(self, output: str) -> str | None:
-        """A line to add when a confined command failed for lack of the network."""
-        if self._config.sandbox and not self._config.network and any(word in output for word in _NETWORK_FAILURES):
+        """A line to add when a confined command failed for what the sandbox withholds."""
+        if not self._config.sandbox:
+            return None
+        if not self._config.network and any(word in output for word in _NETWORK_FAILURES):
             return "the sandbox gives commands no network; the person can allow it with `[shell] network = true`."
+        if "Read-only file system" in output and ".git" in output:
+            return "the sandbox keeps .git read-only for commands; stage, commit, reset and stash with the git tool."
         return None
 
+    def _protected(self) -> list[Path]:
+        """loomkin's own files in the root, and where a link among them leads when that is inside the root:
+        only what exists can be bound (the shell removes such a file a command creates)."""
+        root = self._ws.root
+        found = []
+        for name in (*PROTECTED_FILES, STATE_DIR):
+            path = root / name
+            if not os.path.lexists(path):
+                continue
+            real = Path(os.path.realpath(path))
+            if os.path.islink(path):
+                if real.is_relative_to(root) and real != root and os.path.exists(real):
+                    found.append(real)
+            else:
+                found.append(path)
+        return found
 
-def bubblewrap_argv(bwrap: str, root: Path, network: bool, scratch: Path | None = None) -> list[str]:
-    # /tmp stays as it is, read-only (programs and the project itself may live under it); the command's
-    # own temporary files go to `scratch`, made for the call and removed after it.
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    argv += ["--bind", str(root), str(root)]
-    for name in READ_ONLY_IN_ROOT:
-        path = root / name
-        # Only what exists can be bound; a link is bound as where it leads only when that is inside.
-        if os.path.lexists(path) and not os.path.islink(path):
-            argv += ["--ro-bind", str(path), str(path)]
-    argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
-    argv += [] if network else ["--unshare-net"]
-    if scratch is not None:
-        argv += ["--bind", str(scratch), str(scratch), "--setenv", "TMPDIR", str(scratch)]
-    argv += ["--chdir", str(root)]
-    return argv
-
-
-@functools.cache
-def find_bubblewrap() -> str | None:
-    """`bwrap` when it can actually make a sandbox here (a kernel may refuse it namespaces): tried once."""
-    if not sys.platform.startswith("linux"):
-        return None
-    found = shutil.which("bwrap")
-    if found is None:
-        return None
-    probe = [*bubblewrap_argv(found, Path("/"), network=False), "--", "true"]
-    try:
-        done = subprocess.run(probe, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return found if done.returncode == 0 else None
+    def _git_dir(self) -> Path | None:
+        programs = self._ws.trust.git_programs()
+        return programs.git_dir if programs is not None else None
 
 
 def _install_hint() -> str:

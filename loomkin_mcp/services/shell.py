@@ -22,6 +22,7 @@ from pathlib import Path
 import anyio
 from anyio.abc import Process
 
+from .._confine import Confined
 from .._errors import PermissionRefused, ToolInputError
 from .._fs import proc_stat
 from ..workspace import PROTECTED_FILES, Workspace
@@ -226,6 +227,11 @@ class ShellService:
         denied = denying_pattern(argv, rules.shell_denied)
         if denied is not None:
             raise PermissionRefused(f"`{command}` matches the denied shell pattern `{denied}` in {name}.")
+        if rules.unreadable:
+            raise PermissionRefused(
+                f"shell commands are off because {name} {rules.unreadable}; replace it with a regular file in the "
+                "project."
+            )
         if not rules.shell_allowed:
             raise PermissionRefused(
                 f"shell commands are off because {name} has no `Shell:` rule; ask the person to add one under "
@@ -253,25 +259,29 @@ class ShellService:
         # The command's TMPDIR: under loomkin's own `.loomkin/` (so nothing is written outside the project),
         # writable inside the sandbox although `.loomkin/` is not, and removed after the call.
         with tempfile.TemporaryDirectory(prefix="shell-", dir=self._ws.state_directory("tmp")) as scratch:
-            return await self._run_confined(argv, self._sandbox.wrap(argv, scratch=Path(scratch)), timeout_ms)
+            return await self._run_confined(argv, self._sandbox.command(argv, Path(scratch)), timeout_ms)
 
-    async def _run_confined(self, argv: list[str], confined: list[str], timeout_ms: int) -> ShellResult:
-        absent = self._absent_protected()
+    async def _run_confined(self, argv: list[str], confined: Confined, timeout_ms: int) -> ShellResult:
+        absent, links = self._absent_protected(), self._protected_links()
         output = _HeadTail(OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS)
         started = anyio.current_time()
         try:
             process = await anyio.open_process(
-                confined,
+                confined.argv,
                 stdin=subprocess.DEVNULL,  # never our own stdin: in stdio mode it carries the protocol
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,  # one stream, in the order the command wrote it
                 cwd=self._ws.root,
+                env=confined.env,
+                pass_fds=confined.pass_fds,
                 start_new_session=True,
             )
         except FileNotFoundError:
             raise ToolInputError(f"`{argv[0]}` was not found; check that it is installed and on PATH.") from None
         except PermissionError:
             raise ToolInputError(f"`{argv[0]}` is not executable; check its permissions.") from None
+        finally:
+            confined.close()
         timed_out = False
         self._running.add(process.pid)
         try:
@@ -289,6 +299,7 @@ class ShellService:
         text = output.text()
         notes = [note for note in (self._sandbox.hint_for(text),) if note]
         notes += self._remove_created(absent)
+        notes += self._restore_links(links)
         return ShellResult(
             argv=argv,
             exit_code=None if timed_out else process.returncode,
@@ -310,12 +321,39 @@ class ShellService:
         create one (a LOOMKIN.md that outranks `.loomkin.md`); it is removed after the call."""
         return [self._ws.root / name for name in PROTECTED_FILES if not os.path.lexists(self._ws.root / name)]
 
+    def _protected_links(self) -> dict[Path, str]:
+        """loomkin's files that are links: the sandbox binds where they lead, but the link itself lives in the
+        writable root, so a command could swap it; it is put back after the call."""
+        links = {}
+        for name in PROTECTED_FILES:
+            path = self._ws.root / name
+            if os.path.islink(path):
+                links[path] = os.readlink(path)
+        return links
+
+    def _restore_links(self, links: dict[Path, str]) -> list[str]:
+        notes = []
+        for path, target in links.items():
+            if os.path.islink(path) and os.readlink(path) == target:
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+            os.symlink(target, path)
+            notes.append(f"the command replaced {path.name}, which holds loomkin's settings, so it was put back.")
+        return notes
+
     def _remove_created(self, absent: list[Path]) -> list[str]:
         notes = []
         for path in absent:
-            if os.path.lexists(path) and not os.path.isdir(path):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
                 os.unlink(path)
-                notes.append(f"the command created {path.name}, which holds loomkin's settings, so it was removed.")
+            else:
+                continue
+            notes.append(f"the command created {path.name}, which holds loomkin's settings, so it was removed.")
         return notes
 
 

@@ -52,6 +52,15 @@ class ProcessInfo:
         return how + (f"; its last stderr: {tail[:400]}" if tail else "")
 
 
+# What an upstream gets of the server's own environment: enough to find its programs, never its secrets.
+_UPSTREAM_PASSED = ("PATH", "HOME", "LANG")
+
+
+def upstream_environment(entry: McpServerEntry) -> dict[str, str]:
+    """PATH, HOME and LANG, plus what the entry's `env` names (the person's or a trusted project's choice)."""
+    return {name: os.environ[name] for name in _UPSTREAM_PASSED if name in os.environ} | dict(entry.env)
+
+
 @asynccontextmanager
 async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> AsyncIterator[Streams]:
     """Spawn `entry.command` and speak newline-delimited JSON-RPC over its stdin and stdout."""
@@ -66,7 +75,7 @@ async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> As
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=str(cwd),
-        env=os.environ | entry.env,
+        env=upstream_environment(entry),
         start_new_session=True,
         preexec_fn=die_with_parent,
         limit=_MAX_LINE_BYTES,
@@ -96,11 +105,16 @@ async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> As
                 process.stdin.write(data.encode() + b"\n")
                 await process.stdin.drain()
 
+    stderr_read = anyio.Event()
+
     async def read_stderr() -> None:
         assert process.stderr is not None
-        while line := await process.stderr.readline():
-            if text := line.decode("utf-8", errors="replace").rstrip():
-                info.stderr_tail.append(text)
+        try:
+            while line := await process.stderr.readline():
+                if text := line.decode("utf-8", errors="replace").rstrip():
+                    info.stderr_tail.append(text)
+        finally:
+            stderr_read.set()
 
     async def wait_exit() -> None:
         info.returncode = await process.wait()
@@ -116,6 +130,11 @@ async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> As
         finally:
             with anyio.CancelScope(shield=True):
                 await _stop(process, info)
+                # stdout's end can reach the session before the exit is recorded: wait for the exit code and
+                # stderr's last lines, so the failure is described the same way every time.
+                with anyio.move_on_after(_STOP_GRACE_SECONDS):
+                    await info.exited.wait()
+                    await stderr_read.wait()
             group.cancel_scope.cancel()
 
 

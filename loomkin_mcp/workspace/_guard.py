@@ -116,6 +116,11 @@ class PathGuard:
             raise PathRefused(
                 f"'{relative}' holds the project's own loomkin settings, which tools may not change; edit it yourself."
             )
+        if rules.unreadable:
+            raise PathRefused(
+                f"writes are held because {_rules_name(rules)} {rules.unreadable}, so its denials cannot be checked; "
+                "the person must replace it with a regular file in the project."
+            )
         denied = next((glob for glob in rules.write_denied if glob_matches(glob, relative)), None)
         if denied is not None:
             raise PathRefused(

@@ -49,6 +49,9 @@ class Rules:
     write_denied: tuple[str, ...] = ()
     other_allowed: tuple[str, ...] = field(default=())
     other_denied: tuple[str, ...] = field(default=())
+    unreadable: str | None = None
+    """Why the rules file that is there is not read (a directory, a dangling link…): then loomkin fails
+    closed — no shell command runs and no write is allowed until it is fixed."""
 
 
 def parse_rules(text: str, path: Path | None = None) -> Rules:
@@ -143,8 +146,10 @@ class RulesFile:
             found = read_own_file(path, self._root, MAX_RULES_BYTES)
         except OwnFileRefused as exc:
             logger.warning("%s is not read because %s; replace it with a regular file in the project.", path.name, exc)
-            return Rules()
+            return Rules(path=path, unreadable=f"is not read because {exc}")
         if found is None:
+            if os.path.lexists(path):  # a dangling link still names the rules file: not an absent one
+                return Rules(path=path, unreadable="is not read because it is a link to nothing")
             return Rules()
         self.identity = found.identity
         text = found.data.decode("utf-8", errors="replace")

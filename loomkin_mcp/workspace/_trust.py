@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 from .._errors import ConfigError, one_line
 from .._fs import OwnFileRefused, atomic_write, read_own_file
 from ..config import READ_ONLY_TOOLS, LoomkinConfig, Settings, merge_configs, user_config_dir
+from ._git import GitPrograms, git_stamp, read_git_programs
 from ._rules import Rules
 
 TRUST_FILENAME = "trust.json"
@@ -45,127 +45,6 @@ class Grant:
     """Exactly what is fingerprinted (values of secrets included, never shown)."""
 
 
-# git config keys (by their last part) through which a repository names a program for git to run:
-# filter drivers, textconv and external diff, merge drivers, credential helpers, ssh, editors, pagers,
-# gpg, fsmonitor, hooks. Each maps to the value that runs nothing.
-GIT_PROGRAM_KEYS = {
-    "clean": "", "smudge": "", "process": "", "textconv": "", "command": "", "driver": "", "helper": "",
-    "program": "", "cmd": "", "sshcommand": "", "askpass": "", "editor": "", "pager": "", "gitproxy": "",
-    "external": "", "packobjectshook": "", "alternaterefscommand": "", "difffilter": "",
-    "required": "false", "showsignature": "false", "gpgsign": "false", "fsmonitor": "false",
-    "hookspath": "/dev/null",
-}  # fmt: skip
-_REPOSITORY_SCOPES = ("local", "worktree")
-_GIT_CONFIG_SECONDS = 5
-_MAX_HOOK_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class GitPrograms:
-    """What a repository's own git config and hooks would make git run."""
-
-    repository: dict[str, str]
-    """Program-naming keys set in the repository's config (`.git/config`, its includes, worktree config)."""
-    persons: dict[str, str]
-    """The same kind of keys in the person's own config (system, global, command line)."""
-    hooks: dict[str, str]
-    """Hook name → digest of its content, for every executable hook in the repository's hooks directory."""
-    unreadable: str | None = None
-    """Why git's configuration could not be read (then git is not run at all until it can be)."""
-
-    def overrides(self) -> dict[str, str]:
-        """`-c` values under which git runs none of the repository's programs (the person's own stay)."""
-        # Hooks run from .git/hooks/ unless the person's own config points elsewhere.
-        found = {"core.hooksPath": self.persons.get("core.hookspath", "/dev/null")}
-        for key in self.repository:
-            last = key.rsplit(".", 1)[-1].lower()
-            neutral = "false" if key.lower().startswith("pager.") else GIT_PROGRAM_KEYS[last]
-            found[key] = self.persons.get(key, neutral)
-        return found
-
-    def grants(self) -> list[Grant]:
-        grants = [
-            Grant("git", f"git runs `{value}` ({key} in the repository's own git config)", _canonical([key, value]))
-            for key, value in sorted(self.repository.items())
-        ]
-        grants += [
-            Grant("git", f"git runs the repository's hook `{name}`", _canonical(["hook", name, digest]))
-            for name, digest in sorted(self.hooks.items())
-        ]
-        if self.unreadable:
-            grants.append(Grant("git", self.unreadable, _canonical(["unreadable", self.unreadable])))
-        return grants
-
-
-def read_git_programs(root: Path) -> GitPrograms | None:
-    """What the repository at `root` names for git to run; None when `root` is not a git work tree.
-
-    When git's configuration cannot be read in time (an include of a FIFO), `unreadable` says so.
-    """
-    git_dir = root / ".git"
-    if not os.path.lexists(git_dir):
-        return None
-    try:
-        done = subprocess.run(
-            ["git", "config", "--null", "--list", "--show-scope"], cwd=root, stdin=subprocess.DEVNULL,
-            capture_output=True, timeout=_GIT_CONFIG_SECONDS,
-        )  # fmt: skip
-    except FileNotFoundError:
-        return None
-    except (OSError, subprocess.TimeoutExpired):
-        why = f"git's configuration could not be read within {_GIT_CONFIG_SECONDS} s (an include of a FIFO?)"
-        return GitPrograms({}, {}, {}, why)
-    repository: dict[str, str] = {}
-    persons: dict[str, str] = {}
-    # `--null --show-scope` writes `scope NUL key LF value NUL` per entry.
-    fields = done.stdout.decode("utf-8", errors="replace").split("\0")
-    for scope, entry in zip(fields[0::2], fields[1::2], strict=False):
-        key, _, value = entry.partition("\n")
-        if key.rsplit(".", 1)[-1].lower() in GIT_PROGRAM_KEYS or key.lower().startswith("pager."):
-            (repository if scope in _REPOSITORY_SCOPES else persons)[key] = value
-    return GitPrograms(repository, persons, _hooks(git_dir / "hooks"))
-
-
-def _hooks(directory: Path) -> dict[str, str]:
-    hooks = {}
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return {}
-    for entry in entries:
-        if entry.name.endswith(".sample") or not os.access(entry.path, os.X_OK) or entry.is_dir():
-            continue
-        try:
-            found = read_own_file(Path(entry.path), Path("/"), _MAX_HOOK_BYTES)
-            digest = hashlib.sha256(found.data).hexdigest() if found else "missing"
-        except OwnFileRefused as exc:
-            digest = f"unreadable: {exc}"
-        hooks[entry.name] = digest
-    return hooks
-
-
-def _git_stamp(root: Path) -> tuple[int, ...]:
-    """Changes whenever the repository's config or hooks may have: what the git grants are cached by.
-
-    `*.sample` hooks never run, so only the others are looked at one by one; a sample renamed into a
-    hook changes the hooks directory's own stamp.
-    """
-    git_dir = root / ".git"
-    paths = [git_dir, git_dir / "config", git_dir / "config.worktree", git_dir / "hooks"]
-    try:
-        paths += [Path(entry.path) for entry in os.scandir(git_dir / "hooks") if not entry.name.endswith(".sample")]
-    except OSError:
-        pass
-    stamp: list[int] = []
-    for path in paths:
-        try:
-            info = os.stat(path)
-            stamp += [info.st_mtime_ns, info.st_size, info.st_ino]
-        except OSError:
-            stamp += [-1, -1, -1]
-    return tuple(stamp)
-
-
 def project_grants(project: dict[str, Any], rules: Rules) -> list[Grant]:
     """Every grant in the project's `.loomkin.toml` (validated table) and LOOMKIN.md."""
     grants: list[Grant] = []
@@ -176,12 +55,14 @@ def project_grants(project: dict[str, Any], rules: Rules) -> list[Grant]:
             text = f"connect to {entry['url']}" + (f" sending headers {headers}" if headers else "")
         else:
             text = f"run `{_command_line(entry)}`" + _env_and_cwd(entry)
-        material = {key: entry.get(key) for key in ("name", "command", "args", "env", "cwd", "url", "headers")}
-        grants.append(Grant("upstream", f"upstream MCP server `{name}`: {text}", _canonical(material)))
+        # The whole entry is fingerprinted: any change to how it starts asks again.
+        grants.append(Grant("upstream", f"upstream MCP server `{name}`: {text}", _canonical(entry)))
     for entry in project.get("lsp", {}).get("servers", []):
-        material = {key: entry.get(key) for key in ("name", "command", "args", "env")}
         text = f"language server `{entry.get('name', '?')}`: run `{_command_line(entry)}`" + _env_and_cwd(entry)
-        grants.append(Grant("language server", text, _canonical(material)))
+        for key in ("settings", "initialization_options"):
+            if entry.get(key):
+                text += f" with {key.replace('_', ' ')} {_canonical(entry[key])[:300]}"
+        grants.append(Grant("language server", text, _canonical(entry)))
     for name, endpoint in sorted(project.get("provider", {}).get("endpoints", {}).items()):
         material = {"name": name, "url": endpoint.get("url"), "auth_key": endpoint.get("auth_key")}
         text = f"model endpoint `{name}`: send requests to {endpoint.get('url')}"
@@ -304,15 +185,18 @@ class Trust:
         rules, programs = self._rules(), self.git_programs()
         cached = self._grants
         if cached is None or cached[0] is not rules or cached[1] is not programs:
-            grants = project_grants(self._settings.project, rules) + (programs.grants() if programs else [])
+            git = [Grant("git", text, _canonical(material)) for text, material in programs.grants()] if programs else []
+            grants = project_grants(self._settings.project, rules) + git
             cached = self._grants = (rules, programs, grants, fingerprint(grants))
         return cached
 
     def git_programs(self) -> GitPrograms | None:
         """The repository's own git programs (cached until its config or hooks change)."""
-        stamp = _git_stamp(self.root)
+        stamp = git_stamp(self.root, self._git[1] if self._git is not None else None)
         if self._git is None or self._git[0] != stamp:
-            self._git = (stamp, read_git_programs(self.root))
+            programs = read_git_programs(self.root)
+            # Stamped again with what this read found (its includes, its hooks directory).
+            self._git = (git_stamp(self.root, programs), programs)
         return self._git[1]
 
     @property

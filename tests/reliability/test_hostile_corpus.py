@@ -236,11 +236,13 @@ async def test_hostile_paths_never_escape(tmp_path: Path) -> None:
 
 def _servers_own_git(execution: Execution) -> bool:
     """The server's own git runs: its reads and the git tool start `git --no-pager`; the trust check lists the
-    repository's config (`git config --null --list --show-scope`, which runs nothing)."""
+    repository's config (`git --git-dir=… --work-tree=… config --null --list …`, which runs nothing)."""
+    argv = execution.argv
     return _git_only(execution) and (
-        execution.argv[:2] == ["git", "--no-pager"]
-        or execution.argv == ["git", "config", "--null", "--list", "--show-scope"]
-    )
+        argv[:2] == ["git", "--no-pager"]
+        or (argv[1:2] and argv[1].startswith("--git-dir=") and argv[3:] == [
+            "config", "--null", "--list", "--show-scope", "--show-origin"])
+    )  # fmt: skip
 
 
 def _allowed_command(execution: Execution) -> bool:
