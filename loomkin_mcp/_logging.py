@@ -13,6 +13,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._redact import redact
+
 if TYPE_CHECKING:
     # The CLI installs the bridge before it knows whether it will serve: keep the SDK off that path.
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -46,13 +48,20 @@ _EARLY_RECORDS = 50
 def configure_stderr_logging(level: str) -> None:
     """Our records at `level` to stderr; the SDK's own chatter only from WARNING unless debugging."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("loomkin-mcp %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_RedactingFormatter("loomkin-mcp %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     numeric = logging.getLevelName(level.upper())
     root.setLevel(logging.WARNING if numeric != logging.DEBUG else logging.DEBUG)
     for name in LOGGER_NAMES:
         logging.getLogger(name).setLevel(numeric)
+
+
+class _RedactingFormatter(logging.Formatter):
+    """A record's text with its credentials masked (a URL's password, a token in an upstream's args…)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,7 @@ class McpLogBridge(logging.Handler):
 
     def _send(self, target: _Target, record: logging.LogRecord) -> None:
         level = _TO_MCP.get(record.levelno, "info")
-        message = record.getMessage()
+        message = redact(record.getMessage())
 
         def spawn() -> None:
             task = asyncio.ensure_future(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ._errors import ConfigError
+from ._errors import ConfigError, one_line
 from ._limits import MAX_MESSAGE_BYTES
 from ._version import __version__
 
@@ -145,6 +145,8 @@ def _write(message: dict[str, Any]) -> None:
 
 
 def _directories(roots: list[Any]) -> list[Path]:
+    from .workspace import refused_root
+
     found = []
     for root in roots:
         uri = str(root.get("uri", "")) if isinstance(root, dict) else ""
@@ -152,8 +154,11 @@ def _directories(roots: list[Any]) -> list[Path]:
         if parts.scheme != "file":
             continue
         path = Path(unquote(parts.path))
-        if path.is_dir() and not unsafe_default_root(path.resolve()):
+        why = refused_root(path)
+        if why is None:
             found.append(path.resolve())
+        else:
+            logger.warning("the editor's root %s is not served: %s.", one_line(str(path)), why)
     return found
 
 

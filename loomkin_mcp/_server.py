@@ -37,6 +37,7 @@ from ._decision_tools import register_decision_tools
 from ._errors import LoomkinError, one_line
 from ._logging import McpLogBridge
 from ._lsp_tools import register_lsp_tools
+from ._redact import redact
 from ._roots import WithoutAnswerTo, replayed_then, take_replay
 from ._status import CallLog
 from ._stdin import cancellable_stdin
@@ -457,7 +458,7 @@ def render_upstreams(upstreams: UpstreamPool) -> str:
         error = f"; last error: {row.last_error}" if row.last_error else ""
         error += f"; fix: {row.fix}" if row.fix else ""
         lines.append(f"{row.name} ({row.target}): {row.state}{via}, {row.tools} tools, {row.restarts} restarts{error}")
-    return "\n".join(lines)
+    return redact("\n".join(lines))
 
 
 def render_diagnostics(services: Services) -> str:

@@ -1,7 +1,7 @@
 """What the server is doing, for people and scripts: `/health`, `/status.json` and `loomkin-mcp status`.
 
 Read-only: a snapshot starts nothing (no language server, no index, no store is opened for it),
-and shows no secret — tool arguments are shortened, file contents never shown.
+and shows no secret — tool arguments are shortened, file contents never shown, credentials masked.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ._redact import redact
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -59,30 +60,43 @@ def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
     workspace = services.workspace
     rules = workspace.rules
     held = workspace.trust.held_back()
-    return {
-        **health(server.started),
-        "project": {
-            "root": str(workspace.root),
-            "config": str(workspace.settings.path) if workspace.settings.path else None,
-            "trusted": not held,
-            "held_back": [grant.description for grant in held],
-            "rules": {
-                "file": rules.path.name if rules.path else None,
-                "rules": list(rules.rules),
-                "shell_allowed": [] if held else list(rules.shell_allowed),
-                "shell_denied": list(rules.shell_denied),
-                "write_allowed": list(rules.write_allowed),
-                "write_denied": list(rules.write_denied),
+    return _redacted(
+        {
+            **health(server.started),
+            "project": {
+                "root": str(workspace.root),
+                "config": str(workspace.settings.path) if workspace.settings.path else None,
+                "trusted": not held,
+                "held_back": [grant.text for grant in held],
+                "rules": {
+                    "file": rules.path.name if rules.path else None,
+                    "rules": list(rules.rules),
+                    "shell_allowed": [] if held else list(rules.shell_allowed),
+                    "shell_denied": list(rules.shell_denied),
+                    "write_allowed": list(rules.write_allowed),
+                    "write_denied": list(rules.write_denied),
+                },
             },
-        },
-        "language_servers": [dataclasses.asdict(row) for row in services.lsp.status()],
-        "upstreams": [dataclasses.asdict(row) for row in server.upstreams.status()],
-        "sessions": [_session(session, since) for session, since in reversed(server.notifier.clients())],
-        "diagnostics": _diagnostics(server),
-        "repo_map": services.repomap.summary(),
-        "decisions": services.decisions.summary(open_store),
-        "tool_calls": server.calls.recent(),
-    }
+            "language_servers": [dataclasses.asdict(row) for row in services.lsp.status()],
+            "upstreams": [dataclasses.asdict(row) for row in server.upstreams.status()],
+            "sessions": [_session(session, since) for session, since in reversed(server.notifier.clients())],
+            "diagnostics": _diagnostics(server),
+            "repo_map": services.repomap.summary(),
+            "decisions": services.decisions.summary(open_store),
+            "tool_calls": server.calls.recent(),
+        }
+    )
+
+
+def _redacted(value: Any) -> Any:
+    """Every string of the snapshot with its credentials masked: command lines, URLs, errors, arguments."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def page_state(server: LoomkinServer) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
     def approve_git(ctx: Context, operation: str, args: GitArgs | None) -> Approval | Elicit[Approval]:
         if is_read_only(operation, args):
             return Approval()
-        return ask(ctx, "git", f"run git {operation}")
+        return ask(ctx, "git", f"run `{services.git.command_line(operation, args)}`")
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def file_read(

@@ -3,19 +3,21 @@
 Usage: fake_upstream.py STATE_DIR [PORT]
 Tool `wait(seconds)` sleeps; when the call is cancelled it writes STATE_DIR/cancelled.
 Tool `babble()` turns the process into one that writes garbage on stdout and never answers again.
+Tool `deep()` answers with a result nested 5,000 levels deep (written to the wire by hand), then waits.
 Resource `loomkin://rules` tries to take loomkin's own name (loomkin must not pass it on).
 With PORT it serves legacy SSE at http://127.0.0.1:PORT/events (a URL not ending in /sse,
 to show the fallback from streamable HTTP); otherwise stdio.
 """
 
 import fcntl
+import json
 import os
 import stat
 import sys
 from pathlib import Path
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 STATE = Path(sys.argv[1])
 server = MCPServer("fake-upstream")
@@ -44,6 +46,16 @@ def babble() -> str:
     """Become a process that babbles on stdout (same pid, same pipes) and never answers again."""
     os.dup2(_wire_fd(), 1)  # the SDK serves the wire from a private copy and points fd 1 at stderr
     os.execv(sys.executable, [sys.executable, "-c", BABBLER])
+
+
+@server.tool()
+async def deep(ctx: Context) -> str:
+    """Reply with JSON nested 5,000 levels deep: more than any JSON parser is asked to take."""
+    nested = "[" * 5000 + "]" * 5000
+    reply = f'{{"jsonrpc": "2.0", "id": {json.dumps(ctx.request_id)}, "result": {{"content": {nested}}}}}\n'
+    os.write(_wire_fd(), reply.encode())
+    await anyio.sleep(3600)
+    return "never"
 
 
 @server.resource("loomkin://rules")

@@ -10,18 +10,38 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import anyio
+import httpx2
+import mcp_types as types
 import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import MCPError
 
-from conftest import GIT_IDENTITY, fails, git_init, ok, serve, trust_project, write_rules
+from conftest import (
+    GIT_IDENTITY,
+    LOOMKIN,
+    _http_streams,
+    fails,
+    git_init,
+    http_daemon,
+    ok,
+    serve,
+    server_env,
+    trust_project,
+    write_rules,
+)
 
 pytestmark = pytest.mark.anyio
 
 FAKE_LSP = Path(__file__).with_name("fake_lsp.py")
+FAKE_UPSTREAM = Path(__file__).with_name("fake_upstream.py")
 SECRETS = {
     "ANTHROPIC_API_KEY": "sk-ant-SECRET-4242",
     "LOOMKIN_TOKEN": "token-SECRET-4343",
@@ -290,3 +310,180 @@ def test_every_program_key_of_gits_own_documentation_is_overridden() -> None:
     assert missing == [], missing
     assert program_key("gpg.ssh.defaultKeyCommand") is not None
     assert program_key("diff.my.driver.textconv") is not None  # a subsection holding dots
+
+
+# -- planted state, the status page, prompts, roots ---------------------------------------------------------
+
+
+def plant_store(root: Path, extra: str) -> Path:
+    """`.loomkin/decisions.db` with loomkin's own schema (made by loomkin itself), then `extra` SQL run on it."""
+    from loomkin_mcp.decisions import DecisionStore
+
+    state = root / ".loomkin"
+    state.mkdir(exist_ok=True)
+    DecisionStore.open(lambda name: state / name, None).close()
+    path = state / "decisions.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(extra)
+    return path
+
+
+SLOW_VIEW = """
+ALTER TABLE decision_nodes RENAME TO real_nodes;
+CREATE VIEW decision_nodes AS
+  WITH RECURSIVE forever(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM forever)
+  SELECT r.* FROM real_nodes r, forever;
+"""
+
+
+async def test_a_planted_decision_store_is_refused_and_the_daemon_keeps_answering(project: Path) -> None:
+    plant_store(project, SLOW_VIEW)
+    async with http_daemon(project, "http") as url, _http_streams(url) as streams, httpx2.AsyncClient() as client:
+        async with ClientSession(streams[0], streams[1], read_timeout_seconds=60) as session:
+            await session.initialize()
+            with anyio.fail_after(20):  # a hang guard: the refusal comes at once
+                refused = await fails(session, "decision_query", query_type="recent_decisions")
+            assert "is not a decision store loomkin made" in refused and "view decision_nodes" in refused, refused
+            base = url.removesuffix("/mcp")
+            with anyio.fail_after(20):
+                assert (await client.get(f"{base}/status.json")).status_code == 200
+                assert (await client.get(f"{base}/health")).json()["status"] == "ok"
+
+
+async def test_planted_huge_titles_are_cut_on_read(project: Path) -> None:
+    huge = "T" * (8 << 20)
+    plant_store(
+        project,
+        "INSERT INTO decision_nodes (id, change_id, node_type, title, description, status, metadata, inserted_at, "
+        f"updated_at, graph) VALUES ('n1', 'c1', 'goal', '{huge}', '{huge}', 'active', '{{}}', '2026-01-01', "
+        "'2026-01-01', '');",
+    )
+    async with serve(project) as session:
+        shown = await ok(session, "decision_query", query_type="active_goals")
+    assert "T" * 300 in shown and len(shown) < 20_000, len(shown)
+
+
+async def test_the_status_page_for_an_untrusted_project_shows_no_secret_and_bounds_its_feeds(project: Path) -> None:
+    from loomkin_mcp._http import MAX_STATUS_STREAMS
+
+    (project / ".loomkin.toml").write_text(
+        "[mcp]\nservers = [\n"
+        '  { name = "time", command = "mcp-server-time", args = ["--token", "TOKEN-SECRET-4747"] },\n'
+        '  { name = "remote", url = "http://me:PASS-SECRET-4848@127.0.0.1:9/mcp?api_key=KEY-SECRET-4949" },\n'
+        "]\n"
+    )
+    async with http_daemon(project, "http", trusted=False) as url, httpx2.AsyncClient(timeout=30) as client:
+        base = url.removesuffix("/mcp")
+        status = await client.get(f"{base}/status.json")
+        assert status.status_code == 200, status.text
+        assert status.json()["project"]["held_back"] and "SECRET" not in status.text, status.text
+        feeds = [client.stream("GET", f"{base}/status/events") for _ in range(MAX_STATUS_STREAMS)]
+        opened = [await feed.__aenter__() for feed in feeds]
+        try:
+            assert all(response.status_code == 200 for response in opened)
+            first = await anext(opened[0].aiter_lines())
+            assert first.startswith("data: ") and "SECRET" not in first
+            assert (await client.get(f"{base}/status/events")).status_code == 503
+        finally:
+            for feed in feeds:
+                await feed.__aexit__(None, None, None)
+    trust_project(project)
+    async with serve(project) as session:
+        listed = (await session.read_resource("loomkin://upstreams")).contents[0].text
+        assert "time" in listed and "remote" in listed and "SECRET" not in listed, listed
+
+
+async def test_over_http_without_a_token_no_client_is_asked_to_trust(project: Path) -> None:
+    write_rules(project, "## Allowed Operations\n- Shell: `ls`\n")
+    asked: list[str] = []
+
+    async def accept(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"trust": True})
+
+    async with http_daemon(project, "http", trusted=False) as url, _http_streams(url) as streams:
+        async with ClientSession(streams[0], streams[1], elicitation_callback=accept) as session:
+            await session.initialize()
+            assert "held back" in await fails(session, "shell", command="ls")
+    assert asked == []
+    token = {"LOOMKIN_TOKEN": "s3cret"}
+    async with http_daemon(project, "http", env=token, trusted=False) as url:
+        async with _http_streams(url, {"Authorization": "Bearer s3cret"}) as streams:
+            async with ClientSession(streams[0], streams[1], elicitation_callback=accept) as session:
+                await session.initialize()
+                with anyio.fail_after(20):
+                    while (await session.call_tool("shell", {"command": "ls"})).is_error:
+                        await anyio.sleep(0.05)
+    trust_prompts = [message for message in asked if message.startswith("This project")]
+    assert len(trust_prompts) == 1 and "shell commands matching `ls`" in trust_prompts[0], asked
+
+
+async def test_the_git_prompt_shows_the_whole_command(project: Path) -> None:
+    committed(project)
+    asked: list[str] = []
+
+    async def decline(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    async with serve(project, elicitation=decline, env=GIT_IDENTITY) as session:
+        await fails(session, "git", operation="reset", args={"mode": "hard"})
+        await fails(session, "git", operation="commit", args={"message": "a message", "all": True})
+    assert asked == [
+        "Allow git to run `git reset --hard HEAD`?",
+        "Allow git to run `git commit --all --message 'a message'`?",
+    ]
+
+
+async def test_a_config_home_inside_the_project_is_not_the_persons(project: Path) -> None:
+    planted = project / ".cfg" / "loomkin"
+    planted.mkdir(parents=True)
+    (planted / "loomkin.toml").write_text('[permissions]\nauto_approve = ["*"]\n')
+    write_rules(project, "## Allowed Operations\n- Shell: `ls`\n")
+    home = {"XDG_CONFIG_HOME": str(project / ".cfg")}
+    trusting = subprocess.run(
+        [LOOMKIN, "trust", "--yes", "--root", str(project)], capture_output=True, text=True, timeout=60,
+        env=os.environ | server_env(home),
+    )  # fmt: skip
+    assert trusting.returncode != 0 and "inside the project" in trusting.stderr, trusting.stderr
+    assert not (planted / "trust.json").exists()
+
+    async def decline(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="decline")
+
+    async with serve(project, trusted=False, env=home, elicitation=decline) as session:
+        assert "declined" in await fails(session, "file_write", file_path="notes.txt", content="x")
+    assert not (project / "notes.txt").exists()
+
+
+@pytest.mark.parametrize("place", ["/etc", "/proc", "config"])
+async def test_client_roots_in_system_or_private_places_are_refused(place: str) -> None:
+    config = Path(os.environ["XDG_CONFIG_HOME"])
+    config.mkdir(parents=True, exist_ok=True)
+    root = config if place == "config" else Path(place)
+
+    async def roots(context: object) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=root.as_uri())])
+
+    params = StdioServerParameters(command=LOOMKIN, args=["--stdio"], env=server_env(), cwd="/")
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write, list_roots_callback=roots, read_timeout_seconds=30) as session:
+            await session.initialize()
+            with pytest.raises(MCPError):
+                await session.call_tool("file_read", {"file_path": "passwd" if place == "/etc" else "version"})
+
+
+async def test_an_upstreams_deep_reply_fails_at_once_naming_it(project: Path) -> None:
+    state = project.parent / "upstream-state"
+    state.mkdir()
+    (project / ".loomkin.toml").write_text(
+        '[permissions]\nauto_approve = ["fake__*"]\n[mcp]\n'
+        f'servers = [{{ name = "fake", command = "{sys.executable}", args = ["{FAKE_UPSTREAM}", "{state}"] }}]\n'
+    )
+    async with serve(project) as session:
+        with anyio.fail_after(30):
+            while "fake__deep" not in {tool.name for tool in (await session.list_tools()).tools}:
+                await anyio.sleep(0.05)
+        with anyio.fail_after(30):  # a hang guard far below the upstream's 60 s timeout
+            refused = await fails(session, "fake__deep")
+    assert "fake sent a reply that cannot be read" in refused, refused

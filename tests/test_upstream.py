@@ -239,7 +239,10 @@ async def test_an_upstreams_sampling_elicitation_and_roots_reach_the_editor(proj
         return types.CreateMessageResult(role="assistant", model="the-editors-model",
                                          content=types.TextContent(type="text", text=f"sampled: {asked}"))  # fmt: skip
 
+    asked: list[str] = []
+
     async def elicit(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
         return types.ElicitResult(action="accept", content={"name": "Ada", "check": True, "color": "red"})
 
     async def roots(context: object) -> types.ListRootsResult:
@@ -252,6 +255,8 @@ async def test_an_upstreams_sampling_elicitation_and_roots_reach_the_editor(proj
         assert "the-editors-model" in sampled
         elicited = await ok(session, "everything__trigger-elicitation-request")
         assert "Ada" in elicited and "accept" in elicited, elicited
+        # The person sees who asks: an upstream cannot pass for loomkin's own prompts.
+        assert asked == ["everything asks: Please provide inputs for the following fields:"], asked
         listed = await ok(session, "everything__get-roots-list")
         assert editor_root.as_uri() in listed, listed
 

@@ -3,6 +3,7 @@
 from ._load import (
     CONFIG_FILENAME,
     Settings,
+    inside_project,
     load_settings,
     merge_configs,
     parse_config,
@@ -48,6 +49,7 @@ __all__ = [
     "Settings",
     "ShellSection",
     "TeamsSection",
+    "inside_project",
     "load_settings",
     "merge_configs",
     "parse_config",

@@ -78,6 +78,12 @@ def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "loomkin"
 
 
+def inside_project(path: Path, root: Path) -> bool:
+    """Whether `path` (followed through links, as far as it exists) is the project root or under it."""
+    real, top = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+    return real == top or real.is_relative_to(top)
+
+
 def load_settings(root: Path, config_path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Load the person's config, then `config_path` (default `<root>/.loomkin.toml`; absent is fine).
 
@@ -89,6 +95,12 @@ def load_settings(root: Path, config_path: Path | None = None, environ: Mapping[
     environ = os.environ if environ is None else environ
     env = load_environment(environ)
     user_path: Path | None = user_config_path(environ)
+    if user_path is not None and inside_project(user_path, root):
+        # The project's own files could then grant themselves anything: never the person's config.
+        logger.warning(
+            "%s is inside the project, so it is not read as your own config; set XDG_CONFIG_HOME outside it.", user_path
+        )
+        user_path = None
     user = read_config(user_path) if user_path is not None and os.path.lexists(user_path) else None
     if user is None:
         user_path = None

@@ -385,7 +385,10 @@ def _require_own_schema(connection: sqlite3.Connection, path: Path) -> None:
     """A store of any other shape (a view, a trigger, a table of its own) is refused before anything reads it."""
     found = frozenset(connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall())
     if found and found not in _own_schemas():
-        extra = sorted(f"{kind} {name}" for kind, name, _, _ in found - set().union(*_own_schemas()))
+        known = {(kind, name) for schema in _own_schemas() for kind, name, _, _ in schema}
+        # What loomkin never makes first (a view, a trigger, a table of another name), then what it changed.
+        unlike = sorted(found - set().union(*_own_schemas()), key=lambda row: ((row[0], row[1]) in known, row[1]))
+        extra = [f"{kind} {name}" for kind, name, _, _ in unlike]
         what = f"it has {', '.join(extra[:3])}" if extra else "its tables are not shaped as loomkin's"
         raise StoreError(
             f"{path} is not a decision store loomkin made ({what}), so it is not opened; move it away and loomkin "

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Literal
@@ -187,13 +188,13 @@ class GitService:
         self._ws = workspace
         self._sandbox = sandbox
 
+    def command_line(self, operation: str, args: GitArgs | None) -> str:
+        """The whole command as it will run (`git reset --hard HEAD~3`), for the person approving it."""
+        return shlex.join(["git", *self._argv(operation, args or GitArgs())])
+
     def run(self, operation: str, args: GitArgs | None) -> str:
         args = args or GitArgs()
-        given = args.model_fields_set - _FIELDS[operation]
-        if given:
-            wanted = ", ".join(sorted(_FIELDS[operation])) or "nothing"
-            raise ToolInputError(f"git {operation} does not take {', '.join(sorted(given))}; it takes {wanted}.")
-        argv = getattr(self, f"_{operation}")(args)
+        argv = self._argv(operation, args)
         self._refuse_touching_protected(operation, args)
         output = self._execute(operation, argv, writes=not is_read_only(operation, args))
         if not is_read_only(operation, args):
@@ -201,6 +202,14 @@ class GitService:
         return output
 
     # -- argv per operation ---------------------------------------------------------------
+
+    def _argv(self, operation: str, args: GitArgs) -> list[str]:
+        given = args.model_fields_set - _FIELDS[operation]
+        if given:
+            wanted = ", ".join(sorted(_FIELDS[operation])) or "nothing"
+            raise ToolInputError(f"git {operation} does not take {', '.join(sorted(given))}; it takes {wanted}.")
+        argv: list[str] = getattr(self, f"_{operation}")(args)
+        return argv
 
     def _status(self, args: GitArgs) -> list[str]:
         return ["status", "--short", "--branch", "--", *self._paths(args)]

@@ -4,7 +4,7 @@ An upstream's `sampling/createMessage` or `elicitation/create` goes to the edito
 call is in flight on that upstream (the latest, when several are), on that call's stream; an editor
 that does not offer the capability, or no call in flight, gets the upstream a clear error instead.
 `roots/list` goes to that editor when it offers roots, and is otherwise answered with the project
-loomkin-mcp serves.
+loomkin-mcp serves. An elicitation is shown as "NAME asks: …", escaped, so it cannot pass for loomkin's own.
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 
+from .._errors import one_line
+
 # Editors take their time: a person answers an elicitation, a model samples.
 FORWARD_TIMEOUT_SECONDS = 600.0
+# What of an upstream's question is shown (escaped, on one line).
+MAX_ASKED_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,10 @@ class Forwarder:
 
     async def elicitation(self, context: Any, params: types.ElicitRequestParams) -> Any:
         wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
-        return await self._forward("elicitation", types.ElicitRequest(params=params), types.ElicitResult, wanted)
+        # The person must see who asks: an upstream can copy loomkin's own prompts word for word.
+        message = f"{one_line(self._name)} asks: {one_line(params.message)[:MAX_ASKED_CHARS]}"
+        labelled = params.model_copy(update={"message": message})
+        return await self._forward("elicitation", types.ElicitRequest(params=labelled), types.ElicitResult, wanted)
 
     async def roots(self, context: Any) -> Any:
         caller = self.callers[-1] if self.callers else None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import signal
 from collections import deque
 from collections.abc import AsyncIterator
@@ -93,7 +95,10 @@ async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> As
                 try:
                     message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
                 except Exception as exc:  # noqa: BLE001 - a garbled line is reported to the session, not fatal
-                    await read_writer.send(exc)
+                    # A reply that cannot be read (nested too deep, not JSON-RPC) still answers its request at
+                    # once, with an error naming the upstream, instead of leaving the call to time out.
+                    unreadable = _unreadable_reply(entry.name, line, exc)
+                    await read_writer.send(exc if unreadable is None else SessionMessage(unreadable))
                     continue
                 await read_writer.send(SessionMessage(message))
 
@@ -136,6 +141,28 @@ async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> As
                     await info.exited.wait()
                     await stderr_read.wait()
             group.cancel_scope.cancel()
+
+
+# A reply's id, near either end of the line (JSON-RPC puts it before or after the result).
+_REPLY_ID = re.compile(rb'"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')
+_ID_SEARCH_BYTES = 512
+
+
+def _unreadable_reply(name: str, line: bytes, exc: Exception) -> types.JSONRPCError | None:
+    """An error answering the request whose reply `line` was, when its id can be found; else None."""
+    for part in (line[:_ID_SEARCH_BYTES], line[-_ID_SEARCH_BYTES:]):
+        found = _REPLY_ID.search(part)
+        if found is not None and b'"method"' not in line[:_ID_SEARCH_BYTES]:
+            request_id = json.loads(found.group(1))
+            lines = str(exc).splitlines()
+            why = lines[1].split(" [type=")[0].strip() if len(lines) > 1 else type(exc).__name__
+            message = (
+                f"{name} sent a reply that cannot be read ({why[:200]}); the call failed, try it again or ask less"
+            )
+            return types.JSONRPCError(
+                jsonrpc="2.0", id=request_id, error=types.ErrorData(code=types.INTERNAL_ERROR, message=message)
+            )
+    return None
 
 
 async def _quietly(writer: Any) -> None:

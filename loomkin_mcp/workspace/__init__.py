@@ -2,7 +2,7 @@
 
 from ._git import PROGRAM_KEYS, GitPrograms, enclosing_repository, git_environment, program_key
 from ._glob import compile_glob, glob_matches
-from ._guard import PROTECTED_FILES, STATE_DIR, PathGuard, is_protected
+from ._guard import PROTECTED_FILES, STATE_DIR, PathGuard, is_protected, refused_root
 from ._ignore import IgnoreRules
 from ._instructions import CONVENTION_FILES, Instructions, abridge
 from ._rules import ENFORCED_SECTIONS, RULES_FILENAMES, Rules, RulesFile, parse_rules
@@ -33,5 +33,6 @@ __all__ = [
     "compile_glob",
     "glob_matches",
     "is_protected",
+    "refused_root",
     "parse_rules",
 ]

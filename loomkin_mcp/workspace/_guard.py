@@ -12,7 +12,7 @@ import unicodedata
 from pathlib import Path
 
 from .._errors import PathRefused, one_line
-from ..config import CONFIG_FILENAME
+from ..config import CONFIG_FILENAME, user_config_dir
 from ._glob import glob_matches
 from ._rules import RULES_FILENAMES, Rules
 
@@ -26,6 +26,30 @@ STATE_DIR = ".loomkin"
 # Compared as macOS and Windows file systems do (case- and normalisation-insensitive), so `.LOOMKIN.TOML`
 # or a decomposed `.git` cannot stand in for the real one there.
 _PROTECTED_KEYS = {unicodedata.normalize("NFC", name).casefold() for name in PROTECTED_FILES}
+
+
+# System places no project is (a client's roots naming one are refused), and those beneath which none is.
+_SYSTEM_ROOTS = frozenset(
+    Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys",
+                      "/tmp", "/usr", "/var")
+)  # fmt: skip
+_SYSTEM_TREES = (Path("/proc"), Path("/sys"), Path("/dev"), Path("/etc"))
+
+
+def refused_root(path: Path) -> str | None:
+    """Why `path` may not be served as a project (a clause), or None: system places, the home directory, and
+    any directory holding or inside the person's loomkin config (its trust store would be the model's to write)."""
+    real = Path(os.path.realpath(path))
+    if not real.is_dir():
+        return "it is not a directory"
+    if real in _SYSTEM_ROOTS or any(real.is_relative_to(tree) for tree in _SYSTEM_TREES):
+        return "it is a system directory"
+    if real == Path(os.path.realpath(Path.home())):
+        return "it is the home directory"
+    config = Path(os.path.realpath(user_config_dir()))
+    if config.is_relative_to(real) or real.is_relative_to(config):
+        return f"it holds your loomkin config ({config})"
+    return None
 
 
 class PathGuard:

@@ -24,7 +24,8 @@ from typing import Any
 
 from .._errors import ConfigError, one_line
 from .._fs import OwnFileRefused, atomic_write, read_own_file
-from ..config import READ_ONLY_TOOLS, LoomkinConfig, Settings, merge_configs, user_config_dir
+from .._redact import redact
+from ..config import READ_ONLY_TOOLS, LoomkinConfig, Settings, inside_project, merge_configs, user_config_dir
 from ._git import GitPrograms, git_stamp, read_git_programs
 from ._rules import Rules
 
@@ -206,9 +207,13 @@ class Trust:
     def held_back(self) -> list[Grant]:
         """The grants not in force because the person has not trusted this content (yet)."""
         _, _, grants, asked = self._current_grants()
-        if not grants or self.store.fingerprint_for(self.root) == asked:
+        if not grants or (not self._store_in_project() and self.store.fingerprint_for(self.root) == asked):
             return []
         return grants
+
+    def _store_in_project(self) -> bool:
+        """A trust store the project's own files could write is no store at all."""
+        return inside_project(self.store.path, self.root)
 
     def config(self) -> LoomkinConfig:
         """The person's config with the project's over it, less the grants while they are held back."""
@@ -220,11 +225,16 @@ class Trust:
 
     def grant(self) -> None:
         """Trust exactly the content asked for now (what it starts is the caller's: `_server.apply_trust`)."""
+        if self._store_in_project():
+            raise ConfigError(
+                f"the trust store {self.store.path} is inside the project, where its own files could write it; "
+                "set XDG_CONFIG_HOME to a directory outside the project."
+            )
         self.store.record(self.root, self.grants())
 
     def describe(self, grants: list[Grant]) -> str:
-        """The grants as lines a person reads (control and bidi characters shown escaped)."""
-        return "\n".join(f"  - {one_line(grant.text)}" for grant in grants)
+        """The grants as lines a person reads (control and bidi characters shown escaped, secrets masked)."""
+        return "\n".join(f"  - {redact(one_line(grant.text))}" for grant in grants)
 
     def notice(self) -> str | None:
         """One sentence saying what is held back and how to allow it; None when nothing is."""
