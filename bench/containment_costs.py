@@ -1,8 +1,11 @@
-"""What containment costs: the sandbox per shell call, and the descriptor walk per file_read.
+"""What containment costs: the sandbox per shell call, per git call and per language-server start, and the
+descriptor walk per file_read.
 
 Measured in one run, interleaved, each against the same thing without it:
 - a `shell` call (`true`) through a real MCP client over stdio, with the commands in bubblewrap
   (the default) against the same server whose person's config says `[shell] sandbox = false`;
+- a `git status` through the git tool, the same two servers (git in bubblewrap, or not);
+- a language server's start (pylsp: spawn, initialize, shutdown), in bubblewrap or not, in-process;
 - `file_read` of a 4 KB file four directories deep, in-process (the tool's own work, no protocol):
   the descriptor walk (every component opened with O_NOFOLLOW from the root's descriptor) against
   opening the same resolved path by name, as file_read did before.
@@ -12,14 +15,16 @@ Usage: python bench/containment_costs.py [--calls N] [--json OUT]
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import anyio
-from _common import load, main, person, stdio_session, summary
+from _common import load, main, person, same_or_exit, stdio_session, summary
 
 BIN = Path(sys.executable).parent
 READS = 2000
@@ -68,6 +73,86 @@ async def shell_calls(tmp: Path, root: Path, calls: int) -> dict:
     }
 
 
+async def git_calls(tmp: Path, root: Path, calls: int) -> dict:
+    confined_env = person(tmp / "git-confined", root)
+    unconfined_env = person(tmp / "git-unconfined", root, "[shell]\nsandbox = false\n")
+    confined, unconfined = [], []
+    server = (str(BIN / "loomkin-mcp"), "--stdio", "--root", str(root))
+    async with (
+        stdio_session(*server, env=confined_env) as ours,
+        stdio_session(*server, env=unconfined_env) as reference,
+    ):
+        for index in range(calls + 5):
+            started = time.perf_counter()
+            first = await ours.call_tool("git", {"operation": "status"})
+            middle = time.perf_counter()
+            second = await reference.call_tool("git", {"operation": "status"})
+            done = time.perf_counter()
+            same_or_exit("git status", first.content, second.content)
+            if index >= 5:
+                confined.append((middle - started) * 1000)
+                unconfined.append((done - middle) * 1000)
+    added = statistics.median(confined) - statistics.median(unconfined)
+    return {
+        "measure": f"git status through the git tool, git in bubblewrap, {calls} calls over stdio",
+        "ours_ms": summary(confined),
+        "reference": "the same server with `[shell] sandbox = false` (git unconfined)",
+        "reference_ms": summary(unconfined),
+        "added_ms_at_median": round(added, 1),
+        "target": "≤ 15 ms added at the median",
+        "met": added <= 15,
+        "load": load(),
+        "samples": {"ours": confined, "reference": unconfined},
+    }
+
+
+async def language_server_starts(tmp: Path, root: Path, starts: int) -> dict:
+    from loomkin_lsp_client import ServerConnection, detect_servers
+    from loomkin_mcp.config import load_settings
+    from loomkin_mcp.services.sandbox import Sandbox
+    from loomkin_mcp.workspace import Workspace
+
+    (root / "app.py").write_text("def main():\n    return 1\n")
+    [spec] = [spec for spec in detect_servers(root, {"python"}) if spec.name == "pylsp"]
+    sandboxes = {}
+    for name, config in (("confined", ""), ("unconfined", "[shell]\nsandbox = false\n")):
+        home = tmp / f"lsp-{name}"
+        (home / "loomkin").mkdir(parents=True, exist_ok=True)
+        (home / "loomkin" / "loomkin.toml").write_text(config)
+        workspace = Workspace(root, load_settings(root, environ={**os.environ, "XDG_CONFIG_HOME": str(home)}))
+        sandboxes[name] = Sandbox(workspace)
+
+    async def start(name: str) -> tuple[float, str]:
+        sandbox = sandboxes[name]
+        connection = ServerConnection(spec, root, launcher=lambda s, argv: sandbox.language_server(s.name, argv, s.env))
+        began = time.perf_counter()
+        await connection.start(60)
+        elapsed = (time.perf_counter() - began) * 1000
+        info = connection.server_info
+        await connection.stop()
+        return elapsed, f"{info.name if info else ''} {info.version if info else ''}"
+
+    confined, unconfined = [], []
+    for index in range(starts + 1):
+        ours, ours_server = await start("confined")
+        theirs, their_server = await start("unconfined")
+        same_or_exit("language server", ours_server, their_server)
+        if index >= 1:
+            confined.append(ours)
+            unconfined.append(theirs)
+    added = statistics.median(confined) - statistics.median(unconfined)
+    return {
+        "measure": f"pylsp start (spawn → initialize answered) in bubblewrap, {starts} starts",
+        "ours_ms": summary(confined),
+        "reference": "the same start unconfined",
+        "reference_ms": summary(unconfined),
+        "added_ms_at_median": round(added, 1),
+        "target": "≤ 15 ms added at the median",
+        "met": added <= 15,
+        "load": load(),
+    }
+
+
 def file_reads(root: Path) -> dict:
     from loomkin_mcp.config import load_settings
     from loomkin_mcp.services.files import FileService, _numbered_lines
@@ -110,7 +195,13 @@ def run(calls: int) -> dict:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         root = _project(tmp)
-        rows = [anyio.run(shell_calls, tmp, root, calls), file_reads(root)]
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        rows = [
+            anyio.run(shell_calls, tmp, root, calls),
+            anyio.run(git_calls, tmp, root, calls),
+            anyio.run(language_server_starts, tmp, root, max(3, calls // 20)),
+            file_reads(root),
+        ]
     return {"rows": rows}
 
 

@@ -59,7 +59,7 @@ def environment(extra: Mapping[str, str] | None = None, base: Mapping[str, str] 
     return kept | dict(extra or {})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Boundary:
     """What one confined program may touch."""
 
@@ -67,6 +67,8 @@ class Boundary:
     """Bound read-write, in this order (a later read-only path inside one of them stays read-only)."""
     read_only: tuple[Path, ...] = ()
     """Inside a writable path, kept read-only; only what exists can be bound."""
+    bound_read_only: tuple[tuple[str, Path], ...] = ()
+    """(source, where): a source given by path (a held descriptor's `/proc/self/fd/N`) bound read-only there."""
     network: bool = False
     chdir: Path | None = None
     setenv: Mapping[str, str] = field(default_factory=dict)
@@ -96,6 +98,8 @@ def bubblewrap_argv(bwrap: str, boundary: Boundary, seccomp_fd: int | None = Non
         argv += ["--bind", str(path), str(path)]
     for path in boundary.read_only:
         argv += ["--ro-bind", str(path), str(path)]
+    for source, where in boundary.bound_read_only:
+        argv += ["--ro-bind", source, str(where)]
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
     argv += [] if boundary.network else ["--unshare-net"]
     for name, value in boundary.setenv.items():

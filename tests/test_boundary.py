@@ -143,6 +143,9 @@ async def test_a_sandboxed_command_cannot_move_or_replant_git(project: Path, mar
                                                      f"git config core.worktree {home}'")  # fmt: skip
         assert "exit code: 0" not in moved.lower()
         await ok(session, "shell", command="sh -c 'echo x >> .git/description; echo y > .git/info/exclude'")
+        # Other ways to move it: remove it, or put a `gitdir:` file leading home in its place.
+        await ok(session, "shell", command="sh -c 'rm -rf .git'")
+        await ok(session, "shell", command=f"sh -c 'mv .git g2; echo gitdir: {home} > .git'")
         await ok(session, "shell", command=f"sh -c '{plant}'")
         await ok(session, "git", operation="add", args={"all": True})
         status = await ok(session, "git", operation="status")

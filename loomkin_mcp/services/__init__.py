@@ -34,7 +34,7 @@ class Services:
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Services:
         sandbox = Sandbox(workspace)
-        lsp, search = LspService(workspace, sandbox), SearchService(workspace)
+        lsp, search = LspService(workspace, sandbox), SearchService(workspace, sandbox)
         files, repomap = FileService(workspace), RepoMapService(workspace, search, lsp, sandbox)
         return cls(
             workspace=workspace,

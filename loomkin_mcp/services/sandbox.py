@@ -7,6 +7,7 @@
   writes (add, commit, reset, stash) in the project and its git directory, but never the git
   configuration, the hooks or loomkin's files.
 - **Language servers**: the project read-only; a cache directory of their own outside it.
+- **loomkin's own helper** (ripgrep): nothing writable.
 
 All of them: no network unless `[shell] network = true`, no unix socket (`_confine`), an allow-listed
 environment, and nothing outliving the call. The rules in Python decide *what* may run; the kernel
@@ -103,7 +104,8 @@ class Sandbox:
         control = [git_dir / name for name in _GIT_CONTROL] if git_dir is not None else []
         writable = (root,) if git_dir is None or git_dir.is_relative_to(root) else (root, git_dir)
         read_only = self._protected() + [path for path in control if os.path.lexists(path) and not os.path.islink(path)]
-        return confine(argv, Boundary(writable, tuple(read_only), self._config.network, chdir=root), env)
+        boundary = Boundary(writable=writable, read_only=tuple(read_only), network=self._config.network, chdir=root)
+        return confine(argv, boundary, env)
 
     def language_server(self, name: str, argv: list[str], extra_env: Mapping[str, str]) -> Confined:
         """A language server: the project read-only, its own cache directory outside the project writable."""
@@ -113,6 +115,15 @@ class Sandbox:
             return Confined(argv, env)
         boundary = Boundary(writable=(cache,), network=self._config.network, chdir=self._ws.root)
         return confine(argv, boundary, env)
+
+    def helper(self, argv: list[str], held: str | None, directory: Path) -> Confined:
+        """loomkin's own read-only helper (ripgrep) in `directory`: nothing writable, no network. `held`, the
+        directory as a descriptor (`/proc/self/fd/N`), is bound over its own path, so no name is resolved again."""
+        env = environment()
+        if not self._config.sandbox or find_bubblewrap() is None:
+            return Confined(argv, env)
+        bound = ((held, directory),) if held is not None else ()
+        return confine(argv, Boundary(bound_read_only=bound, chdir=directory), env)
 
     def cache_directory(self, server: str) -> Path:
         """`$XDG_CACHE_HOME/loomkin-mcp/lsp/<project>/<server>`: per project and server, outside every project."""

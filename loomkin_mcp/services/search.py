@@ -24,10 +24,12 @@ from typing import IO, Literal
 
 import re2
 
+from .._confine import Confined
 from .._errors import ToolInputError, one_line
 from .._fs import OwnFileRefused, open_directory_beneath, read_own_file
 from ..workspace import Workspace, compile_glob
 from ..workspace._ignore import MAX_DEPTH
+from .sandbox import Sandbox
 
 logger = logging.getLogger("loomkin_mcp.search")
 
@@ -59,8 +61,9 @@ class Hit:
 
 
 class SearchService:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, sandbox: Sandbox) -> None:
         self._ws = workspace
+        self._sandbox = sandbox
         self._warned: set[Path] = set()
 
     # -- file_search ----------------------------------------------------------------------
@@ -91,8 +94,11 @@ class SearchService:
         argv = [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", pattern, "--glob", "!.git"]
         argv += ["--hidden"] if hidden else []
         argv += ["--no-ignore"] if ignored else []
-        with self._held(base) as (cwd, fds):
-            done = subprocess.run(argv, cwd=cwd, pass_fds=fds, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        with self._started(argv, base) as (confined, cwd, fds):
+            done = subprocess.run(
+                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, capture_output=True, text=True,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
         if done.returncode not in (0, 1):
             raise ToolInputError(f"`{pattern}` is not a usable glob: {_first_line(done.stderr)}.")
         names = [line.removeprefix("./") for line in done.stdout.splitlines() if line]
@@ -107,10 +113,12 @@ class SearchService:
         rg = self._rg(self._ws.root)
         if rg is None:
             return self._walk(self._ws.root, False, False)
-        done = subprocess.run(
-            [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", "!.git"],
-            cwd=self._ws.root, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        with self._started([rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", "!.git"],
+                           self._ws.root) as (confined, cwd, fds):  # fmt: skip
+            done = subprocess.run(
+                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, capture_output=True, text=True,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
         # ripgrep lists in parallel, in no fixed order.
         return sorted(line.removeprefix("./") for line in done.stdout.splitlines() if line)
 
@@ -206,10 +214,11 @@ class SearchService:
         self, argv: list[str], base: Path, pattern: str, unsearched: list[str]
     ) -> Iterator[subprocess.Popen[bytes]]:
         """ripgrep running in `base`; on a normal exit its problems are checked, and it is never left running."""
-        with self._held(base) as (cwd, fds):
+        with self._started(argv, base) as (confined, cwd, fds):
             process = subprocess.Popen(
-                argv, cwd=cwd, pass_fds=fds, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-            )
+                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
         assert process.stdout is not None and process.stderr is not None
         # Read beside stdout: a tree of thousands of unreadable directories must not fill the pipe and stall rg.
         errors = _StderrLines()
@@ -260,6 +269,17 @@ class SearchService:
                 yield Hit(name, index + 1, lines[index] + "\n", index in matches)
 
     # -- shared ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _started(self, argv: list[str], base: Path) -> Iterator[tuple[Confined, str, tuple[int, ...]]]:
+        """ripgrep as it starts in `base`: inside the sandbox, with the directory the guard checked bound where
+        it is (so no name is resolved again); what to spawn, its working directory and the descriptors to pass."""
+        with self._held(base) as (cwd, fds):
+            confined = self._sandbox.helper(argv, cwd if fds else None, base)
+            try:
+                yield confined, cwd, fds + confined.pass_fds
+            finally:
+                confined.close()
 
     @contextmanager
     def _held(self, base: Path) -> Iterator[tuple[str, tuple[int, ...]]]:

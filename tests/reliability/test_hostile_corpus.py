@@ -150,7 +150,8 @@ def escapes_in(trace: Trace, layout: Layout, programs_allowed: Callable[[Executi
     """Everything the process tree did outside the rules: programs, changed files, working directories.
 
     A command in the sandbox is judged by what runs inside it (bubblewrap itself passes when the command
-    it was given would); its setup and its private /tmp are the sandbox's own.
+    it was given would); its setup and its private /tmp are the sandbox's own. Every program but the server
+    itself must run in the sandbox: shell commands, git (the tool, the scanner, the trust check) and ripgrep.
     """
     found = []
     for execution in trace.executions:
@@ -162,6 +163,8 @@ def escapes_in(trace: Trace, layout: Layout, programs_allowed: Callable[[Executi
             continue  # the server's one check that bubblewrap works here
         if execution.program != LOOMKIN and not programs_allowed(execution):
             found.append(f"ran {execution.argv!r}")
+        elif execution.program != LOOMKIN and not trace.sandboxed(execution.pid):
+            found.append(f"ran {execution.argv!r} outside the sandbox")
     for change in trace.changes:
         if change.path in ("/dev/null", "/dev/tty"):
             continue
