@@ -70,6 +70,9 @@ class Boundary:
     bound_read_only: tuple[tuple[str, Path], ...] = ()
     """(source, where): a source given by path (a held descriptor's `/proc/self/fd/N`) bound read-only there."""
     network: bool = False
+    starts_programs: bool = True
+    """Its own PID, IPC and UTS namespaces, /dev and /proc, and a session: what holds a program that starts
+    others (nothing outlives it). A helper that starts none (ripgrep) skips them: ~1 ms less a start."""
     chdir: Path | None = None
     setenv: Mapping[str, str] = field(default_factory=dict)
 
@@ -93,14 +96,16 @@ class Confined:
 
 
 def bubblewrap_argv(bwrap: str, boundary: Boundary, seccomp_fd: int | None = None) -> list[str]:
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    argv = [bwrap, "--ro-bind", "/", "/"]
+    argv += ["--dev", "/dev", "--proc", "/proc"] if boundary.starts_programs else []
     for path in boundary.writable:
         argv += ["--bind", str(path), str(path)]
     for path in boundary.read_only:
         argv += ["--ro-bind", str(path), str(path)]
     for source, where in boundary.bound_read_only:
         argv += ["--ro-bind", source, str(where)]
-    argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
+    argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session"] if boundary.starts_programs else []
+    argv += ["--die-with-parent"]
     argv += [] if boundary.network else ["--unshare-net"]
     for name, value in boundary.setenv.items():
         argv += ["--setenv", name, value]

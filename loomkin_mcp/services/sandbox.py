@@ -123,7 +123,7 @@ class Sandbox:
         if not self._config.sandbox or find_bubblewrap() is None:
             return Confined(argv, env)
         bound = ((held, directory),) if held is not None else ()
-        return confine(argv, Boundary(bound_read_only=bound, chdir=directory), env)
+        return confine(argv, Boundary(bound_read_only=bound, starts_programs=False, chdir=directory), env)
 
     def cache_directory(self, server: str) -> Path:
         """`$XDG_CACHE_HOME/loomkin-mcp/lsp/<project>/<server>`: per project and server, outside every project."""
