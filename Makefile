@@ -24,7 +24,18 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test node_modules/.installed
+# Language servers from PyPI live in an environment of their own: beside loomkin-mcp's python they would be
+# detected first for every Python project of the tests (basedpyright before pylsp).
+SERVERS_VENV := .venv-servers
+LANGUAGE_SERVERS_PYPI := basedpyright==1.40.2
+
+$(SERVERS_VENV)/.installed: Makefile | $(BIN)/python
+	@$(PYTHON) -m venv $(SERVERS_VENV)
+	@$(SERVERS_VENV)/bin/python -m pip install --quiet $(LANGUAGE_SERVERS_PYPI) > $(SERVERS_VENV)/install.log 2>&1 \
+		|| (cat $(SERVERS_VENV)/install.log; exit 1)
+	@touch $@
+
+install-test: $(VENV)/.installed-test node_modules/.installed $(SERVERS_VENV)/.installed
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
 	@# The reliability suite audits every program and file change of the server's process tree with strace.
 	@command -v strace >/dev/null || (apt-get update && apt-get install -y strace)
@@ -58,7 +69,7 @@ soak: install-test
 	LOOMKIN_SOAK=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --timeout=1200 tests/reliability
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(SERVERS_VENV) build *.egg-info .pytest_cache
 
 # Speed, measured against the reference tools in the same run (not part of `make test`).
 # Aider, the repo map's reference, lives in its own environment: its pins are not ours.

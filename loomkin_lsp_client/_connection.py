@@ -79,6 +79,8 @@ class ServerConnection:
         self._progress_done = asyncio.Event()
         self._progress_done.set()
         self._pull_registered = False
+        self._result_ids: dict[str, str] = {}
+        """The last `resultId` of each document's pulled diagnostics, sent back so a server can say "unchanged"."""
         self.watches_files = False
         """The server registered for workspace/didChangeWatchedFiles."""
         self._client = _Client(self._exited)
@@ -137,10 +139,10 @@ class ServerConnection:
         self.server_info = result.server_info
         self._client.initialized(lsp.InitializedParams())
         self.ready_at = time.monotonic()
-        if self.spec.settings:
-            self._client.workspace_did_change_configuration(
-                lsp.DidChangeConfigurationParams(settings=dict(self.spec.settings))
-            )
+        # Always, as VS Code does: pyright waits for it (settings or none) before it answers anything.
+        self._client.workspace_did_change_configuration(
+            lsp.DidChangeConfigurationParams(settings=dict(self.spec.settings))
+        )
 
     async def stop(self, grace: float = 2.0) -> None:
         """`shutdown` + `exit`, then SIGTERM and SIGKILL of the whole process group if it lingers."""
@@ -284,6 +286,29 @@ class ServerConnection:
                     await asyncio.wait_for(self._published.wait(), remaining)
             return self.diagnostics[uri]
 
+    async def pull_diagnostics(self, uri: str, version: int, timeout: float) -> list[lsp.Diagnostic]:
+        """Ask for `uri`'s diagnostics (`textDocument/diagnostic`) and keep the answer as `version`'s, as a publish
+        is kept: the next edit compares with it. An "unchanged" report means what was kept still holds."""
+        params = lsp.DocumentDiagnosticParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), previous_result_id=self._result_ids.get(uri)
+        )
+        report = await self.request(lsp.TEXT_DOCUMENT_DIAGNOSTIC, params, timeout)
+        kept = self.diagnostics.get(uri)
+        if getattr(report, "kind", None) == "unchanged" and kept is not None:
+            items = kept.items
+        else:
+            items = list(getattr(report, "items", None) or [])
+        result_id = getattr(report, "result_id", None)
+        if result_id:
+            self._result_ids[uri] = result_id
+        await self._store(uri, Published(version, items))
+        return items
+
+    def forget(self, uri: str) -> None:
+        """The document was closed: what the server said of it no longer holds."""
+        self.diagnostics.pop(uri, None)
+        self._result_ids.pop(uri, None)
+
     async def wait_until_idle(self, timeout: float) -> bool:
         """Wait for work-done progress (indexing) to end; True when nothing is in progress."""
         with contextlib.suppress(asyncio.TimeoutError):
@@ -343,6 +368,22 @@ class ServerConnection:
         def on_folders(params: None) -> list[lsp.WorkspaceFolder]:
             return [self._folder()]
 
+        # Requests a server sends to say something changed (LSP 3.17): answered `null`, as the spec says. An
+        # error here makes pyright and basedpyright exit. loomkin asks for diagnostics again at the next edit.
+        for refresh in (
+            lsp.WORKSPACE_DIAGNOSTIC_REFRESH,
+            lsp.WORKSPACE_SEMANTIC_TOKENS_REFRESH,
+            lsp.WORKSPACE_INLAY_HINT_REFRESH,
+            lsp.WORKSPACE_CODE_LENS_REFRESH,
+            lsp.WORKSPACE_INLINE_VALUE_REFRESH,
+            lsp.WORKSPACE_FOLDING_RANGE_REFRESH,
+        ):
+            client.feature(refresh)(_answer_null)
+
+        @client.feature(lsp.WINDOW_SHOW_DOCUMENT)
+        def on_show_document(params: lsp.ShowDocumentParams) -> lsp.ShowDocumentResult:
+            return lsp.ShowDocumentResult(success=False)  # there is no editor window to show it in
+
         @client.feature(lsp.WORKSPACE_APPLY_EDIT)
         def on_apply_edit(params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
             # Every change goes through loomkin's guarded write path, never straight from a server.
@@ -369,7 +410,9 @@ class ServerConnection:
 
     def _initialize_params(self) -> lsp.InitializeParams:
         return lsp.InitializeParams(
-            process_id=os.getpid(),
+            # In a sandbox's own PID namespace our pid names nothing (or another process): a server that watches
+            # its parent (pyright does, every few seconds) would think us gone and exit. The sandbox ends it with us.
+            process_id=None if self._wrapped else os.getpid(),
             client_info=lsp.ClientInfo(name="loomkin-mcp"),
             root_uri=self.root.as_uri(),
             root_path=str(self.root),
@@ -377,6 +420,10 @@ class ServerConnection:
             initialization_options=self.spec.initialization_options,
             capabilities=_CLIENT_CAPABILITIES,
         )
+
+
+def _answer_null(params: Any) -> None:
+    return None
 
 
 _CLIENT_CAPABILITIES = lsp.ClientCapabilities(
@@ -389,7 +436,7 @@ _CLIENT_CAPABILITIES = lsp.ClientCapabilities(
         did_change_watched_files=lsp.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True),
         symbol=lsp.WorkspaceSymbolClientCapabilities(),
         workspace_edit=lsp.WorkspaceEditClientCapabilities(document_changes=True),
-        diagnostics=lsp.DiagnosticWorkspaceClientCapabilities(refresh_support=False),
+        diagnostics=lsp.DiagnosticWorkspaceClientCapabilities(refresh_support=True),
     ),
     text_document=lsp.TextDocumentClientCapabilities(
         synchronization=lsp.TextDocumentSyncClientCapabilities(did_save=True),

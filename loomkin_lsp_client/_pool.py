@@ -271,7 +271,7 @@ class LanguageServerPool:
                         lsp.TEXT_DOCUMENT_DID_CLOSE,
                         lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)),
                     )
-                slot.connection.diagnostics.pop(uri, None)
+                slot.connection.forget(uri)
 
     @staticmethod
     def _open(connection: ServerConnection, document: Document) -> None:

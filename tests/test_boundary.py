@@ -402,7 +402,8 @@ async def test_over_http_without_a_token_no_client_is_asked_to_trust(project: Pa
 
     async def accept(context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
         asked.append(params.message)
-        return types.ElicitResult(action="accept", content={"trust": True})
+        answer = {"trust": True} if params.message.startswith("This project") else {"approve": True}
+        return types.ElicitResult(action="accept", content=answer)
 
     async with http_daemon(project, "http", trusted=False) as url, _http_streams(url) as streams:
         async with ClientSession(streams[0], streams[1], elicitation_callback=accept) as session:

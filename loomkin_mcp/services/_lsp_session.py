@@ -161,20 +161,16 @@ class LspSession:
         remaining = max(deadline - time.monotonic(), 0.05)
         try:
             if connection.pulls_diagnostics:
-                report = await connection.request(
-                    lsp.TEXT_DOCUMENT_DIAGNOSTIC,
-                    lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=item.uri)),
-                    remaining,
-                )
-                items = list(getattr(report, "items", None) or [])
-                return items
+                return await connection.pull_diagnostics(item.uri, item.version, remaining)
             published = await connection.wait_published(item.uri, item.version, item.sent_at, remaining)
             if published is not None and not published.items and connection.busy:
                 # An empty list while the server is still indexing is not trustworthy: wait for the end.
                 if await connection.wait_until_idle(max(deadline - time.monotonic(), 0)):
                     published = connection.diagnostics.get(item.uri, published)
             return None if published is None else published.items
-        except LspError:
+        except LspError as exc:
+            logger.info("no diagnostics of %s from %s: %s", self._ws.relative(Path(to_fs_path(item.uri) or item.uri)),
+                        connection.spec.name, exc)  # fmt: skip
             return None
 
     def _render_edit_report(
