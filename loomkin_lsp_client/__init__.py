@@ -7,7 +7,7 @@ the package is cheap: what pulls in pygls and lsprotocol (~0.3 s) loads on first
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ._detect import detect_servers, languages_present, uncovered_languages
+from ._detect import detect_servers, first_file_for, languages_present, uncovered_languages
 from ._errors import LspError, ServerCrashed, ServerTimeout
 from ._languages import KNOWN_SERVERS, KnownServer, find_executable, known_server, language_of
 from ._process import die_with_parent
@@ -56,6 +56,7 @@ __all__ = [
     "detect_servers",
     "die_with_parent",
     "find_executable",
+    "first_file_for",
     "known_server",
     "language_of",
     "languages_present",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ._languages import EXTENSION_LANGUAGE, INSTALL_HINTS, KNOWN_SERVERS, find_executable, language_of
@@ -15,7 +16,17 @@ _MAX_ENTRIES = 20_000
 
 def languages_present(root: Path) -> set[str]:
     """Language ids of the project's files (a bounded walk that skips hidden and dependency dirs)."""
-    found: set[str] = set()
+    return {language for _, language in _source_files(root)}
+
+
+def first_file_for(root: Path, spec: ServerSpec) -> Path | None:
+    """A file of the project that `spec` handles (the same bounded walk), to ask the server something real."""
+    return next((path for path, _ in _source_files(root) if spec.handles(path)), None)
+
+
+def _source_files(root: Path) -> Iterator[tuple[Path, str]]:
+    """The project's regular files with a known language, as (path, language id); hidden and dependency
+    directories skipped, links not followed, at most _MAX_ENTRIES entries looked at."""
     seen = 0
     stack = [root]
     while stack and seen < _MAX_ENTRIES:
@@ -29,9 +40,8 @@ def languages_present(root: Path) -> set[str]:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append(Path(entry.path))
-            elif language := language_of(entry.name):
-                found.add(language)
-    return found
+            elif entry.is_file(follow_symlinks=False) and (language := language_of(entry.name)):
+                yield Path(entry.path), language
 
 
 def detect_servers(root: Path, present: set[str] | None = None) -> list[ServerSpec]:

@@ -7,6 +7,7 @@ Usage: fake_lsp.py MODE [STATE_DIR]
   garbage   answers initialize, then writes bytes that are not JSON-RPC for every request
   flood     publishes diagnostics, and floods log messages on every didOpen / didChange
   stderr    writes a megabyte to stderr before answering anything
+  mute      answers initialize, then nothing (as pyright did while it waited for a configuration)
 Otherwise it answers initialize, publishes one diagnostic per document and answers hover.
 """
 
@@ -65,6 +66,8 @@ def main() -> None:
     while (message := read_message()) is not None:
         method = message.get("method")
         request_id = message.get("id")
+        if MODE == "mute" and method not in ("initialize", "shutdown", "exit"):
+            continue
         if method == "initialize":
             if MODE == "hang":
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import anyio
@@ -160,3 +161,24 @@ def test_lsp_status_lists_and_checks_servers(project: Path) -> None:
         [LOOMKIN, "lsp-status"], cwd=project, capture_output=True, text=True, timeout=60, env=server_env()
     ).stdout
     assert "✔ pylsp" in text and "✘ ghost" in text
+
+
+def test_lsp_status_shows_a_server_that_answers_nothing_but_initialize(project: Path) -> None:
+    """A server that starts and then answers nothing (pyright waiting for a configuration it was never sent) cannot
+    serve: ✘ with why, not ✔."""
+    (project / "a.py").write_text("x = 1\n")
+    fake = Path(__file__).with_name("fake_lsp.py")
+    (project / ".loomkin.toml").write_text(
+        "[lsp]\nrequest_timeout_ms = 1000\n"
+        f'servers = [{{ name = "mute", command = "{sys.executable}", args = ["{fake}", "mute"], '
+        'languages = ["python"] }, { name = "pylsp", command = "pylsp" }]\n'
+    )
+    trust_project(project)
+    done = subprocess.run(
+        [LOOMKIN, "lsp-status", "--json"], cwd=project, capture_output=True, text=True, timeout=60, env=server_env()
+    )
+    status = {row["name"]: row for row in json.loads(done.stdout)}
+    assert status["pylsp"]["ok"] is True, status
+    assert status["mute"]["ok"] is False, status
+    assert "answered initialize but not textDocument/hover on a.py within 1 s" in status["mute"]["error"], status
+    assert done.returncode == 1

@@ -24,7 +24,7 @@ from ..workspace import Workspace
 from .sandbox import Sandbox
 
 if TYPE_CHECKING:
-    from loomkin_lsp_client import ServerStatus
+    from loomkin_lsp_client import ServerConnection, ServerStatus
 
     from ._lsp_session import LspSession
 
@@ -39,6 +39,10 @@ class ServerCheck:
     server_version: str | None
     seconds: float
     error: str | None
+
+
+# How much of a sample file `lsp-status` opens in a server to ask it something real.
+_PROBE_BYTES = 256 * 1024
 
 
 class LspService:
@@ -190,7 +194,8 @@ class LspService:
                 await connection.start(self._config.start_timeout_ms / 1000)
                 info = connection.server_info
                 version = f"{info.name} {info.version or ''}".strip() if info else spec.name
-                results.append(ServerCheck(spec, detected, True, version, time.monotonic() - started, None))
+                silent = await self._unanswered(connection)
+                results.append(ServerCheck(spec, detected, silent is None, version, time.monotonic() - started, silent))
             except LspError as exc:
                 results.append(ServerCheck(spec, detected, False, None, time.monotonic() - started, str(exc)))
             finally:
@@ -201,6 +206,42 @@ class LspService:
                 group.start_soon(one, spec)
         order = {spec.name: index for index, spec in enumerate(self.specs())}
         return sorted(results, key=lambda check: order[check.spec.name])
+
+    async def _unanswered(self, connection: ServerConnection) -> str | None:
+        """Why a started server is not usable: it answered initialize but not a real request (pyright did that
+        while it waited for a configuration), or it died; None when it answers."""
+        from lsprotocol import types as lsp
+
+        from loomkin_lsp_client import LspError, ServerTimeout, first_file_for
+
+        spec, timeout = connection.spec, self._config.request_timeout_ms / 1000
+        sample = first_file_for(self._ws.root, spec)
+        if sample is not None:
+            document = lsp.TextDocumentIdentifier(uri=sample.as_uri())
+            with open(sample, "rb") as handle:
+                text = handle.read(_PROBE_BYTES).decode("utf-8", errors="replace")
+            item = lsp.TextDocumentItem(uri=document.uri, language_id=spec.language_id(sample), version=1, text=text)
+            connection.notify(lsp.TEXT_DOCUMENT_DID_OPEN, lsp.DidOpenTextDocumentParams(text_document=item))
+            if connection.supports("document_symbol_provider"):
+                method, params = lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL, lsp.DocumentSymbolParams(text_document=document)
+            else:
+                method = lsp.TEXT_DOCUMENT_HOVER
+                params = lsp.HoverParams(text_document=document, position=lsp.Position(line=0, character=0))
+            what = f"{method} on {self._ws.relative(sample)}"
+        elif connection.supports("workspace_symbol_provider"):
+            method, params, what = lsp.WORKSPACE_SYMBOL, lsp.WorkspaceSymbolParams(query=""), lsp.WORKSPACE_SYMBOL
+        else:
+            return None
+        try:
+            await connection.request(method, params, timeout)
+        except ServerTimeout:
+            return (
+                f"{spec.name} answered initialize but not {what} within {timeout:.0f} s, so it cannot serve; "
+                "check its version and settings, or its log with `--log-level debug`"
+            )
+        except LspError as exc:
+            return str(exc)
+        return None
 
 
 def spec_from_config(entry: LspServerEntry) -> ServerSpec | None:
