@@ -82,7 +82,11 @@ def register_symbol_tools(server: MCPServer, services: Services) -> None:
         name_path: NamePathArg,
         path: FileArg,
         body: Annotated[
-            str, Field(description="The symbol's new source, signature line included (not decorators or comments).")
+            str,
+            Field(
+                description="The symbol's new source, signature line included; decorators given here replace the "
+                "symbol's own (leave them out to keep them)."
+            ),
         ],
         approval: Annotated[ApprovalOutcome, Resolve(approver("replace_body", "replace"))],
         line: LineArg = None,

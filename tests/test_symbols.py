@@ -323,3 +323,41 @@ async def test_a_file_no_grammar_reads_gets_its_symbols_from_the_language_server
         added = "    def add(self, item, count=1):\n        self.items.extend([item] * count)\n        return self\n\n"
         assert added in text
         assert text.endswith(CART[CART.index("    @property") :])
+
+
+async def test_crlf_files_stay_crlf_and_decorators_are_not_doubled(project: Path) -> None:
+    (project / ".loomkin.toml").write_text('[permissions]\nauto_approve = ["symbol_*"]\n[lsp]\nenabled = false\n')
+    source = (
+        b"class A:\r\n    @property\r\n    def x(self):\r\n        return 1\r\n\r\n\r\ndef f():\r\n    return 2\r\n"
+    )
+    (project / "m.py").write_bytes(source)
+    async with serve(project) as session:
+        found = await ok(session, "symbol_find", name_path="A/x", include_body=True)
+        assert "\r" not in found and "        return 1" in found
+        # A body copied with its decorator (and CRLF breaks) replaces the decorator rather than stacking on it.
+        await ok(session, "symbol_replace_body", name_path="A/x", path="m.py",
+                 body="@property\r\ndef x(self):\r\n    return 3\r\n")  # fmt: skip
+        await ok(session, "symbol_insert_after", name_path="f", path="m.py", text="\n\ndef g():\n    return 4\n")
+        await ok(session, "symbol_insert_before", name_path="A", path="m.py", text="IMPORTANT = 1\n\n\n")
+        await ok(session, "symbol_replace_body", name_path="f", path="m.py", body="def f():\n    return 5\n")
+    after = (project / "m.py").read_bytes()
+    assert after == (
+        b"IMPORTANT = 1\r\n\r\n\r\nclass A:\r\n    @property\r\n    def x(self):\r\n        return 3\r\n\r\n\r\n"
+        b"def f():\r\n    return 5\r\n\r\n\r\ndef g():\r\n    return 4\r\n"
+    ), after
+    assert b"\r\r" not in after and after.count(b"\n") == after.count(b"\r\n")
+
+
+async def test_a_project_wide_find_sees_a_write_made_a_moment_ago(project: Path) -> None:
+    (project / ".loomkin.toml").write_text("[lsp]\nenabled = false\n")
+    (project / "a.py").write_text("def first():\n    return 1\n")
+    async with serve(project) as session:
+        assert "first" in await ok(session, "symbol_find", name_path="first")  # the index is built and watching
+        for round_number in range(5):
+            name = f"fresh_{round_number}"
+            # Written outside the server, then asked for at once: no window where the index does not know it yet.
+            (project / "a.py").write_text(f"def first():\n    return 1\n\n\ndef {name}():\n    return 2\n")
+            (project / f"new_{round_number}.py").write_text(f"def other_{round_number}():\n    return {name}()\n")
+            found = await ok(session, "symbol_find", name_path=name)
+            assert f"function {name} (a.py:5-6)" in found, found
+            assert f"other_{round_number}" in await ok(session, "symbol_find", name_path=f"other_{round_number}")

@@ -108,6 +108,27 @@ class SearchService:
         matcher = compile_glob(pattern)
         return [name for name in self._walk(base, hidden, ignored) if matcher.fullmatch(name)]
 
+    def files_containing(self, literal: str, base: Path, whole_word: bool) -> list[str] | None:
+        """Files under `base` (not hidden, not ignored) whose text holds `literal`, relative to the root; None when
+        ripgrep cannot be used here (the caller then relies on what it already knows)."""
+        rg = self._rg(base)
+        if rg is None:
+            return None
+        argv = [rg, "--files-with-matches", "--fixed-strings", "--no-require-git", "--no-ignore-parent"]
+        argv += ["--word-regexp"] if whole_word else []
+        argv += ["--glob", "!.git", "--", literal, "."]
+        with self._started(argv, base) as (confined, cwd, fds):
+            done = subprocess.run(
+                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, capture_output=True, text=True,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        if done.returncode not in (0, 1):
+            return None
+        prefix = self._ws.relative(base)
+        prefix = "" if prefix == "." else prefix + "/"
+        names = [prefix + line.removeprefix("./") for line in done.stdout.splitlines() if line]
+        return [name for name in names if not self._ignored(self._ws.root, name)]
+
     def list_source_files(self) -> list[str]:
         """Every file of the project that is neither hidden nor ignored, relative to the root."""
         rg = self._rg(self._ws.root)

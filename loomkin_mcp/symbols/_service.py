@@ -10,6 +10,7 @@ approval and reports diagnostics.
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from bisect import bisect_right
@@ -25,6 +26,7 @@ from ._model import NamePath, Symbol
 
 if TYPE_CHECKING:
     from ..repomap._languages import Grammar
+    from ..repomap._tags import FileTags
     from ..services.files import FileService
     from ..services.lsp import LspService
     from ..services.repomap import RepoMapService
@@ -85,7 +87,8 @@ class FileSymbols:
     def body(self, symbol: Symbol) -> str:
         start = self.text.rfind("\n", 0, symbol.start) + 1
         end = self.text.find("\n", max(symbol.end - 1, symbol.start))
-        return self.text[start : end if end >= 0 else len(self.text)]
+        # Shown with plain line breaks whatever the file uses (an edit writes the file's own back).
+        return self.text[start : end if end >= 0 else len(self.text)].replace("\r\n", "\n").removesuffix("\r")
 
     def describe(self, symbol: Symbol) -> str:
         return f"{symbol.kind} {symbol.name_path} ({self.relative}:{self.span(symbol)})"
@@ -248,15 +251,24 @@ class SymbolService:
         return found
 
     async def _files_defining(self, wanted: NamePath, prefix: str) -> list[Path]:
-        """Files under `prefix` that may define the name: the repo map's index knows who defines what."""
+        """Files under `prefix` that may define the name: the repo map's index knows who defines what, and
+        ripgrep adds the files that hold the name now, which a write the watcher has not delivered yet (a few ms
+        to ~100 ms) leaves out of the index."""
         index = await self._repomap.index()
-        names = []
-        for name, tags in index.tags.items():
+        # One view of the index for both steps: the watcher may update it meanwhile.
+        known = dict(index.tags)
+        names = set()
+        for name, tags in known.items():
             if not name.startswith(prefix):
                 continue
             defined = (definition[0] for definition in tags.definitions)
             if any((wanted.last in d) if wanted.substring else (d == wanted.last) for d in defined):
-                names.append(name)
+                names.add(name)
+        base = self._ws.root / prefix if prefix else self._ws.root
+        holding = await anyio.to_thread.run_sync(self._search.files_containing, wanted.last, base, not wanted.substring)
+        parseable = _tree_sitter().parses
+        root = self._ws.root
+        names |= {name for name in holding or [] if parseable(name) and not _as_indexed(known.get(name), root / name)}
         return [self._ws.root / name for name in sorted(names)]
 
     async def one(self, name_path: str, raw_path: str, line: int | None) -> tuple[FileSymbols, Symbol]:
@@ -313,6 +325,17 @@ class SymbolService:
         return made.diff + warning
 
 
+def _as_indexed(tags: FileTags | None, path: Path) -> bool:
+    """Whether the index holds `path` as it is on disk now (same mtime and size)."""
+    if tags is None:
+        return False
+    try:
+        info = os.stat(path)
+    except OSError:
+        return True  # gone: nothing to find in it
+    return (info.st_mtime_ns, info.st_size) == (tags.mtime_ns, tags.size)
+
+
 # tree-sitter, lsprotocol and the grammars load when a symbol tool is first used, never at start-up.
 def _tree_sitter() -> ModuleType:
     from . import _treesitter
@@ -332,24 +355,43 @@ def _grammar_for(relative: str) -> Grammar | None:
 
 
 def _applied(mode: EditMode, text: str, symbol: Symbol, new: str) -> str:
+    # The file's own line breaks: a CRLF file stays CRLF, whatever breaks the new text came with.
+    newline = "\r\n" if "\r\n" in text else "\n"
+    new = new.replace("\r\n", "\n")
     indent = _indentation(text[text.rfind("\n", 0, symbol.start) + 1 : symbol.start])
     # A body replaces exactly the definition; inserted text keeps the blank lines it was given around it.
     raw = new.strip("\n") if mode == "replace_body" else new.removesuffix("\n")
     lines = _at_indentation(raw.split("\n"), indent, _inner_indentation(text, symbol))
     if mode == "replace_body":
         lines[0] = lines[0][len(indent) :]  # the definition starts where the old one did, after its indentation
-        return text[: symbol.start] + "\n".join(lines) + text[symbol.end :]
-    block = "".join(f"{row}\n" for row in lines)
+        start = symbol.start
+        if lines[0].startswith("@"):
+            # The body brings decorators: they replace the symbol's own rather than stack on them.
+            start = _decorators_start(text, symbol.start)
+            if start != symbol.start:
+                start += len(indent)
+        return text[:start] + newline.join(lines) + text[symbol.end :]
+    block = "".join(f"{row}{newline}" for row in lines)
     if mode == "insert_before":
-        at = text.rfind("\n", 0, symbol.insert_at) + 1
-        # Decorators and annotations (`@property`, `@Override`) belong to the symbol, whoever listed it.
-        while at > 0 and text[text.rfind("\n", 0, at - 1) + 1 : at].strip().startswith("@"):
-            at = text.rfind("\n", 0, at - 1) + 1
+        at = _decorators_start(text, text.rfind("\n", 0, symbol.insert_at) + 1)
         return text[:at] + block + text[at:]
     end = text.find("\n", max(symbol.end - 1, symbol.start))
     if end < 0:
-        return text + "\n" + block
+        return text + newline + block
     return text[: end + 1] + block + text[end + 1 :]
+
+
+def _decorators_start(text: str, at: int) -> int:
+    """Where the decorators and annotations (`@property`, `@Override`) directly above the line at `at` begin (they
+    belong to the symbol, whoever listed it); `at` itself when there are none."""
+    line = text.rfind("\n", 0, at) + 1
+    found = at
+    while line > 0:
+        above = text.rfind("\n", 0, line - 1) + 1
+        if not text[above:line].strip().startswith("@"):
+            break
+        found = line = above
+    return found
 
 
 def _at_indentation(lines: list[str], indent: str, inner: int | None) -> list[str]:
