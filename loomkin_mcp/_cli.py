@@ -15,7 +15,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._logging import McpLogBridge
-    from ._server import LoomkinServer
+    from ._server import LoomkinServer, TrustPromptWhen
     from .config import Settings
 
 EXIT_USAGE = 2
@@ -230,7 +230,9 @@ def _init(root: Path, force: bool) -> int:
     return 0
 
 
-def _build(root: Path, settings: Settings, bridge: McpLogBridge, asks_trust: bool = True) -> LoomkinServer:
+def _build(
+    root: Path, settings: Settings, bridge: McpLogBridge, asks_trust: TrustPromptWhen | None = "after initialize"
+) -> LoomkinServer:
     # Imported here so `--help`, `--version` and `init` never pay for building the server.
     import warnings
 
@@ -279,7 +281,7 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
     print(connection_help(transport, args.host, port, token is not None, root), file=sys.stderr)
     limits = Limits(args.max_sessions, args.session_idle_timeout, args.max_connections, args.header_timeout)
     # Over HTTP any local program can connect: the trust question goes only to a client holding the token.
-    server = _build(root, settings, bridge, asks_trust=token is not None)
+    server = _build(root, settings, bridge, asks_trust="on the first call" if token is not None else None)
     anyio.run(serve, server, transport, args.host, port, token, limits)
     return 0
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import anyio
 import mcp_types as types
@@ -62,6 +62,10 @@ SAMPLING_SECONDS = 10.0
 SHUTDOWN_SECONDS = 6
 # How long the trust prompt waits for the person before the project stays restricted for this session.
 TRUST_PROMPT_SECONDS = 600
+# When a client is asked whether the person trusts the project: over stdio right after initialize (the editor that
+# started us); over HTTP with the first tool call, on that call's own stream (a request sent outside any call may find
+# no stream of the client's open yet and be lost); over HTTP without a token never (any local program can connect).
+TrustPromptWhen = Literal["after initialize", "on the first call"]
 
 logger = logging.getLogger("loomkin_mcp.server")
 
@@ -252,11 +256,12 @@ class LoomkinServer(MCPServer):
 
 
 def build_server(
-    workspace: Workspace, log_bridge: McpLogBridge | None = None, asks_trust: bool = True
+    workspace: Workspace,
+    log_bridge: McpLogBridge | None = None,
+    asks_trust: TrustPromptWhen | None = "after initialize",
 ) -> LoomkinServer:
-    """The server for `workspace`; `log_bridge` may already hold records logged while starting. `asks_trust`:
-    a connecting client that can elicit is asked whether the person trusts the project (never over HTTP without a
-    token: any local program could answer)."""
+    """The server for `workspace`; `log_bridge` may already hold records logged while starting. `asks_trust`: when a
+    client that can elicit is asked whether the person trusts the project (see TrustPromptWhen), None for never."""
     services = Services.for_workspace(workspace)
     upstreams = UpstreamPool(workspace.config.mcp, workspace.root)
 
@@ -328,10 +333,12 @@ def build_server(
 
     lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
-    if asks_trust:
-        # The person's answer: the editor that started us (stdio), or a client holding the daemon's token.
-        trust_prompt = TrustPrompt(workspace, services, upstreams)
+    # The person's answer: the editor that started us (stdio), or a client holding the daemon's token (HTTP).
+    trust_prompt = TrustPrompt(workspace, services, upstreams)
+    if asks_trust == "after initialize":
         lowlevel.add_notification_handler("notifications/initialized", NotificationParams, trust_prompt.on_initialized)
+    elif asks_trust == "on the first call":
+        server.middleware.append(trust_prompt.on_first_call)
 
     async def roots_changed(ctx: Any, params: Any) -> None:
         # One process serves one project (its language servers, index and trust are that project's).
@@ -363,6 +370,18 @@ class TrustPrompt:
         self._asked: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
+    async def on_first_call(self, ctx: Any, call_next: Any) -> Any:
+        """Middleware for HTTP: a client's first tool call waits for its answer, asked on that call's stream."""
+        if ctx.method == "tools/call":
+            session = ctx.session
+            client = id(getattr(session, "_connection", session))  # the SDK makes a session object per request
+            held = self._ws.trust.held_back()
+            wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
+            if held and client not in self._asked and _can_ask(session, wanted):
+                self._asked.add(client)
+                await self._ask(session, held, related_request_id=ctx.request_id)
+        return await call_next(ctx)
+
     async def on_initialized(self, ctx: Any, params: Any) -> None:
         session = ctx.session
         held = self._ws.trust.held_back()
@@ -375,7 +394,7 @@ class TrustPrompt:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _ask(self, session: Any, held: list[Grant]) -> None:
+    async def _ask(self, session: Any, held: list[Grant], related_request_id: Any = None) -> None:
         message = (
             f"This project ({one_line(str(self._ws.root))}) asks loomkin-mcp to:\n{self._ws.trust.describe(held)}\n"
             "Trust exactly this content? Until you do, these are held back (the project is still served read-and-ask)."
@@ -384,7 +403,7 @@ class TrustPrompt:
                                                             "default": False}}, "required": ["trust"]}  # fmt: skip
         try:
             with anyio.fail_after(TRUST_PROMPT_SECONDS):
-                answer = await session.elicit_form(message, schema)
+                answer = await session.elicit_form(message, schema, related_request_id=related_request_id)
         except Exception:  # noqa: BLE001 - no answer (or no back channel) is a "no": the project stays restricted
             logger.info("the client did not answer the trust prompt; the project stays restricted", exc_info=True)
             return
