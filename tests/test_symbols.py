@@ -361,3 +361,21 @@ async def test_a_project_wide_find_sees_a_write_made_a_moment_ago(project: Path)
             found = await ok(session, "symbol_find", name_path=name)
             assert f"function {name} (a.py:5-6)" in found, found
             assert f"other_{round_number}" in await ok(session, "symbol_find", name_path=f"other_{round_number}")
+
+
+async def test_a_file_that_does_not_parse_says_where_and_uncertain_edits_are_refused(project: Path) -> None:
+    (project / ".loomkin.toml").write_text('[permissions]\nauto_approve = ["symbol_*"]\n[lsp]\nenabled = false\n')
+    source = "def before():\n    return 1\n\n\ndef broken(:\n    return 2\n\n\ndef after():\n    return 3\n"
+    (project / "m.py").write_text(source)
+    async with serve(project) as session:
+        overview = await ok(session, "symbol_overview", path="m.py")
+        assert "m.py does not parse: syntax error at line 5" in overview, overview
+        found = await ok(session, "symbol_find", name_path="after", path="m.py")
+        assert "Note: m.py does not parse: syntax error at line 5" in found, found
+        refused = await fails(session, "symbol_replace_body", name_path="after", path="m.py",
+                              body="def after():\n    return 4\n")  # fmt: skip
+        assert "does not parse (syntax error at line 5)" in refused and "fix the syntax error first" in refused
+        assert (project / "m.py").read_text() == source
+        # What stands wholly before the error has a certain extent: it is edited.
+        await ok(session, "symbol_replace_body", name_path="before", path="m.py", body="def before():\n    return 0\n")
+    assert (project / "m.py").read_text() == source.replace("return 1", "return 0")

@@ -50,6 +50,8 @@ class FileSymbols:
     symbols: list[Symbol]
     source: str
     """Who listed them: a language server's name, or "tree-sitter"."""
+    error_line: int | None = None
+    """The first line tree-sitter cannot parse: the extent of what stands at or after it is uncertain."""
     line_starts: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -93,6 +95,14 @@ class FileSymbols:
     def describe(self, symbol: Symbol) -> str:
         return f"{symbol.kind} {symbol.name_path} ({self.relative}:{self.span(symbol)})"
 
+    def parse_note(self) -> str | None:
+        if self.error_line is None:
+            return None
+        return (
+            f"{self.relative} does not parse: syntax error at line {self.error_line}; what stands at or after it may "
+            "be listed with the wrong extent."
+        )
+
 
 class SymbolService:
     def __init__(
@@ -130,6 +140,7 @@ class SymbolService:
         if path.is_file():
             found = await self.file_symbols(path)
             rows = [f"{found.relative} (symbols from {found.source}):"]
+            rows += [f"({note})" for note in (found.parse_note(),) if note]
             for symbol in (s for top in found.symbols for s in top.walk()):
                 rows.append(f"{'  ' * (len(symbol.path) - 1)}{symbol.kind} {symbol.name_path} {found.span(symbol)}")
             if len(rows) == 1:
@@ -167,6 +178,7 @@ class SymbolService:
         if not found:
             return f"No symbol matches '{name_path}' in '{raw_path}'" + (f" at line {line}." if line else ".")
         rows: list[str] = []
+        notes = {note for file_symbols, _ in found if (note := file_symbols.parse_note())}
         for file_symbols, symbol in found:
             rows.append(file_symbols.describe(symbol))
             if include_body:
@@ -175,7 +187,10 @@ class SymbolService:
                 level = len(child.path) - len(symbol.path)
                 if 0 < level <= depth:
                     rows.append(f"{'  ' * level}{file_symbols.describe(child)}")
-        return _capped(rows, "narrow the name path or the path, or leave out include_body")
+        return _capped(
+            rows + [f"Note: {note}" for note in sorted(notes)],
+            "narrow the name path or the path, or leave out include_body",
+        )
 
     async def references(self, name_path: str, raw_path: str, line: int | None) -> str:
         file_symbols, symbol = await self.one(name_path, raw_path, line)
@@ -312,6 +327,7 @@ class SymbolService:
                 if len(matches) != 1:
                     raise ToolInputError(f"'{relative}' changed on disk meanwhile; run the edit again.")
                 target = matches[0]
+            _require_certain_extent(_parsed(path, relative, current) if tree_sitter_view else seen, target, name_path)
             return _applied(mode, current, target, text)
 
         made = await anyio.to_thread.run_sync(self._files.transform, path, change, "the text")
@@ -323,6 +339,16 @@ class SymbolService:
             else ""
         )
         return made.diff + warning
+
+
+def _require_certain_extent(file_symbols: FileSymbols, symbol: Symbol, name_path: str) -> None:
+    """A symbol at or after a syntax error may end anywhere: editing it could delete what follows."""
+    error = file_symbols.error_line
+    if error is not None and file_symbols.lines(symbol)[1] >= error:
+        raise ToolInputError(
+            f"'{file_symbols.relative}' does not parse (syntax error at line {error}), so where {name_path} ends is "
+            "uncertain and it is not edited; fix the syntax error first (file_edit), then edit the symbol."
+        )
 
 
 def _as_indexed(tags: FileTags | None, path: Path) -> bool:
@@ -345,7 +371,8 @@ def _tree_sitter() -> ModuleType:
 
 def _parsed(path: Path, relative: str, text: str) -> FileSymbols:
     """`text`'s symbols as tree-sitter reads them."""
-    return FileSymbols(path, relative, text, _tree_sitter().symbols(relative, text) or [], "tree-sitter")
+    found = _tree_sitter().symbols(relative, text) or []
+    return FileSymbols(path, relative, text, found, "tree-sitter", _tree_sitter().first_error_line(relative, text))
 
 
 def _grammar_for(relative: str) -> Grammar | None:
