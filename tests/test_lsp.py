@@ -182,3 +182,14 @@ def test_lsp_status_shows_a_server_that_answers_nothing_but_initialize(project: 
     assert status["mute"]["ok"] is False, status
     assert "answered initialize but not textDocument/hover on a.py within 1 s" in status["mute"]["error"], status
     assert done.returncode == 1
+
+
+async def test_an_edit_that_breaks_parsing_does_not_call_other_warnings_resolved(project: Path) -> None:
+    python_project(project)
+    (project / "warned.py").write_text("import os\nimport sys\n\n\ndef f():\n    return 1\n")
+    async with serve(project) as session:
+        await ok(session, "file_read", file_path="warned.py")
+        broken = await ok(session, "file_edit", file_path="warned.py", old_string="return 1", new_string="return (1")
+    assert "introduced by this edit" in broken, broken
+    assert "\n  resolved: " not in broken and "'os' imported but unused" not in broken, broken
+    assert "earlier problem(s) not shown as resolved: warned.py does not parse from line" in broken, broken

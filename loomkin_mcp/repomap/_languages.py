@@ -132,6 +132,24 @@ def grammar_loads(grammar: Grammar) -> bool:
 
 
 @cache
+def first_error_line(relative: str, text: str) -> int | None:
+    """The 1-based line of the first syntax error in `text` (an unparsable or a missing piece); None when it parses
+    or no grammar reads the file."""
+    grammar = grammar_for(relative)
+    loaded = parser_and_query(grammar) if grammar else None
+    if loaded is None:
+        return None
+    node = loaded[0].parse(text.encode("utf-8")).root_node
+    if not node.has_error:
+        return None
+    while not (node.is_error or node.is_missing):
+        child = next((child for child in node.children if child.has_error or child.is_missing), None)
+        if child is None:
+            break
+        node = child
+    return node.start_point[0] + 1
+
+
 def parser_and_query(grammar: Grammar) -> tuple[Parser, Query] | None:
     """The parser and tag query for `grammar`, or None when its wheel is not installed."""
     try:

@@ -152,7 +152,7 @@ class LspSession:
                     f"{' (it is still indexing)' if item.connection.busy else ''}; call lsp_diagnostics later."
                 )
                 continue
-            lines.extend(self._render_edit_report(name, relative, item.baseline, after))
+            lines.extend(self._render_edit_report(name, relative, item.baseline, after, self._unparsable(path)))
         return lines
 
     async def _fresh(self, item: Synced, deadline: float) -> list[lsp.Diagnostic] | None:
@@ -173,8 +173,20 @@ class LspSession:
                         connection.spec.name, exc)  # fmt: skip
             return None
 
+    def _unparsable(self, path: Path) -> int | None:
+        """The first line tree-sitter cannot parse in the text the servers were sent, or None."""
+        from ..repomap._languages import first_error_line
+
+        text = self.pool.document_text(path)
+        return first_error_line(self._ws.relative(path), text) if text is not None else None
+
     def _render_edit_report(
-        self, name: str, relative: str, before: list[lsp.Diagnostic] | None, after: list[lsp.Diagnostic]
+        self,
+        name: str,
+        relative: str,
+        before: list[lsp.Diagnostic] | None,
+        after: list[lsp.Diagnostic],
+        unparsable: int | None = None,
     ) -> list[str]:
         earlier = Counter(_identity(d) for d in before or [])
         marked: list[tuple[lsp.Diagnostic, str]] = []
@@ -195,9 +207,15 @@ class LspSession:
                 earlier[key] -= 1
                 resolved.append(diagnostic)
         introduced = sum(1 for _, mark in marked if mark.startswith("introduced"))
-        if not marked and not resolved:
+        unchecked = 0
+        if unparsable is not None and resolved:
+            # A server that stops at a syntax error drops its other findings: they are not fixed, only unchecked.
+            unchecked, resolved = len(resolved), []
+        if not marked and not resolved and not unchecked:
             return [f"{name}: no problems in {relative}."]
-        if not marked:
+        if not marked and not resolved:
+            lines = [f"{name} reported no problems in {relative}:"]
+        elif not marked:
             lines = [f"{name}: no problems in {relative}; this edit resolved {len(resolved)}:"]
         elif before is None:
             lines = [f"{name} diagnostics for {relative}: {len(after)}:"]
@@ -210,6 +228,11 @@ class LspSession:
             lines.append(f"  … {len(marked) - MAX_REPORT_LINES} more; lsp_diagnostics lists them all.")
         for diagnostic in resolved[:MAX_REPORT_LINES]:
             lines.append("  resolved: " + self._format(relative, diagnostic))
+        if unchecked:
+            lines.append(
+                f"  ({unchecked} earlier problem(s) not shown as resolved: {relative} does not parse from line "
+                f"{unparsable}, so {name} may not have checked them.)"
+            )
         return lines
 
     def format_row(self, relative: str, diagnostic: lsp.Diagnostic) -> str:

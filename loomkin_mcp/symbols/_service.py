@@ -331,7 +331,7 @@ class SymbolService:
             return _applied(mode, current, target, text)
 
         made = await anyio.to_thread.run_sync(self._files.transform, path, change, "the text")
-        broke = _tree_sitter().has_errors(relative, made.after) and not _tree_sitter().has_errors(relative, made.before)
+        broke = _first_error_line(relative, made.after) is not None and _first_error_line(relative, made.before) is None
         warning = (
             "\n\nWarning: tree-sitter finds a syntax error in the file after this edit where there was none; "
             "check the text you gave."
@@ -372,7 +372,13 @@ def _tree_sitter() -> ModuleType:
 def _parsed(path: Path, relative: str, text: str) -> FileSymbols:
     """`text`'s symbols as tree-sitter reads them."""
     found = _tree_sitter().symbols(relative, text) or []
-    return FileSymbols(path, relative, text, found, "tree-sitter", _tree_sitter().first_error_line(relative, text))
+    return FileSymbols(path, relative, text, found, "tree-sitter", _first_error_line(relative, text))
+
+
+def _first_error_line(relative: str, text: str) -> int | None:
+    from ..repomap._languages import first_error_line
+
+    return first_error_line(relative, text)
 
 
 def _grammar_for(relative: str) -> Grammar | None:

@@ -38,35 +38,6 @@ def parses(relative: str) -> bool:
     return grammar is not None and parser_and_query(grammar) is not None
 
 
-def has_errors(relative: str, text: str) -> bool | None:
-    """Whether `text` holds a syntax error for the file's grammar; None without a grammar."""
-    grammar = grammar_for(relative)
-    loaded = parser_and_query(grammar) if grammar else None
-    if loaded is None:
-        return None
-    return loaded[0].parse(text.encode("utf-8")).root_node.has_error
-
-
-def first_error_line(relative: str, text: str) -> int | None:
-    """The 1-based line of the first syntax error in `text` (an unparsable or a missing piece); None when it parses
-    or no grammar reads the file."""
-    grammar = grammar_for(relative)
-    loaded = parser_and_query(grammar) if grammar else None
-    if loaded is None:
-        return None
-    root = loaded[0].parse(text.encode("utf-8")).root_node
-    if not root.has_error:
-        return None
-    node = root
-    while True:
-        if node.is_error or node.is_missing:
-            return node.start_point[0] + 1
-        child = next((child for child in node.children if child.has_error or child.is_missing), None)
-        if child is None:
-            return node.start_point[0] + 1
-        node = child
-
-
 def symbols(relative: str, text: str) -> list[Symbol] | None:
     """The symbol tree of `text`, or None when no grammar reads the file."""
     grammar = grammar_for(relative)
