@@ -38,9 +38,11 @@ def _project(tmp: Path) -> Path:
     return root
 
 
-async def shell_calls(tmp: Path, root: Path, calls: int) -> dict:
-    confined_env = person(tmp / "confined", root)
-    unconfined_env = person(tmp / "unconfined", root, "[shell]\nsandbox = false\n")
+async def interleaved_calls(tmp: Path, root: Path, calls: int, tool: str, arguments: dict, label: str) -> dict:
+    """`tool` called alternately on a server with the sandbox (the default) and one whose person's config says
+    `[shell] sandbox = false`; both answers compared before the timings count."""
+    confined_env = person(tmp / f"{tool}-confined", root)
+    unconfined_env = person(tmp / f"{tool}-unconfined", root, "[shell]\nsandbox = false\n")
     confined, unconfined = [], []
     server = (str(BIN / "loomkin-mcp"), "--stdio", "--root", str(root))
     async with (
@@ -49,54 +51,21 @@ async def shell_calls(tmp: Path, root: Path, calls: int) -> dict:
     ):
         for index in range(calls + 5):
             started = time.perf_counter()
-            first = await ours.call_tool("shell", {"command": "true"})
+            first = await ours.call_tool(tool, arguments)
             middle = time.perf_counter()
-            second = await reference.call_tool("shell", {"command": "true"})
+            second = await reference.call_tool(tool, arguments)
             done = time.perf_counter()
             assert not first.is_error and not second.is_error, (first, second)
-            # Both ran `true` and answered alike (the duration in the text differs).
-            assert first.content[0].text.split("[")[0] == second.content[0].text.split("[")[0]
+            # Both answered alike (a shell result's duration, in brackets, differs).
+            same_or_exit(tool, first.content[0].text.split("[")[0], second.content[0].text.split("[")[0])
             if index >= 5:
                 confined.append((middle - started) * 1000)
                 unconfined.append((done - middle) * 1000)
     added = statistics.median(confined) - statistics.median(unconfined)
     return {
-        "measure": f"shell call (`true`) in bubblewrap, {calls} calls over stdio",
+        "measure": f"{label} in bubblewrap, {calls} calls over stdio",
         "ours_ms": summary(confined),
-        "reference": "the same server with `[shell] sandbox = false`",
-        "reference_ms": summary(unconfined),
-        "added_ms_at_median": round(added, 1),
-        "target": "≤ 15 ms added at the median",
-        "met": added <= 15,
-        "load": load(),
-        "samples": {"ours": confined, "reference": unconfined},
-    }
-
-
-async def git_calls(tmp: Path, root: Path, calls: int) -> dict:
-    confined_env = person(tmp / "git-confined", root)
-    unconfined_env = person(tmp / "git-unconfined", root, "[shell]\nsandbox = false\n")
-    confined, unconfined = [], []
-    server = (str(BIN / "loomkin-mcp"), "--stdio", "--root", str(root))
-    async with (
-        stdio_session(*server, env=confined_env) as ours,
-        stdio_session(*server, env=unconfined_env) as reference,
-    ):
-        for index in range(calls + 5):
-            started = time.perf_counter()
-            first = await ours.call_tool("git", {"operation": "status"})
-            middle = time.perf_counter()
-            second = await reference.call_tool("git", {"operation": "status"})
-            done = time.perf_counter()
-            same_or_exit("git status", first.content, second.content)
-            if index >= 5:
-                confined.append((middle - started) * 1000)
-                unconfined.append((done - middle) * 1000)
-    added = statistics.median(confined) - statistics.median(unconfined)
-    return {
-        "measure": f"git status through the git tool, git in bubblewrap, {calls} calls over stdio",
-        "ours_ms": summary(confined),
-        "reference": "the same server with `[shell] sandbox = false` (git unconfined)",
+        "reference": f"the same server with `[shell] sandbox = false` ({tool} unconfined)",
         "reference_ms": summary(unconfined),
         "added_ms_at_median": round(added, 1),
         "target": "≤ 15 ms added at the median",
@@ -197,8 +166,8 @@ def run(calls: int) -> dict:
         root = _project(tmp)
         subprocess.run(["git", "init", "-q", str(root)], check=True)
         rows = [
-            anyio.run(shell_calls, tmp, root, calls),
-            anyio.run(git_calls, tmp, root, calls),
+            anyio.run(interleaved_calls, tmp, root, calls, "shell", {"command": "true"}, "shell call (`true`)"),
+            anyio.run(interleaved_calls, tmp, root, calls, "git", {"operation": "status"}, "git status (git tool)"),
             anyio.run(language_server_starts, tmp, root, max(3, calls // 20)),
             file_reads(root),
         ]

@@ -94,11 +94,7 @@ class SearchService:
         argv = [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", pattern, "--glob", "!.git"]
         argv += ["--hidden"] if hidden else []
         argv += ["--no-ignore"] if ignored else []
-        with self._started(argv, base) as (confined, cwd, fds):
-            done = subprocess.run(
-                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, capture_output=True, text=True,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+        done = self._rg_run(argv, base)
         if done.returncode not in (0, 1):
             raise ToolInputError(f"`{pattern}` is not a usable glob: {_first_line(done.stderr)}.")
         names = [line.removeprefix("./") for line in done.stdout.splitlines() if line]
@@ -117,11 +113,7 @@ class SearchService:
         argv = [rg, "--files-with-matches", "--fixed-strings", "--no-require-git", "--no-ignore-parent"]
         argv += ["--word-regexp"] if whole_word else []
         argv += ["--glob", "!.git", "--", literal, "."]
-        with self._started(argv, base) as (confined, cwd, fds):
-            done = subprocess.run(
-                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, capture_output=True, text=True,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+        done = self._rg_run(argv, base)
         if done.returncode not in (0, 1):
             return None
         prefix = self._ws.relative(base)
@@ -134,12 +126,7 @@ class SearchService:
         rg = self._rg(self._ws.root)
         if rg is None:
             return self._walk(self._ws.root, False, False)
-        with self._started([rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", "!.git"],
-                           self._ws.root) as (confined, cwd, fds):  # fmt: skip
-            done = subprocess.run(
-                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, capture_output=True, text=True,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+        done = self._rg_run([rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", "!.git"], self._ws.root)
         # ripgrep lists in parallel, in no fixed order.
         return sorted(line.removeprefix("./") for line in done.stdout.splitlines() if line)
 
@@ -290,6 +277,14 @@ class SearchService:
                 yield Hit(name, index + 1, lines[index] + "\n", index in matches)
 
     # -- shared ---------------------------------------------------------------------------
+
+    def _rg_run(self, argv: list[str], base: Path) -> subprocess.CompletedProcess[str]:
+        """ripgrep run to its end in `base` (see `_started`), its output as text."""
+        with self._started(argv, base) as (confined, cwd, fds):
+            return subprocess.run(
+                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, capture_output=True, text=True,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
 
     @contextmanager
     def _started(self, argv: list[str], base: Path) -> Iterator[tuple[Confined, str, tuple[int, ...]]]:
