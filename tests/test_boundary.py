@@ -490,3 +490,17 @@ async def test_an_upstreams_deep_reply_fails_at_once_naming_it(project: Path) ->
         with anyio.fail_after(30):  # a hang guard far below the upstream's 60 s timeout
             refused = await fails(session, "fake__deep")
     assert "fake sent a reply that cannot be read" in refused, refused
+
+
+async def test_an_upstream_gets_only_the_environment_its_entry_names(project: Path) -> None:
+    from test_upstream import EVERYTHING, wait_for_tools
+
+    (project / ".loomkin.toml").write_text(
+        '[permissions]\nauto_approve = ["everything__*"]\n[mcp]\n'
+        f'servers = [{{ name = "everything", command = "{EVERYTHING}", env = {{ MY_SETTING = "kept" }} }}]\n'
+    )
+    async with serve(project, env=SECRETS) as session:
+        await wait_for_tools(session, "everything__get-env")
+        seen = await ok(session, "everything__get-env")
+    assert '"MY_SETTING": "kept"' in seen and '"PATH"' in seen, seen
+    assert not any(value in seen for value in SECRETS.values()), seen
