@@ -102,7 +102,8 @@ def register_symbol_tools(server: MCPServer, services: Services) -> None:
         approval: Annotated[ApprovalOutcome, Resolve(approver("insert_before", "insert before"))],
         line: LineArg = None,
     ) -> str:
-        """Insert lines just before a symbol, at its indentation. Returns the diff and diagnostics."""
+        """Insert lines just before a symbol, at its indentation and set apart as the language's style wants.
+        Returns the diff and diagnostics."""
         return await edit("insert_before", approval, name_path, path, text, line)
 
     @server.tool(annotations=EDITS_FILES, structured_output=False)
@@ -113,5 +114,6 @@ def register_symbol_tools(server: MCPServer, services: Services) -> None:
         approval: Annotated[ApprovalOutcome, Resolve(approver("insert_after", "insert after"))],
         line: LineArg = None,
     ) -> str:
-        """Insert lines just after a symbol, at its indentation. Returns the diff and diagnostics."""
+        """Insert lines just after a symbol, at its indentation and set apart as the language's style wants.
+        Returns the diff and diagnostics."""
         return await edit("insert_after", approval, name_path, path, text, line)

@@ -121,7 +121,8 @@ async def test_python_symbol_edits_keep_indentation_and_report_diagnostics(proje
             session, "symbol_insert_before", name_path="Cart/total", path="shop/cart.py",
             text="def clear(self):\n    self.items.clear()\n",
         )  # fmt: skip
-        cleared = "        return self\n\n    def clear(self):\n        self.items.clear()\n    @property\n"
+        # PEP 8: one blank line between methods, whatever blank lines the text came with.
+        cleared = "        return self\n\n    def clear(self):\n        self.items.clear()\n\n    @property\n"
         assert cleared in cart.read_text()
 
         await ok(
@@ -379,3 +380,18 @@ async def test_a_file_that_does_not_parse_says_where_and_uncertain_edits_are_ref
         # What stands wholly before the error has a certain extent: it is edited.
         await ok(session, "symbol_replace_body", name_path="before", path="m.py", body="def before():\n    return 0\n")
     assert (project / "m.py").read_text() == source.replace("return 1", "return 0")
+
+
+async def test_inserted_code_is_set_apart_as_the_language_wants(project: Path) -> None:
+    (project / ".loomkin.toml").write_text('[permissions]\nauto_approve = ["symbol_*"]\n[lsp]\nenabled = false\n')
+    (project / "m.py").write_text("def f():\n    return 1\n")
+    (project / "lib").mkdir()
+    (project / "lib" / "m.ex").write_text("defmodule M do\n  def f, do: 1\nend\n")
+    async with serve(project) as session:
+        # Given with no blank lines, or with too many: PEP 8's two around a top-level definition.
+        await ok(session, "symbol_insert_after", name_path="f", path="m.py", text="def g():\n    return 2")
+        await ok(session, "symbol_insert_before", name_path="f", path="m.py", text="\n\n\n\nX = 0\n\n\n\n")
+        # `mix format`: one blank line between a module's functions.
+        await ok(session, "symbol_insert_after", name_path="M/f", path="lib/m.ex", text="def g, do: 2\n")
+    assert (project / "m.py").read_text() == "X = 0\n\n\ndef f():\n    return 1\n\n\ndef g():\n    return 2\n"
+    assert (project / "lib" / "m.ex").read_text() == "defmodule M do\n  def f, do: 1\n\n  def g, do: 2\nend\n"

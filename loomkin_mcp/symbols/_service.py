@@ -328,7 +328,7 @@ class SymbolService:
                     raise ToolInputError(f"'{relative}' changed on disk meanwhile; run the edit again.")
                 target = matches[0]
             _require_certain_extent(_parsed(path, relative, current) if tree_sitter_view else seen, target, name_path)
-            return _applied(mode, current, target, text)
+            return _applied(mode, current, target, text, _blank_lines_between(relative))
 
         made = await anyio.to_thread.run_sync(self._files.transform, path, change, "the text")
         broke = _first_error_line(relative, made.after) is not None and _first_error_line(relative, made.before) is None
@@ -387,14 +387,21 @@ def _grammar_for(relative: str) -> Grammar | None:
     return grammar_for(relative)
 
 
-def _applied(mode: EditMode, text: str, symbol: Symbol, new: str) -> str:
+def _blank_lines_between(relative: str) -> tuple[int, int]:
+    """Blank lines the language's style puts between definitions: (at the top level, nested). PEP 8 wants two
+    around top-level definitions and one between methods; `mix format`, gofmt, rustfmt and prettier keep one."""
+    grammar = _grammar_for(relative)
+    return (2, 1) if grammar is not None and grammar.family == "python" else (1, 1)
+
+
+def _applied(mode: EditMode, text: str, symbol: Symbol, new: str, blank_lines: tuple[int, int] = (1, 1)) -> str:
     # The file's own line breaks: a CRLF file stays CRLF, whatever breaks the new text came with.
     newline = "\r\n" if "\r\n" in text else "\n"
     new = new.replace("\r\n", "\n")
     indent = _indentation(text[text.rfind("\n", 0, symbol.start) + 1 : symbol.start])
-    # A body replaces exactly the definition; inserted text keeps the blank lines it was given around it.
-    raw = new.strip("\n") if mode == "replace_body" else new.removesuffix("\n")
-    lines = _at_indentation(raw.split("\n"), indent, _inner_indentation(text, symbol))
+    # A body replaces exactly the definition; inserted text is set apart from its neighbour by the blank lines the
+    # language's style wants, whatever blank lines it came with.
+    lines = _at_indentation(new.strip("\n").split("\n"), indent, _inner_indentation(text, symbol))
     if mode == "replace_body":
         lines[0] = lines[0][len(indent) :]  # the definition starts where the old one did, after its indentation
         start = symbol.start
@@ -405,13 +412,14 @@ def _applied(mode: EditMode, text: str, symbol: Symbol, new: str) -> str:
                 start += len(indent)
         return text[:start] + newline.join(lines) + text[symbol.end :]
     block = "".join(f"{row}{newline}" for row in lines)
+    gap = newline * (blank_lines[0] if not indent else blank_lines[1])
     if mode == "insert_before":
         at = _decorators_start(text, text.rfind("\n", 0, symbol.insert_at) + 1)
-        return text[:at] + block + text[at:]
+        return text[:at] + block + gap + text[at:]
     end = text.find("\n", max(symbol.end - 1, symbol.start))
     if end < 0:
-        return text + newline + block
-    return text[: end + 1] + block + text[end + 1 :]
+        return text + newline + gap + block
+    return text[: end + 1] + gap + block + text[end + 1 :]
 
 
 def _decorators_start(text: str, at: int) -> int:
