@@ -395,3 +395,31 @@ async def test_inserted_code_is_set_apart_as_the_language_wants(project: Path) -
         await ok(session, "symbol_insert_after", name_path="M/f", path="lib/m.ex", text="def g, do: 2\n")
     assert (project / "m.py").read_text() == "X = 0\n\n\ndef f():\n    return 1\n\n\ndef g():\n    return 2\n"
     assert (project / "lib" / "m.ex").read_text() == "defmodule M do\n  def f, do: 1\n\n  def g, do: 2\nend\n"
+
+
+async def test_elixir_references_without_a_server_respect_arity_and_skip_atoms_and_definitions(project: Path) -> None:
+    (project / ".loomkin.toml").write_text("[lsp]\nenabled = false\n")
+    (project / "lib").mkdir()
+    (project / "lib" / "accounts.ex").write_text(
+        "defmodule Accounts do\n"
+        "  def get_user(id, opts) when is_integer(id), do: {id, opts}\n"
+        "  def get_user(id, opts), do: {:error, id, opts}\n"
+        "  def get_user(id, opts, extra), do: {id, opts, extra}\n"
+        "end\n"
+    )
+    (project / "lib" / "web.ex").write_text(
+        "defmodule Web do\n"
+        "  def show(id) do\n"
+        "    Accounts.get_user(id, [])\n"
+        "    id |> Accounts.get_user([])\n"
+        "    finder = &Accounts.get_user/2\n"
+        "    Accounts.get_user(id, [], :extra)\n"
+        "    {:get_user, [get_user: finder]}\n"
+        "  end\n"
+        "end\n"
+    )
+    async with serve(project) as session:
+        found = await ok(session, "symbol_references", name_path="Accounts/get_user/2", path="lib/accounts.ex")
+    assert "3 reference(s)" in found, found
+    assert "lib/web.ex:3 " in found and "lib/web.ex:4 " in found and "lib/web.ex:5 " in found, found
+    assert "lib/web.ex:6 " not in found and "lib/web.ex:7 " not in found and "\nlib/accounts.ex:" not in found, found

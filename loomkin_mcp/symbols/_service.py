@@ -242,7 +242,21 @@ class SymbolService:
             place = (self._ws.root / hit.path, hit.line - 1)
             if place != declared:
                 places.append(place)
+        if grammar is not None and grammar.family == "elixir":
+            places = self._elixir_uses(places, symbol)
         return places
+
+    def _elixir_uses(self, places: list[tuple[Path, int]], symbol: Symbol) -> list[tuple[Path, int]]:
+        """Of the lines naming an Elixir function, those that use it with its arity: not its other clauses'
+        definitions, not `:name` atoms or `name:` keys, not a call with another number of arguments."""
+        uses: dict[Path, set[int]] = {}
+        for path in {path for path, _ in places}:
+            try:
+                text = self._files.text_of(path, MAX_SYMBOL_FILE_BYTES)
+            except ToolInputError:
+                text = ""
+            uses[path] = _tree_sitter().elixir_uses(text, symbol.name, symbol.arity)
+        return [(path, row) for path, row in places if row in uses[path]]
 
     # -- finding one ----------------------------------------------------------------------
 

@@ -106,3 +106,63 @@ def _elixir_arity(name_node: Node) -> int:
         return 0
     arguments = next((child for child in call.children if child.type == "arguments"), None)
     return 0 if arguments is None else arguments.named_child_count
+
+
+_ELIXIR_DEFINERS = frozenset({b"def", b"defp", b"defmacro", b"defmacrop", b"defguard", b"defguardp", b"defdelegate"})
+
+
+def elixir_uses(text: str, name: str, arity: int | None) -> set[int]:
+    """0-based rows where `text` uses the Elixir function `name` with `arity` (any arity when None): calls, piped
+    calls (the pipe gives the first argument), qualified calls and captures (`&name/2`); not its definitions, not
+    `:name` atoms, not `name:` keys."""
+    grammar = grammar_for("x.ex")
+    loaded = parser_and_query(grammar) if grammar else None
+    if loaded is None:
+        return set()
+    wanted = name.encode("utf-8")
+    rows: set[int] = set()
+    stack = [loaded[0].parse(text.encode("utf-8")).root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.type != "identifier" or node.text != wanted:
+            continue
+        used = _elixir_use_arity(node)
+        if used is not False and (arity is None or used is None or used == arity):
+            rows.add(node.start_point[0])
+    return rows
+
+
+def _elixir_use_arity(identifier: Node) -> int | None | bool:
+    """The arity `identifier` is used with; None when it cannot be told; False when it is no use (a definition)."""
+    qualified = identifier.parent is not None and identifier.parent.type == "dot"
+    named = identifier.parent if qualified else identifier  # `name`, or `Module.name`
+    assert named is not None
+    parent = named.parent
+    call = parent if parent is not None and parent.type == "call" and parent.children[0] == named else None
+    arguments = next((child for child in call.children if child.type == "arguments"), None) if call else None
+    subject = call or named
+    holder = subject.parent
+    if arguments is None and holder is not None and holder.type == "binary_operator" and holder.children[0] == subject:
+        if holder.parent is not None and holder.parent.type == "unary_operator":  # `&name/2`
+            right = holder.children[-1]
+            return int(right.text) if right.type == "integer" and right.text.isdigit() else None
+    if call is None:
+        return None  # a bare name: a variable, or a call without parentheses
+    if _defines(call):
+        return False
+    count = 0 if arguments is None else arguments.named_child_count
+    if holder is not None and holder.type == "binary_operator" and holder.children[-1] == call:
+        count += 1 if any(child.type == "|>" for child in holder.children) else 0
+    return count
+
+
+def _defines(call: Node) -> bool:
+    """Whether `call` is the head of a definition: `def name(args)`, with or without a `when` guard."""
+    holder = call.parent
+    if holder is not None and holder.type == "binary_operator" and any(c.type == "when" for c in holder.children):
+        holder = holder.parent
+    if holder is None or holder.type != "arguments" or holder.parent is None:
+        return False
+    target = holder.parent.children[0]
+    return target.type == "identifier" and target.text in _ELIXIR_DEFINERS
