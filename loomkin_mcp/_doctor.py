@@ -46,8 +46,27 @@ async def run_checks(workspace: Workspace) -> list[Check]:
 
 
 def _config(settings: Settings) -> Check:
-    where = str(settings.path) if settings.path else "no .loomkin.toml, so the defaults serve"
+    files = [("the project's", settings.path, settings.project), ("your own", settings.user_path, settings.user)]
+    shown = [f"{whose} {path}" for whose, path, _ in files if path is not None]
+    where = "; ".join(shown) if shown else "no .loomkin.toml and no config of yours, so the defaults serve"
+    unknown = [
+        f"{key} in {path}" for _, path, table in files if path is not None for key in _unknown_keys_of(table)
+    ]  # fmt: skip
+    if unknown:
+        return Check(
+            "config", False, f"{where}; unknown keys, ignored: {', '.join(unknown[:5])}",
+            "correct their spelling: an unknown key changes nothing",
+        )  # fmt: skip
     return Check("config", True, where)
+
+
+def _unknown_keys_of(table: dict[str, object]) -> list[str]:
+    from .config import LoomkinConfig, unknown_keys
+
+    try:
+        return unknown_keys(LoomkinConfig.model_validate(table))
+    except ValueError:  # a table that does not validate was refused at load already
+        return []
 
 
 def _trust(workspace: Workspace) -> Check:

@@ -203,3 +203,17 @@ def test_small_command_line_promises(tmp_path: Path) -> None:
     assert config.stderr.startswith("Merge this into .cursor/mcp.json in the project")
     graph = run_cli("decisions", cwd=tmp_path)
     assert graph.returncode == 0 and graph.stdout.startswith("flowchart"), graph.stderr
+
+
+def test_doctor_shows_a_misspelt_key_or_section_with_the_nearest_name(tmp_path: Path) -> None:
+    (tmp_path / ".loomkin.toml").write_text("[lps]\nenabled = false\n[lsp]\nenabeld = false\n")
+    done = run_cli("doctor", "--json", cwd=tmp_path)
+    checks = {check["name"]: check for check in json.loads(done.stdout)}
+    config = checks["config"]
+    assert config["ok"] is False, config
+    assert (
+        "[lps] (did you mean [lsp]?)" in config["detail"]
+        and "[lsp] enabeld (did you mean enabled?)" in config["detail"]
+    ), config
+    warnings = [line for line in done.stderr.splitlines() if "unknown key" in line]
+    assert any("did you mean [lsp]?" in line for line in warnings), done.stderr

@@ -271,9 +271,12 @@ async def test_elixir_multi_clause_functions_by_tree_sitter_alone(project: Path)
         text = (app / "lib" / "my_app" / "accounts.ex").read_text()
         assert "  @moduledoc \"Accounts.\"\n\n  def get_user(id) when is_integer(id), do: {:ok, id}\n" \
             "  def get_user(_), do: :error\n\n  def get_user(name, opts) do\n" in text  # fmt: skip
-        references = await ok(session, "symbol_references", name_path="get_user/2", path="lib/my_app/accounts.ex")
+        references = await ok(session, "symbol_references", name_path="get_user/1", path="lib/my_app/accounts.ex")
         assert "whole-word search for `get_user`" in references
         assert "lib/my_app/web.ex:4 in MyApp.Web/show/1: def show(id), do: Accounts.get_user(id)" in references
+        # The caller passes one argument: it is no use of get_user/2.
+        other = await ok(session, "symbol_references", name_path="get_user/2", path="lib/my_app/accounts.ex")
+        assert other.startswith("No references to function MyApp.Accounts/get_user/2"), other
 
 
 RUBY = """class Greeter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from collections.abc import Mapping
@@ -154,7 +155,7 @@ def read_config(path: Path, root: Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"{path}: {_describe(exc.errors()[0])}") from None
     unknown = unknown_keys(config)
     for key in unknown[:MAX_UNKNOWN_KEY_WARNINGS]:
-        logger.warning("%s: unknown key %s is ignored; check its spelling against the config reference.", path, key)
+        logger.warning("%s: unknown key %s is ignored; correct it, or see the config reference.", path, key)
     if len(unknown) > MAX_UNKNOWN_KEY_WARNINGS:
         logger.warning("%s: %d more unknown keys are ignored.", path, len(unknown) - MAX_UNKNOWN_KEY_WARNINGS)
     return data
@@ -195,12 +196,16 @@ def load_environment(environ: Mapping[str, str]) -> Environment:
 
 
 def unknown_keys(model: BaseModel, prefix: tuple[str | int, ...] = ()) -> list[str]:
-    """Key paths (`[teams.budget] max_agent`) that the models kept as extras."""
+    """Key paths (`[teams.budget] max_agent`) that the models kept as extras, each with the nearest valid name
+    when one is close (`[lps] (did you mean [lsp]?)`)."""
     extras = model.model_extra or {}
-    found = [
-        f"[{key}]" if not prefix and isinstance(value, dict) else _key_path((*prefix, key))
-        for key, value in extras.items()
-    ]
+    valid = list(type(model).model_fields)
+    found = []
+    for key, value in extras.items():
+        section = not prefix and isinstance(value, dict)
+        near = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        hint = f" (did you mean {f'[{near[0]}]' if section else near[0]}?)" if near else ""
+        found.append((f"[{key}]" if section else _key_path((*prefix, key))) + hint)
     for name in type(model).model_fields:
         value = getattr(model, name)
         items = enumerate(value) if isinstance(value, list) else [(None, value)]
