@@ -504,3 +504,24 @@ async def test_an_upstream_gets_only_the_environment_its_entry_names(project: Pa
         seen = await ok(session, "everything__get-env")
     assert '"MY_SETTING": "kept"' in seen and '"PATH"' in seen, seen
     assert not any(value in seen for value in SECRETS.values()), seen
+
+
+async def test_a_planted_ssh_key_command_does_not_run_for_a_person_who_signs(project: Path, markers: Path) -> None:
+    """The person signs every commit (their own global config); the repository names `gpg.ssh.defaultKeyCommand`,
+    a program-running key the old table lacked: a commit through the git tool must not run it."""
+    committed(project)
+    script = marker_script(project.parent / "key-command.sh", markers, "key-command")
+    home = Path(os.environ["HOME"])
+    saved = (home / ".gitconfig").read_text() if (home / ".gitconfig").exists() else None
+    (home / ".gitconfig").write_text("[commit]\n\tgpgsign = true\n[gpg]\n\tformat = ssh\n")
+    try:
+        git(project, "config", "gpg.ssh.defaultKeyCommand", str(script))
+        (project / "a.txt").write_text("beta\n")
+        async with serve(project, trusted=False, env=GIT_IDENTITY) as session:
+            await session.call_tool("git", {"operation": "commit", "args": {"message": "second", "all": True}})
+    finally:
+        if saved is None:
+            (home / ".gitconfig").unlink()
+        else:
+            (home / ".gitconfig").write_text(saved)
+    assert os.listdir(markers) == []
