@@ -164,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", default=False, help="print JSON (as /status.json) instead")
     repo_map = command("repo-map", "print the repo map (ranked definitions within a token budget)")
     repo_map.add_argument(
-        "--tokens", type=int, default=None, help="token budget (default [context].max_repo_map_tokens)"
+        "--tokens", type=_positive, default=None, help="token budget (default [context].max_repo_map_tokens)"
     )
     repo_map.add_argument("--focus", action="append", default=[], metavar="FILE", help="centre on this file")
     editor = command("editor-config", "print the MCP config snippet for an editor, with this install's paths")
@@ -212,6 +212,8 @@ def _project_root(raw: str | None, serving: bool) -> Path:
             )
         return root
     root = Path(raw).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--root {raw}: is a file, not a directory; give the project's directory.")
     if not root.is_dir():
         raise ConfigError(f"--root {raw}: no such directory; give the project's directory.")
     return root.resolve()
@@ -418,8 +420,25 @@ def _upstream_status(root: Path, settings: Settings, as_json: bool, wait: float)
     return 0 if all(row.state == "ready" for row in rows) else 1
 
 
+def _positive(raw: str) -> int:
+    """argparse's type for a count: a whole number above zero, or one sentence saying so."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw} is not a whole number above zero")
+    return value
+
+
 def _repo_map(server: LoomkinServer, tokens: int | None, focus: list[str]) -> int:
     import anyio
+
+    workspace = server.services.workspace
+    for name in focus:
+        if not workspace.resolve(name, what="--focus").is_file():
+            print(f"loomkin-mcp: --focus {name}: no such file in the project; give a file's path.", file=sys.stderr)
+            return EXIT_USAGE
 
     terminal = sys.stderr.isatty()
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 import anyio
 
+from ._errors import counted
 from .config import LoomkinConfig, Settings
 from .workspace import Workspace
 
@@ -77,7 +78,7 @@ def _trust(workspace: Workspace) -> Check:
                      else "nothing in the project's files needs trust")  # fmt: skip
     kinds = ", ".join(sorted({grant.kind for grant in held}))
     return Check(
-        "trust", False, f"not trusted: {len(held)} item(s) held back ({kinds})",
+        "trust", False, f"not trusted: {counted(len(held), 'item')} held back ({kinds})",
         f"review and allow them with `loomkin-mcp trust --root {workspace.root}`",
     )  # fmt: skip
 
@@ -98,7 +99,9 @@ def _rules(workspace: Workspace) -> Check:
     shell = ", ".join(rules.shell_allowed) or "off (no Shell: rule)"
     if rules.shell_allowed and not workspace.trust.trusted:
         shell += " (held back until trusted)"
-    return Check("LOOMKIN.md", True, f"{rules.path.name}: {len(rules.rules)} rules; shell: {shell}")
+    enforced = len(rules.shell_allowed) + len(rules.shell_denied) + len(rules.write_allowed) + len(rules.write_denied)
+    summary = f"{counted(len(rules.rules), 'rule')}, {counted(enforced, 'enforced permission')}"
+    return Check("LOOMKIN.md", True, f"{rules.path.name}: {summary}; shell: {shell}")
 
 
 async def _language_servers(workspace: Workspace) -> list[Check]:

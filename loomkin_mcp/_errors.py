@@ -23,6 +23,11 @@ class PermissionRefused(ToolInputError):
     """The project's rules or the person said no."""
 
 
+def counted(number: int, noun: str) -> str:
+    """`1 rule`, `2 rules`: a count and its noun, in the right number."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def one_line(text: str) -> str:
     """`text` on one line: control and invisible characters shown escaped (`\\n`, `\\u202e`), not acted on."""
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

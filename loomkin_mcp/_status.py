@@ -11,6 +11,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ._errors import counted
 from ._redact import redact
 from ._version import __version__
 
@@ -127,12 +128,12 @@ def _diagnostics(server: LoomkinServer) -> dict[str, Any]:
 def render_text(status: dict[str, Any]) -> str:
     """The snapshot for a terminal (`loomkin-mcp status`)."""
     project, rules = status["project"], status["project"]["rules"]
-    trust = "trusted" if project["trusted"] else f"{len(project['held_back'])} item(s) held back until trusted"
+    trust = "trusted" if project["trusted"] else f"{counted(len(project['held_back']), 'item')} held back until trusted"
     lines = [
         f"loomkin-mcp {status['version']} for {project['root']}",
         f"  config: {project['config'] or 'none (the defaults serve)'}",
         f"  trust: {trust}",
-        f"  LOOMKIN.md: {rules['file'] or 'none'}, {len(rules['rules'])} rules, "
+        f"  LOOMKIN.md: {rules['file'] or 'none'}, {counted(len(rules['rules']), 'rule')}, "
         f"shell: {', '.join(rules['shell_allowed']) or 'off'}",
         "Language servers:",
     ]

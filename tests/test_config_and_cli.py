@@ -217,3 +217,17 @@ def test_doctor_shows_a_misspelt_key_or_section_with_the_nearest_name(tmp_path: 
     ), config
     warnings = [line for line in done.stderr.splitlines() if "unknown key" in line]
     assert any("did you mean [lsp]?" in line for line in warnings), done.stderr
+
+
+def test_cli_messages_say_what_is_true(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("def main():\n    return 1\n")
+    (tmp_path / "LOOMKIN.md").write_text("## Allowed Operations\n- Shell: `make *`\n")
+    a_file = run_cli("--root", str(tmp_path / "app.py"), "tools", cwd=tmp_path)
+    assert a_file.returncode == 2 and "is a file, not a directory" in a_file.stderr, a_file.stderr
+    negative = run_cli("repo-map", "--tokens", "-5", cwd=tmp_path)
+    assert negative.returncode == 2 and "-5 is not a whole number above zero" in negative.stderr, negative.stderr
+    missing = run_cli("repo-map", "--focus", "missing.py", cwd=tmp_path)
+    assert missing.returncode == 2 and "--focus missing.py: no such file" in missing.stderr, missing.stderr
+    doctor = json.loads(run_cli("doctor", "--json", cwd=tmp_path).stdout)
+    rules = next(check for check in doctor if check["name"] == "LOOMKIN.md")
+    assert "0 rules, 1 enforced permission;" in rules["detail"] and "1 item held back" in json.dumps(doctor), doctor

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError, one_line
+from .._errors import ConfigError, counted, one_line
 from .._fs import OwnFileRefused, atomic_write, read_own_file
 from .._redact import redact
 from ..config import READ_ONLY_TOOLS, LoomkinConfig, Settings, inside_project, merge_configs, user_config_dir
@@ -244,7 +244,7 @@ class Trust:
         kinds = sorted({grant.kind for grant in held})
         return (
             f"this project ({self.root}) is not trusted, so what its own files ask for is held back "
-            f"({len(held)} item(s): {', '.join(kinds)}); "
+            f"({counted(len(held), 'item')}: {', '.join(kinds)}); "
             f"review and allow it with `loomkin-mcp trust --root {self.root}`."
         )
 
