@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 DESCRIPTION = """\
-Serve Loomkin's coding tools (file_read, file_write, file_edit, directory_list, shell, git)
-to an editor over the Model Context Protocol, under the project's .loomkin.toml and LOOMKIN.md.
+Serve Loomkin's coding tools (files, search, shell, git, symbols, language servers, the repo map and the
+decision graph; `loomkin-mcp tools` lists them all) to an editor over the Model Context Protocol, under the
+project's .loomkin.toml and LOOMKIN.md. With no COMMAND it serves over stdio.
 
 Register `loomkin-mcp --stdio` as an MCP server in your editor (see README.md), or try it here:
   loomkin-mcp init                        write a starter .loomkin.toml
@@ -144,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
         "--header-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
         help="close an HTTP connection that has not sent a whole request head in this time (default 10)",
     )  # fmt: skip
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="[COMMAND]")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         # SUPPRESS: options given before the command are not reset by the subparser's defaults.
@@ -325,11 +326,13 @@ def _status(server: LoomkinServer, as_json: bool) -> int:
 def _list_tools(server: LoomkinServer) -> int:
     import anyio
 
-    for tool in anyio.run(server.list_tools):
+    tools = anyio.run(server.list_tools)
+    width = max((len(tool.name) for tool in tools), default=0)
+    for tool in tools:
         hints = tool.annotations
         kind = "read-only" if hints and hints.read_only_hint else "changes things"
         summary = (tool.description or "").strip().splitlines()[0]
-        print(f"{tool.name:<16} {kind:<15} {summary}")
+        print(f"{tool.name:<{width}}  {kind:<15} {summary}")
     return 0
 
 

@@ -231,3 +231,12 @@ def test_cli_messages_say_what_is_true(tmp_path: Path) -> None:
     doctor = json.loads(run_cli("doctor", "--json", cwd=tmp_path).stdout)
     rules = next(check for check in doctor if check["name"] == "LOOMKIN.md")
     assert "0 rules, 1 enforced permission;" in rules["detail"] and "1 item held back" in json.dumps(doctor), doctor
+
+
+def test_help_says_how_to_list_the_tools_and_tools_line_up(tmp_path: Path) -> None:
+    helped = run_cli("--help", cwd=tmp_path).stdout
+    assert "`loomkin-mcp tools` lists them all" in helped and "[COMMAND] ..." in helped, helped
+    listed = run_cli("tools", cwd=tmp_path).stdout.splitlines()
+    assert len(listed) > 20 and any(line.startswith("symbol_insert_before ") for line in listed)
+    columns = {min(line.find(kind) for kind in ("read-only", "changes things") if kind in line) for line in listed}
+    assert len(columns) == 1, listed
