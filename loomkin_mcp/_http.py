@@ -554,6 +554,7 @@ def connection_help(transport: Transport, host: str, port: int, token: bool, roo
             f'  Windsurf (mcp_config.json)    {{"mcpServers": {{"loomkin": {{"serverUrl": "{url}"{auth}}}}}}}',
             f'  Zed      (settings.json)      {{"context_servers": {{"loomkin": {{"url": "{url}"{auth}}}}}}}',
             "  Claude Desktop launches servers itself: use `loomkin-mcp editor-config claude-desktop` (stdio).",
-            f"Status: http://{host}:{port}{STATUS_PATH} (and {HEALTH_PATH} for process managers). Ctrl-C stops it.",
+            f"Status page: http://{host}:{port}/ (as JSON: {STATUS_PATH}; {HEALTH_PATH} for process managers). "
+            "Ctrl-C stops it.",
         ]
     )

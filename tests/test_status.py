@@ -70,3 +70,10 @@ def test_status_in_a_terminal(project: Path) -> None:
     data = json.loads(subprocess.run([LOOMKIN, "status", "--json"], cwd=project, capture_output=True, text=True,
                                      timeout=60, env=server_env()).stdout)  # fmt: skip
     assert data["repo_map"]["languages"] == {"python": 1} and data["project"]["root"] == str(project)
+
+
+async def test_the_banner_prints_the_page(project: Path) -> None:
+    async with http_daemon(project, "http") as url:
+        base = url.removesuffix("/mcp")
+    banner = (project.parent / "server-stderr.log").read_text()
+    assert f"Status page: {base}/ (as JSON: /status.json" in banner, banner
