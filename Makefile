@@ -27,7 +27,7 @@ install: $(VENV)/.installed
 # Language servers from PyPI live in an environment of their own: beside loomkin-mcp's python they would be
 # detected first for every Python project of the tests (basedpyright before pylsp).
 SERVERS_VENV := .venv-servers
-LANGUAGE_SERVERS_PYPI := basedpyright==1.40.2
+LANGUAGE_SERVERS_PYPI := basedpyright==1.40.2 ruff==0.17.6 jedi-language-server==0.47.0
 
 $(SERVERS_VENV)/.installed: Makefile | $(BIN)/python
 	@$(PYTHON) -m venv $(SERVERS_VENV)
