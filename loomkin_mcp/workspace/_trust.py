@@ -13,6 +13,7 @@ loomkin.toml`) is theirs and needs no trust.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -207,12 +208,14 @@ class Trust:
     def held_back(self) -> list[Grant]:
         """The grants not in force because the person has not trusted this content (yet)."""
         _, _, grants, asked = self._current_grants()
-        if not grants or (not self._store_in_project() and self.store.fingerprint_for(self.root) == asked):
+        if not grants or (not self._store_in_project and self.store.fingerprint_for(self.root) == asked):
             return []
         return grants
 
+    @functools.cached_property
     def _store_in_project(self) -> bool:
-        """A trust store the project's own files could write is no store at all."""
+        """A trust store the project's own files could write is no store at all (decided once: every tool call
+        asks whether the project is trusted, and both places are fixed for the server's life)."""
         return inside_project(self.store.path, self.root)
 
     def config(self) -> LoomkinConfig:
@@ -225,7 +228,7 @@ class Trust:
 
     def grant(self) -> None:
         """Trust exactly the content asked for now (what it starts is the caller's: `_server.apply_trust`)."""
-        if self._store_in_project():
+        if self._store_in_project:
             raise ConfigError(
                 f"the trust store {self.store.path} is inside the project, where its own files could write it; "
                 "set XDG_CONFIG_HOME to a directory outside the project."
