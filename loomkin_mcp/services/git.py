@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import PermissionRefused, ToolInputError
 from .._fs import OwnFileRefused, read_own_file
-from ..workspace import Workspace, enclosing_repository, git_environment, is_protected
+from ..workspace import GitPrograms, Workspace, enclosing_repository, git_environment, is_protected
 from .sandbox import Sandbox
 
 GitOperation = Literal["status", "diff", "log", "show", "add", "commit", "reset", "stash"]
@@ -60,7 +60,7 @@ _FIELDS: dict[str, frozenset[str]] = {
 logger = logging.getLogger("loomkin_mcp.git")
 
 
-def git_invocation(workspace: Workspace) -> list[str]:
+def git_invocation(workspace: Workspace, programs: GitPrograms | None) -> list[str]:
     """`git` with the options under which it works on the project's own repository and runs no program the
     configuration names (a trusted project's repository programs excepted: the person allowed them).
 
@@ -69,7 +69,6 @@ def git_invocation(workspace: Workspace) -> list[str]:
     line, which wins over every config file, and submodules are never entered.
     """
     argv = ["git", "--no-pager", "-c", "core.quotepath=off", "-c", "color.ui=never"]
-    programs = workspace.trust.git_programs()
     if programs is None:
         return argv
     if programs.refused:
@@ -88,10 +87,12 @@ def run_git(
     """Run `git ARGS` in the project as `git_invocation` says, inside the sandbox (`writes`: it may change the
     repository); OSError / TimeoutExpired as subprocess raises them."""
     env = git_environment()
-    if workspace.trust.git_programs() is None:
+    programs = workspace.trust.git_programs()  # read once: each read stats git's config files and hooks
+    if programs is None:
         # No repository of its own: git must not find one above the project.
         env["GIT_CEILING_DIRECTORIES"] = str(workspace.root.parent)
-    confined = sandbox.git([*git_invocation(workspace), *args], env, writes)
+    git_dir = programs.git_dir if programs is not None else None
+    confined = sandbox.git([*git_invocation(workspace, programs), *args], env, writes, git_dir)
     try:
         return subprocess.run(
             confined.argv, cwd=workspace.root, env=confined.env, pass_fds=confined.pass_fds,

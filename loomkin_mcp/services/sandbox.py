@@ -92,15 +92,15 @@ class Sandbox:
         )  # fmt: skip
         return confine(argv, boundary, env)
 
-    def git(self, argv: list[str], env: dict[str, str], writes: bool) -> Confined:
-        """git as loomkin runs it: `writes` for add, commit, reset and stash; confined where a sandbox can be
-        had (else as it is: git still runs none of the repository's programs, see `services/git.py`)."""
+    def git(self, argv: list[str], env: dict[str, str], writes: bool, git_dir: Path | None) -> Confined:
+        """git as loomkin runs it on the repository at `git_dir`: `writes` for add, commit, reset and stash;
+        confined where a sandbox can be had (else as it is: git still runs none of the repository's programs,
+        see `services/git.py`)."""
         if not self._config.sandbox or find_bubblewrap() is None:
             return Confined(argv, env)
         root = self._ws.root
         if not writes:
             return confine(argv, Boundary(network=self._config.network, chdir=root), env)
-        git_dir = self._git_dir()
         control = [git_dir / name for name in _GIT_CONTROL] if git_dir is not None else []
         writable = (root,) if git_dir is None or git_dir.is_relative_to(root) else (root, git_dir)
         read_only = self._protected() + [path for path in control if os.path.lexists(path) and not os.path.islink(path)]
