@@ -35,19 +35,29 @@ $(SERVERS_VENV)/.installed: Makefile | $(BIN)/python
 		|| (cat $(SERVERS_VENV)/install.log; exit 1)
 	@touch $@
 
-install-test: $(VENV)/.installed-test node_modules/.installed $(SERVERS_VENV)/.installed
-	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
-	@# The reliability suite audits every program and file change of the server's process tree with strace.
-	@command -v strace >/dev/null || (apt-get update && apt-get install -y strace)
-	@# Shell commands run inside bubblewrap; the containment tests need it.
-	@command -v bwrap >/dev/null || (apt-get update && apt-get install -y bubblewrap)
-	@# A real browser for the status page's tests (driven by Playwright; never `playwright install`).
-	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
-	@# Elixir for the symbol tools' test on a `mix new` project (read by tree-sitter: no elixir-ls here).
-	@command -v mix >/dev/null || (apt-get update && apt-get install -y elixir)
-	@# A real PostgreSQL for the decision-graph tests (they start a throwaway cluster on loopback).
-	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-		|| (apt-get update && apt-get install -y postgresql)
+install-test: $(VENV)/.installed-test node_modules/.installed $(SERVERS_VENV)/.installed apt-needs
+
+# Debian programs the tests use, as command=package: git; strace (the reliability suite audits every program and
+# file change of the server's tree); bubblewrap (the sandbox); chromium (the status page's tests, driven by
+# Playwright, never `playwright install`); elixir (`mix new` projects for the symbol tools); shellcheck, go and
+# gopls (the language-server matrix: bash-language-server lints with shellcheck). And PostgreSQL for the
+# decision-graph tests (a throwaway cluster on loopback). Whatever is missing is installed in one apt run, as root
+# or through password-less sudo; without either the tests that need it skip and say why.
+APT_NEEDS := git=git strace=strace bwrap=bubblewrap chromium=chromium mix=elixir shellcheck=shellcheck go=golang-go \
+	gopls=gopls
+
+.PHONY: apt-needs
+apt-needs:
+	@missing=""; \
+	for need in $(APT_NEEDS); do command -v $${need%%=*} >/dev/null || missing="$$missing $${need#*=}"; done; \
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then apt="apt-get"; elif sudo -n true 2>/dev/null; then apt="sudo -n apt-get"; \
+	else echo "make test: not root and no password-less sudo, so$$missing stay(s) missing; tests that need it skip"; \
+		exit 0; fi; \
+	echo "make test: installing$$missing (apt)"; \
+	($$apt update -qq && DEBIAN_FRONTEND=noninteractive $$apt install -y -qq $$missing) > .apt-install.log 2>&1 \
+		|| (cat .apt-install.log; exit 1)
 
 # Upstream MCP servers from npm for the tests (Node.js and npm come with the machine, or from apt).
 node_modules/.installed: package.json

@@ -27,6 +27,13 @@ from ._spec import Launcher, ServerSpec
 logger = logging.getLogger("loomkin_lsp_client")
 
 _STDERR_TAIL_LINES = 20
+# How long a server that does not version its diagnostics must be quiet about a document before its last
+# publish is taken as final (typescript-language-server publishes each stage 50 ms after it is computed) —
+# and longer when the previous version's were still coming as the edit was sent: then the first publishes
+# after it are the previous version's, and the server may wait before it checks the new text
+# (typescript-language-server waits 300-800 ms).
+QUIET_AFTER_UNVERSIONED = 0.3
+QUIET_WHILE_UNSETTLED = 1.2
 
 
 @dataclass
@@ -79,6 +86,10 @@ class ServerConnection:
         self._progress_done = asyncio.Event()
         self._progress_done.set()
         self._pull_registered = False
+        self._pulled: dict[str, Published] = {}
+        """The answer to the last pull of each document, apart from what the server publishes meanwhile."""
+        self._versioned: set[str] = set()
+        """Documents the server has published versioned diagnostics for."""
         self._result_ids: dict[str, str] = {}
         """The last `resultId` of each document's pulled diagnostics, sent back so a server can say "unchanged"."""
         self.watches_files = False
@@ -258,42 +269,107 @@ class ServerConnection:
 
     @property
     def pulls_diagnostics(self) -> bool:
+        """Diagnostics are asked for: `textDocument/diagnostic`, or typescript-language-server's tsserver."""
+        return self._pulls_lsp or self._pulls_tsserver
+
+    @property
+    def _pulls_lsp(self) -> bool:
         return self._pull_registered or (
             self.capabilities is not None and self.capabilities.diagnostic_provider is not None
         )
+
+    @property
+    def _pulls_tsserver(self) -> bool:
+        # typescript-language-server publishes without a version, in stages, and nothing when a list stays empty;
+        # its `typescript.tsserverRequest` command asks tsserver for a file's diagnostics of the text it has now.
+        commands = self.capabilities.execute_command_provider if self.capabilities else None
+        return commands is not None and TSSERVER_REQUEST in commands.commands
 
     def supports(self, provider: str) -> bool:
         return self.capabilities is not None and bool(getattr(self.capabilities, provider, None))
 
     # -- diagnostics ----------------------------------------------------------------------
 
-    async def wait_published(self, uri: str, version: int, since: float, timeout: float) -> Published | None:
-        """The first publish for `version` (or, from servers that send no version, after `since`)."""
+    def settled(self, uri: str) -> bool:
+        """What the server said of the document is in and final (versioned, or followed by quiet)."""
+        got = self.diagnostics.get(uri)
+        if got is None:
+            return False
+        return uri in self._versioned or time.monotonic() - got.received_at >= QUIET_AFTER_UNVERSIONED
+
+    async def wait_published(
+        self, uri: str, version: int, since: float, timeout: float, settled: bool = True
+    ) -> Published | None:
+        """The first publish for `version`. From a server that does not say which version its publish is for,
+        the last one received after `since`, once the server has published nothing more for the document for
+        a while (or until the deadline): such servers publish in stages (typescript-language-server: syntax,
+        then semantic errors), and a late publish for the previous version (gopls' first, on opening) would
+        otherwise pass for this one's — the while is longer when the previous version was not `settled` as this
+        one was sent. A server that has versioned a publish for the document is waited for by version only."""
+        quiet = QUIET_AFTER_UNVERSIONED if settled else QUIET_WHILE_UNSETTLED
         deadline = time.monotonic() + timeout
-
-        def fresh() -> bool:
-            got = self.diagnostics.get(uri)
-            if got is None:
-                return False
-            return got.version >= version if got.version is not None else got.received_at >= since
-
         async with self._published:
-            while not fresh():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.exited.is_set():
+            while True:
+                now = time.monotonic()
+                wait = deadline - now
+                got = self.diagnostics.get(uri)
+                if got is not None and got.version is not None and got.version >= version:
+                    return got
+                settling = got is not None and got.version is None and got.received_at >= since
+                settling = settling and uri not in self._versioned
+                if settling:
+                    assert got is not None
+                    quiet_for = now - got.received_at
+                    if quiet_for >= quiet or wait <= 0:
+                        return got
+                    wait = min(wait, quiet - quiet_for)
+                if wait <= 0 or self.exited.is_set():
                     return None
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._published.wait(), remaining)
-            return self.diagnostics[uri]
+                    await asyncio.wait_for(self._published.wait(), wait)
+
+    def known(self, uri: str, version: int) -> list[lsp.Diagnostic] | None:
+        """What the server said of `version` of the document, when that is known: a pulled answer for exactly
+        that version, else its last publish (unversioned, or of that version)."""
+        pulled = self._pulled.get(uri)
+        if pulled is not None and pulled.version == version:
+            return pulled.items
+        published = self.diagnostics.get(uri)
+        if published is None or (published.version is not None and published.version != version):
+            return None
+        return published.items
 
     async def pull_diagnostics(self, uri: str, version: int, timeout: float) -> list[lsp.Diagnostic]:
-        """Ask for `uri`'s diagnostics (`textDocument/diagnostic`) and keep the answer as `version`'s, as a publish
-        is kept: the next edit compares with it. An "unchanged" report means what was kept still holds."""
+        """Ask for `uri`'s diagnostics and keep the answer as `version`'s, as a publish is kept: the next edit
+        compares with it."""
+        if self._pulls_lsp:
+            items = await self._pull_lsp(uri, timeout)
+        else:
+            items = await self._pull_tsserver(uri, timeout)
+        self._pulled[uri] = Published(version, items)
+        await self._store(uri, Published(version, items))
+        return items
+
+    async def _pull_tsserver(self, uri: str, timeout: float) -> list[lsp.Diagnostic]:
+        """The three kinds of diagnostics tsserver computes, each asked for at once (`*DiagnosticsSync`)."""
+        deadline = time.monotonic() + timeout
+        items: list[lsp.Diagnostic] = []
+        for kind in ("syntacticDiagnosticsSync", "semanticDiagnosticsSync", "suggestionDiagnosticsSync"):
+            params = lsp.ExecuteCommandParams(command=TSSERVER_REQUEST, arguments=[kind, {"file": uri}])
+            answer = await self.request(lsp.WORKSPACE_EXECUTE_COMMAND, params, max(deadline - time.monotonic(), 0.05))
+            body = answer.get("body") if isinstance(answer, dict) else None
+            if not isinstance(body, list):
+                raise LspError(f"{self.spec.name} gave no {kind} answer")
+            items.extend(_from_tsserver(entry) for entry in body if isinstance(entry, dict))
+        return items
+
+    async def _pull_lsp(self, uri: str, timeout: float) -> list[lsp.Diagnostic]:
+        """`textDocument/diagnostic`, sending the last `resultId`: "unchanged" means what was kept still holds."""
         params = lsp.DocumentDiagnosticParams(
             text_document=lsp.TextDocumentIdentifier(uri=uri), previous_result_id=self._result_ids.get(uri)
         )
         report = await self.request(lsp.TEXT_DOCUMENT_DIAGNOSTIC, params, timeout)
-        kept = self.diagnostics.get(uri)
+        kept = self._pulled.get(uri)
         if getattr(report, "kind", None) == "unchanged" and kept is not None:
             items = kept.items
         else:
@@ -301,13 +377,14 @@ class ServerConnection:
         result_id = getattr(report, "result_id", None)
         if result_id:
             self._result_ids[uri] = result_id
-        await self._store(uri, Published(version, items))
         return items
 
     def forget(self, uri: str) -> None:
         """The document was closed: what the server said of it no longer holds."""
         self.diagnostics.pop(uri, None)
+        self._pulled.pop(uri, None)
         self._result_ids.pop(uri, None)
+        self._versioned.discard(uri)
 
     async def wait_until_idle(self, timeout: float) -> bool:
         """Wait for work-done progress (indexing) to end; True when nothing is in progress."""
@@ -333,6 +410,8 @@ class ServerConnection:
 
         @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         async def on_diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
+            if params.version is not None:
+                self._versioned.add(params.uri)
             await self._store(params.uri, Published(params.version, list(params.diagnostics)))
 
         @client.feature(lsp.WORKSPACE_CONFIGURATION)
@@ -405,6 +484,10 @@ class ServerConnection:
         def on_telemetry(params: Any) -> None:
             return None
 
+        @client.feature("$/typescriptVersion")
+        def on_typescript_version(params: Any) -> None:
+            return None  # typescript-language-server's own notice of the tsserver it runs
+
     def _folder(self) -> lsp.WorkspaceFolder:
         return lsp.WorkspaceFolder(uri=self.root.as_uri(), name=self.root.name)
 
@@ -424,6 +507,29 @@ class ServerConnection:
 
 def _answer_null(params: Any) -> None:
     return None
+
+
+TSSERVER_REQUEST = "typescript.tsserverRequest"
+_TSSERVER_SEVERITY = {"error": 1, "warning": 2, "message": 3, "suggestion": 4}
+
+
+def _from_tsserver(entry: dict[str, Any]) -> lsp.Diagnostic:
+    """A tsserver diagnostic (1-based line and UTF-16 offset) as LSP's, as typescript-language-server publishes
+    it."""
+
+    def position(point: Any) -> lsp.Position:
+        point = point if isinstance(point, dict) else {}
+        line, offset = int(point.get("line", 1)), int(point.get("offset", 1))
+        return lsp.Position(line=max(line - 1, 0), character=max(offset - 1, 0))
+
+    code = entry.get("code")
+    return lsp.Diagnostic(
+        range=lsp.Range(start=position(entry.get("start")), end=position(entry.get("end"))),
+        message=str(entry.get("text", "")),
+        severity=lsp.DiagnosticSeverity(_TSSERVER_SEVERITY.get(str(entry.get("category")), 1)),
+        code=code if isinstance(code, (int, str)) else None,
+        source="typescript",
+    )
 
 
 _CLIENT_CAPABILITIES = lsp.ClientCapabilities(

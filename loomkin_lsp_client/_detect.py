@@ -6,7 +6,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ._languages import EXTENSION_LANGUAGE, INSTALL_HINTS, KNOWN_SERVERS, find_executable, language_of
+from ._languages import (
+    EXTENSION_LANGUAGE,
+    INSTALL_HINTS,
+    KNOWN_SERVERS,
+    OPTIONAL_LANGUAGES,
+    find_executable,
+    language_of,
+)
 from ._spec import ServerSpec
 
 # Directories that hold dependencies or build output, not the project's own sources.
@@ -62,6 +69,7 @@ def detect_servers(root: Path, present: set[str] | None = None) -> list[ServerSp
                 tuple(sorted(known.languages)),
                 args=known.args,
                 root_markers=known.root_markers,
+                settings=known.settings({}),
             )
         )
         covered |= known.languages
@@ -69,11 +77,12 @@ def detect_servers(root: Path, present: set[str] | None = None) -> list[ServerSp
 
 
 def uncovered_languages(present: set[str], specs: list[ServerSpec]) -> dict[str, list[str]]:
-    """Languages of the project no server handles, grouped by how to install one: {install hint: languages}."""
+    """Languages of the project no server handles, grouped by how to install one: {install hint: languages}.
+    Optional languages (a project's YAML, JSON, shell scripts…) are not counted as missing."""
     handled = {language for spec in specs for language in spec.languages}
     handled |= {EXTENSION_LANGUAGE.get(extension) for spec in specs for extension in spec.extensions}
     missing: dict[str, list[str]] = {}
-    for language in sorted(present - handled):
+    for language in sorted(present - handled - OPTIONAL_LANGUAGES):
         hint = INSTALL_HINTS.get(language, f"install a language server for {language} and add it to [lsp].servers")
         missing.setdefault(hint, []).append(language)
     return missing

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 EXTENSION_LANGUAGE: dict[str, str] = {
     ".py": "python",
@@ -34,7 +36,22 @@ EXTENSION_LANGUAGE: dict[str, str] = {
     ".hxx": "cpp",
     ".java": "java",
     ".rb": "ruby",
+    ".sh": "shellscript",
+    ".bash": "shellscript",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+    ".jsonc": "jsonc",
+    ".css": "css",
+    ".scss": "scss",
+    ".less": "less",
+    ".html": "html",
+    ".htm": "html",
 }
+
+# Languages of data, markup and glue that most projects hold a few files of: their servers are used when
+# installed, but a project is not short of a language server for want of one.
+OPTIONAL_LANGUAGES = frozenset({"shellscript", "yaml", "json", "jsonc", "css", "scss", "less", "html"})
 
 
 def language_of(path: Path | str) -> str | None:
@@ -48,6 +65,21 @@ class KnownServer:
     args: tuple[str, ...]
     languages: frozenset[str]
     root_markers: tuple[str, ...] = ()
+    default_settings: Mapping[str, Any] = field(default_factory=dict)
+    """What VS Code's extension for the server contributes as defaults, where the server relies on them (the
+    JSON server validates only when told `json.validate.enable`; the CSS linter fails on a `null` section)."""
+
+    def settings(self, configured: Mapping[str, Any]) -> dict[str, Any]:
+        """The entry's settings over these defaults."""
+        return _merged(self.default_settings, configured)
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        below = merged.get(key)
+        merged[key] = _merged(below, value) if isinstance(below, Mapping) and isinstance(value, Mapping) else value
+    return merged
 
 
 # In order of preference per language: the first one installed is chosen.
@@ -55,6 +87,9 @@ KNOWN_SERVERS: tuple[KnownServer, ...] = (
     KnownServer("basedpyright", "basedpyright-langserver", ("--stdio",), frozenset({"python"}), ("pyproject.toml",)),
     KnownServer("pyright", "pyright-langserver", ("--stdio",), frozenset({"python"}), ("pyproject.toml",)),
     KnownServer("pylsp", "pylsp", (), frozenset({"python"}), ("pyproject.toml", "setup.py")),
+    KnownServer("jedi-language-server", "jedi-language-server", (), frozenset({"python"}), ("pyproject.toml",)),
+    # Diagnostics only (no navigation): better than no server, after every one that navigates.
+    KnownServer("ruff", "ruff", ("server",), frozenset({"python"}), ("pyproject.toml", "ruff.toml")),
     KnownServer(
         "typescript-language-server",
         "typescript-language-server",
@@ -67,6 +102,23 @@ KNOWN_SERVERS: tuple[KnownServer, ...] = (
     KnownServer("clangd", "clangd", (), frozenset({"c", "cpp"}), ("compile_commands.json",)),
     KnownServer("elixir-ls", "elixir-ls", (), frozenset({"elixir", "phoenix-heex"}), ("mix.exs",)),
     KnownServer("elixir-ls", "language_server.sh", (), frozenset({"elixir", "phoenix-heex"}), ("mix.exs",)),
+    KnownServer("bash-language-server", "bash-language-server", ("start",), frozenset({"shellscript"})),
+    KnownServer("yaml-language-server", "yaml-language-server", ("--stdio",), frozenset({"yaml"})),
+    KnownServer(
+        "vscode-json-language-server",
+        "vscode-json-language-server",
+        ("--stdio",),
+        frozenset({"json", "jsonc"}),
+        default_settings={"json": {"validate": {"enable": True}, "format": {"enable": True}}},
+    ),
+    KnownServer(
+        "vscode-css-language-server",
+        "vscode-css-language-server",
+        ("--stdio",),
+        frozenset({"css", "scss", "less"}),
+        default_settings={language: {"validate": True} for language in ("css", "scss", "less")},
+    ),
+    KnownServer("vscode-html-language-server", "vscode-html-language-server", ("--stdio",), frozenset({"html"})),
 )
 
 
@@ -86,6 +138,9 @@ INSTALL_HINTS: dict[str, str] = {
     ),
     "java": 'install Eclipse JDT LS, then add it to [lsp].servers with languages = ["java"]',
     "ruby": 'gem install ruby-lsp, then add it to [lsp].servers with languages = ["ruby"]',
+    "shellscript": "npm install -g bash-language-server (and apt install shellcheck, which it lints with)",
+    "yaml": "npm install -g yaml-language-server",
+    **dict.fromkeys(("json", "jsonc", "css", "scss", "less", "html"), "npm install -g vscode-langservers-extracted"),
 }
 
 

@@ -45,6 +45,9 @@ class Synced:
     sent_at: float
     baseline: list[lsp.Diagnostic] | None
     """The diagnostics of the version before this one, when the server had published them."""
+    settled: bool = True
+    """The previous version's diagnostics were in and final when this version was sent, so what the server
+    publishes next is this version's."""
 
 
 @dataclass
@@ -243,8 +246,9 @@ class LanguageServerPool:
                 synced.append(Synced(connection, uri, document.version, sent_at, self._known(connection, document)))
                 continue
             baseline = self._known(connection, document)
+            settled = connection.settled(uri)
             self._change(connection, document, text, stamp)
-            synced.append(Synced(connection, uri, document.version, sent_at, baseline))
+            synced.append(Synced(connection, uri, document.version, sent_at, baseline, settled))
         return synced
 
     def document_text(self, path: Path) -> str | None:
@@ -256,10 +260,7 @@ class LanguageServerPool:
 
     @staticmethod
     def _known(connection: ServerConnection, document: Document) -> list[lsp.Diagnostic] | None:
-        published = connection.diagnostics.get(document.uri)
-        if published is None or (published.version is not None and published.version != document.version):
-            return None
-        return published.items
+        return connection.known(document.uri, document.version)
 
     def _remember(self, slot: _Slot, document: Document) -> None:
         slot.documents[document.uri] = document

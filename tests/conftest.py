@@ -392,8 +392,16 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     _FROM_WORKERS.extend(json.loads(getattr(node, "workeroutput", {}).get("reliability_figures", "[]")))
 
 
+_SESSION_STARTED = time.time()
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the reliability suite's figures (cases tried, escapes, torn files, lost nodes...)."""
+    """Assemble the language-server matrix this run measured; print the reliability suite's figures (cases
+    tried, escapes, torn files, lost nodes...)."""
+    from test_language_servers import write_matrix
+
+    if (matrix := write_matrix(_SESSION_STARTED)) is not None:
+        terminalreporter.write_line(f"language-server matrix: {matrix}")
     figures = _figures()
     if not figures:
         return

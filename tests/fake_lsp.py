@@ -8,6 +8,8 @@ Usage: fake_lsp.py MODE [STATE_DIR]
   flood     publishes diagnostics, and floods log messages on every didOpen / didChange
   stderr    writes a megabyte to stderr before answering anything
   mute      answers initialize, then nothing (as pyright did while it waited for a configuration)
+  asks      after `initialized`, asks the client a method no client knows and `workspace/configuration`
+            (sections `fake.depth`, `fake`, `missing` and none); its hover shows the client's answers
 Otherwise it answers initialize, publishes one diagnostic per document and answers hover.
 """
 
@@ -58,14 +60,31 @@ def publish(uri: str, version: int) -> None:
     )
 
 
+def hover(request_id: object, answers: dict[str, object]) -> None:
+    text = "fake hover" + (f" {json.dumps(answers)}" if answers else "")
+    send({"jsonrpc": "2.0", "id": request_id, "result": {"contents": {"kind": "plaintext", "value": text}}})
+
+
 def main() -> None:
     if MODE == "stderr":
         for _ in range(16_000):
             sys.stderr.write("x" * 63 + "\n")
         sys.stderr.flush()
+    answers: dict[str, object] = {}
+    hover_waiting = None  # in `asks` mode the hover is answered once both answers are in
     while (message := read_message()) is not None:
         method = message.get("method")
         request_id = message.get("id")
+        if method is None and request_id is not None:  # the client's answer to one of our requests
+            answers[str(request_id)] = message["error"] if "error" in message else message.get("result")
+            if hover_waiting is not None and len(answers) == 2:
+                hover(hover_waiting, answers)
+            continue
+        if method == "initialized" and MODE == "asks":
+            send({"jsonrpc": "2.0", "id": "unknown", "method": "fake/notAMethod", "params": {}})
+            items = [{"section": "fake.depth"}, {"section": "fake"}, {"section": "missing"}, {}]
+            send({"jsonrpc": "2.0", "id": "configuration", "method": "workspace/configuration",
+                  "params": {"items": items}})  # fmt: skip
         if MODE == "mute" and method not in ("initialize", "shutdown", "exit"):
             continue
         if method == "initialize":
@@ -96,13 +115,10 @@ def main() -> None:
                 sys.exit(3)
             send({"jsonrpc": "2.0", "id": request_id, "result": None})
         elif method == "textDocument/hover":
-            send(
-                {
-                    "jsonrpc": "2.0",
-                    "id": request_id,
-                    "result": {"contents": {"kind": "plaintext", "value": "fake hover"}},
-                }
-            )
+            if MODE == "asks" and len(answers) < 2:
+                hover_waiting = request_id
+            else:
+                hover(request_id, answers)
         elif request_id is not None:
             send({"jsonrpc": "2.0", "id": request_id, "result": None})
 

@@ -27,6 +27,7 @@ from loomkin_lsp_client import (
     ServerSpec,
     Synced,
     apply_edits,
+    offset_of,
     position_from_user,
     position_of,
     user_column,
@@ -162,7 +163,9 @@ class LspSession:
         try:
             if connection.pulls_diagnostics:
                 return await connection.pull_diagnostics(item.uri, item.version, remaining)
-            published = await connection.wait_published(item.uri, item.version, item.sent_at, remaining)
+            published = await connection.wait_published(
+                item.uri, item.version, item.sent_at, remaining, settled=item.settled
+            )
             if published is not None and not published.items and connection.busy:
                 # An empty list while the server is still indexing is not trustworthy: wait for the end.
                 if await connection.wait_until_idle(max(deadline - time.monotonic(), 0)):
@@ -344,18 +347,19 @@ class LspSession:
         relative = self._ws.relative(path)
         name = symbol.rsplit(".", 1)[-1]
         if line is None and connection.supports("document_symbol_provider"):
-            found = await self.request(
+            found = await self.ask(
                 connection,
+                path.as_uri(),
                 lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL,
                 lsp.DocumentSymbolParams(text_document=lsp.TextDocumentIdentifier(uri=path.as_uri())),
             )
             matches = [
-                (qualified, position)
-                for qualified, kind, position in _flatten_symbols(found or [], text)
-                if symbol in (qualified, qualified.rsplit(".", 1)[-1]) or qualified.endswith("." + symbol)
+                (".".join(path), position)
+                for path, kind, position in _flatten_symbols(found or [], text)
+                if symbol in (".".join(path), path[-1]) or ".".join(path).endswith("." + symbol)
             ]
             if len(matches) == 1:
-                return matches[0][1]
+                return _inside_name(text, matches[0][1], name)
             if len(matches) > 1:
                 where = ", ".join(f"{q} at line {p.line + 1}" for q, p in matches[:8])
                 raise ToolInputError(f"'{symbol}' names several symbols in '{relative}' ({where}); add `line`.")
@@ -365,7 +369,7 @@ class LspSession:
         candidates = [line - 1] if line is not None else range(len(rows))
         for row in candidates:
             if 0 <= row < len(rows) and (match := pattern.search(rows[row])):
-                return position_from_user(text, row + 1, match.start() + 1)
+                return _inside_name(text, position_from_user(text, row + 1, match.start() + 1), name)
         where = f" on line {line}" if line is not None else ""
         raise ToolInputError(
             f"'{symbol}' was not found in '{relative}'{where}; check the name or give line and column."
@@ -377,11 +381,23 @@ class LspSession:
         except LspError as exc:
             raise ToolInputError(f"{str(exc).rstrip('.')}; it is restarted on the next call.") from None
 
+    async def ask(self, connection: ServerConnection, uri: str, method: str, params: Any) -> Any:
+        """A request about one document. An empty answer given before the server said anything of the document
+        (its first diagnostics) is asked again once it has: a server may analyze what it was opened with only
+        after its own start-up work (bash-language-server reads its configuration first), answering "nothing"
+        until then. Waits at most `diagnostics_timeout_ms`, and only for servers that push diagnostics."""
+        result = await self.request(connection, method, params)
+        if result or connection.pulls_diagnostics or uri in connection.diagnostics:
+            return result
+        if await connection.wait_published(uri, 0, 0.0, self._config.diagnostics_timeout_ms / 1000) is None:
+            return result
+        return await self.request(connection, method, params)
+
     async def definition(self, target: Target) -> str:
         params = lsp.DefinitionParams(
             text_document=lsp.TextDocumentIdentifier(uri=target.uri), position=target.position
         )
-        result = await self.request(target.connection, lsp.TEXT_DOCUMENT_DEFINITION, params)
+        result = await self.ask(target.connection, target.uri, lsp.TEXT_DOCUMENT_DEFINITION, params)
         return self._render_locations(_locations(result), "definition") or "No definition found there."
 
     async def references(self, target: Target, include_declaration: bool) -> str:
@@ -390,12 +406,12 @@ class LspSession:
             position=target.position,
             context=lsp.ReferenceContext(include_declaration=include_declaration),
         )
-        result = await self.request(target.connection, lsp.TEXT_DOCUMENT_REFERENCES, params)
+        result = await self.ask(target.connection, target.uri, lsp.TEXT_DOCUMENT_REFERENCES, params)
         return self._render_locations(_locations(result), "reference") or "No references found."
 
     async def hover(self, target: Target) -> str:
         params = lsp.HoverParams(text_document=lsp.TextDocumentIdentifier(uri=target.uri), position=target.position)
-        result = await self.request(target.connection, lsp.TEXT_DOCUMENT_HOVER, params)
+        result = await self.ask(target.connection, target.uri, lsp.TEXT_DOCUMENT_HOVER, params)
         text = _hover_text(result.contents) if result is not None else ""
         return text.strip() or "No hover information there."
 
@@ -407,16 +423,20 @@ class LspSession:
             synced = await self._sync_or_explain(path)
             connection = next((s.connection for s in synced if s.connection.supports("document_symbol_provider")), None)
             if connection is None:
-                raise ToolInputError(f"no language server lists symbols for '{self._ws.relative(path)}'.")
-            found = await self.request(
+                names = ", ".join(s.connection.spec.name for s in synced)
+                relative = self._ws.relative(path)
+                lacks = "it lacks document_symbol_provider"
+                raise ToolInputError(f"{names} cannot list the symbols of '{relative}' ({lacks}).")
+            found = await self.ask(
                 connection,
+                path.as_uri(),
                 lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL,
                 lsp.DocumentSymbolParams(text_document=lsp.TextDocumentIdentifier(uri=path.as_uri())),
             )
             text = self.pool.document_text(path) or ""
             rows = [
-                f"{'  ' * qualified.count('.')}{qualified.rsplit('.', 1)[-1]} ({kind}) line {position.line + 1}"
-                for qualified, kind, position in _flatten_symbols(found or [], text)
+                f"{'  ' * (len(path) - 1)}{path[-1]} ({kind}) line {position.line + 1}"
+                for path, kind, position in _flatten_symbols(found or [], text)
             ]
             return "\n".join(rows[: MAX_RESULTS * 2]) or f"No symbols in '{self._ws.relative(path)}'."
         if not query:
@@ -446,8 +466,9 @@ class LspSession:
         if connection is None:
             return None
         text = self.pool.document_text(path)
-        found = await self.request(
+        found = await self.ask(
             connection,
+            path.as_uri(),
             lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL,
             lsp.DocumentSymbolParams(text_document=lsp.TextDocumentIdentifier(uri=path.as_uri())),
         )
@@ -466,7 +487,7 @@ class LspSession:
             context=lsp.ReferenceContext(include_declaration=False),
         )
         found = []
-        for location in _locations(await self.request(connection, lsp.TEXT_DOCUMENT_REFERENCES, params)):
+        for location in _locations(await self.ask(connection, path.as_uri(), lsp.TEXT_DOCUMENT_REFERENCES, params)):
             relative = self._relative_uri(location.uri)
             if relative is not None:
                 found.append((self._ws.root / relative, location.range.start.line))
@@ -583,6 +604,15 @@ def _sorted(diagnostics: list[lsp.Diagnostic]) -> list[lsp.Diagnostic]:
     return sorted(diagnostics, key=lambda d: (int(d.severity or 1), d.range.start.line, d.range.start.character))
 
 
+def _inside_name(text: str, position: lsp.Position, name: str) -> lsp.Position:
+    """The position one character into `name` when it starts there: on a name's first character some servers
+    find the node before it (yaml-language-server answers no hover on a key's first letter)."""
+    offset = offset_of(text, position)
+    if len(name) > 1 and text.startswith(name, offset):
+        return position_of(text, offset + 1)
+    return position
+
+
 def _first_column(text: str, line: int) -> int:
     rows = text.split("\n")
     if not 1 <= line <= len(rows):
@@ -614,21 +644,24 @@ def _hover_text(contents: Any) -> str:
     return str(contents or "")
 
 
-def _flatten_symbols(symbols: list[Any], text: str, prefix: str = "") -> list[tuple[str, str, lsp.Position]]:
-    """(qualified name, kind, position of the name) for DocumentSymbol trees or SymbolInformation lists."""
+def _flatten_symbols(
+    symbols: list[Any], text: str, parents: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], str, lsp.Position]]:
+    """(name path, kind, position of the name) for DocumentSymbol trees or SymbolInformation lists. A path, not a
+    dotted string: names may hold dots themselves (CSS's `.title`, YAML's `a.b` keys)."""
     rows = []
     for symbol in symbols:
-        qualified = f"{prefix}{symbol.name}"
+        path = (*parents, symbol.name)
         kind = lsp.SymbolKind(symbol.kind).name.lower()
         if isinstance(symbol, lsp.DocumentSymbol):
-            rows.append((qualified, kind, symbol.selection_range.start))
-            rows.extend(_flatten_symbols(symbol.children or [], text, qualified + "."))
+            rows.append((path, kind, symbol.selection_range.start))
+            rows.extend(_flatten_symbols(symbol.children or [], text, path))
         else:
             start = symbol.location.range.start
             # SymbolInformation points at the whole declaration: move to the name itself.
             line_text = text.split("\n")[start.line] if start.line < text.count("\n") + 1 else ""
             found = line_text.find(symbol.name, start.character)
-            container = f"{symbol.container_name}." if getattr(symbol, "container_name", None) else ""
+            container = (symbol.container_name,) if getattr(symbol, "container_name", None) else ()
             position = start if found < 0 else lsp.Position(line=start.line, character=found)
-            rows.append((f"{container}{symbol.name}", kind, position))
+            rows.append(((*container, symbol.name), kind, position))
     return rows

@@ -261,5 +261,5 @@ def spec_from_config(entry: LspServerEntry) -> ServerSpec | None:
         env=dict(entry.env),
         root_markers=tuple(entry.root_markers) or (known.root_markers if known else ()),
         initialization_options=entry.initialization_options or None,
-        settings=dict(entry.settings),
+        settings=known.settings(entry.settings) if known else dict(entry.settings),
     )
