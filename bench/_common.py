@@ -56,12 +56,13 @@ def same_or_exit(what: str, ours: object, reference: object) -> None:
 
 @asynccontextmanager
 async def stdio_session(command: str, *args: str, env: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
-    """A real MCP client over stdio to `command args`, initialized; the server's stderr discarded.
+    """A real MCP client over stdio to `command args`, initialized; the server's stderr discarded, or written to
+    the file $BENCH_SERVER_LOG names (with `--log-level debug` among `args`, to see where a slow call went).
 
     `env` is added to the environment the SDK gives servers (which leaves most of ours out)."""
     params = StdioServerParameters(command=command, args=list(args), env=(dict(os.environ) | env) if env else None)
-    with open(os.devnull, "w") as devnull:
-        async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as session:
+    with open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             yield session
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import time
 import uuid
@@ -92,6 +93,10 @@ class ServerConnection:
         """Documents the server has published versioned diagnostics for."""
         self._result_ids: dict[str, str] = {}
         """The last `resultId` of each document's pulled diagnostics, sent back so a server can say "unchanged"."""
+        self.workspace_loaded = asyncio.Event()
+        """The server has read the workspace's files (at once, for servers that do not say when)."""
+        if not spec.loaded_log:
+            self.workspace_loaded.set()
         self.watches_files = False
         """The server registered for workspace/didChangeWatchedFiles."""
         self._client = _Client(self._exited)
@@ -308,8 +313,11 @@ class ServerConnection:
         one was sent. A server that has versioned a publish for the document is waited for by version only."""
         quiet = QUIET_AFTER_UNVERSIONED if settled else QUIET_WHILE_UNSETTLED
         deadline = time.monotonic() + timeout
+        pulling = self.pulls_diagnostics
         async with self._published:
             while True:
+                if self.pulls_diagnostics and not pulling:
+                    return None  # it registered pull diagnostics meanwhile (pyright does so after opening): ask
                 now = time.monotonic()
                 wait = deadline - now
                 got = self.diagnostics.get(uri)
@@ -386,6 +394,12 @@ class ServerConnection:
         self._result_ids.pop(uri, None)
         self._versioned.discard(uri)
 
+    async def wait_workspace_loaded(self, timeout: float) -> bool:
+        """Wait until the server has read the workspace's files; False when it has not within `timeout`."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.workspace_loaded.wait(), timeout)
+        return self.workspace_loaded.is_set()
+
     async def wait_until_idle(self, timeout: float) -> bool:
         """Wait for work-done progress (indexing) to end; True when nothing is in progress."""
         with contextlib.suppress(asyncio.TimeoutError):
@@ -434,10 +448,13 @@ class ServerConnection:
                     self._progress_done.set()
 
         @client.feature(lsp.CLIENT_REGISTER_CAPABILITY)
-        def on_register(params: lsp.RegistrationParams) -> None:
+        async def on_register(params: lsp.RegistrationParams) -> None:
             methods = {registration.method for registration in params.registrations}
-            self._pull_registered |= lsp.TEXT_DOCUMENT_DIAGNOSTIC in methods
             self.watches_files |= lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES in methods
+            if lsp.TEXT_DOCUMENT_DIAGNOSTIC in methods and not self._pull_registered:
+                self._pull_registered = True
+                async with self._published:
+                    self._published.notify_all()  # a wait for a publish now asks instead
 
         @client.feature(lsp.CLIENT_UNREGISTER_CAPABILITY)
         def on_unregister(params: lsp.UnregistrationParams) -> None:
@@ -475,6 +492,8 @@ class ServerConnection:
         @client.feature(lsp.WINDOW_LOG_MESSAGE)
         def on_log(params: lsp.LogMessageParams) -> None:
             logger.debug("%s: %s", self.spec.name, params.message)
+            if self.spec.loaded_log and re.match(self.spec.loaded_log, params.message):
+                self.workspace_loaded.set()
 
         @client.feature(lsp.WINDOW_SHOW_MESSAGE)
         def on_show(params: lsp.ShowMessageParams) -> None:

@@ -70,6 +70,7 @@ def detect_servers(root: Path, present: set[str] | None = None) -> list[ServerSp
                 args=known.args,
                 root_markers=known.root_markers,
                 settings=known.settings({}),
+                loaded_log=known.loaded_log,
             )
         )
         covered |= known.languages

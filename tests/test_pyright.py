@@ -99,3 +99,28 @@ async def test_a_python_path_setting_runs_only_inside_the_sandbox(project: Path,
     async with serve(project) as session:
         assert "def greet" in await ok(session, "lsp_hover", file_path="app.py", line=5, column=12)
     assert os.listdir(markers) == [] and not (project / "planted").exists()
+
+
+@pytest.mark.parametrize("name", list(SERVERS))
+async def test_diagnostics_asked_first_are_pulled(project: Path, name: str) -> None:
+    """The first call of a session asks for a file's diagnostics: the server registers pull diagnostics only after
+    it has the file, and the answer is pulled then (it was waited for as a publish that never comes)."""
+    (project / "app.py").write_text("def main() -> str:\n    return undefined_name\n")
+    configure(project, name, "with settings")
+    async with serve(project) as session:
+        shown = await ok(session, "lsp_diagnostics", file_path="app.py")
+    assert f"{name}: 1 diagnostic(s) in app.py" in shown and '"undefined_name" is not defined' in shown, shown
+
+
+@pytest.mark.parametrize("name", list(SERVERS))
+async def test_references_asked_first_cover_files_not_open(project: Path, name: str) -> None:
+    """The first call of a session lists a function's references: pyright answers with the files it has read,
+    so it is asked once it says it has found the workspace's source files (it answered with the open file only)."""
+    two_files(project)
+    (project / "pkg").mkdir()
+    for n in range(30):
+        (project / "pkg" / f"use_{n}.py").write_text(f"from util import greet\n\nVALUE_{n} = greet('{n}')\n")
+    configure(project, name, "with settings")
+    async with serve(project) as session:
+        references = await ok(session, "symbol_references", name_path="greet", path="util.py")
+    assert references.startswith("62 reference(s) to function greet"), references  # imports and uses

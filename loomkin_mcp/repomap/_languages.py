@@ -131,7 +131,6 @@ def grammar_loads(grammar: Grammar) -> bool:
     return True
 
 
-@cache
 def first_error_line(relative: str, text: str) -> int | None:
     """The 1-based line of the first syntax error in `text` (an unparsable or a missing piece); None when it parses
     or no grammar reads the file."""
@@ -150,8 +149,10 @@ def first_error_line(relative: str, text: str) -> int | None:
     return node.start_point[0] + 1
 
 
+@cache
 def parser_and_query(grammar: Grammar) -> tuple[Parser, Query] | None:
-    """The parser and tag query for `grammar`, or None when its wheel is not installed."""
+    """The parser and tag query for `grammar`, or None when its wheel is not installed (made once per process:
+    compiling a tag query takes milliseconds)."""
     try:
         module = importlib.import_module(grammar.module)
     except ImportError:

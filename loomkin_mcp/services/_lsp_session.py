@@ -166,6 +166,8 @@ class LspSession:
             published = await connection.wait_published(
                 item.uri, item.version, item.sent_at, remaining, settled=item.settled
             )
+            if published is None and connection.pulls_diagnostics:  # it registered pull meanwhile
+                return await connection.pull_diagnostics(item.uri, item.version, max(deadline - time.monotonic(), 0.05))
             if published is not None and not published.items and connection.busy:
                 # An empty list while the server is still indexing is not trustworthy: wait for the end.
                 if await connection.wait_until_idle(max(deadline - time.monotonic(), 0)):
@@ -376,6 +378,8 @@ class LspSession:
         )
 
     async def request(self, connection: ServerConnection, method: str, params: Any) -> Any:
+        if method in _ACROSS_FILES:
+            await connection.wait_workspace_loaded(self._config.request_timeout_ms / 1000)
         try:
             return await connection.request(method, params, self._config.request_timeout_ms / 1000)
         except LspError as exc:
@@ -585,6 +589,10 @@ class LspSession:
         except LspError as exc:
             logger.info("%s", exc)
             return None
+
+
+# Requests whose answer covers files the server may not have read yet.
+_ACROSS_FILES = frozenset({lsp.TEXT_DOCUMENT_REFERENCES, lsp.TEXT_DOCUMENT_RENAME, lsp.WORKSPACE_SYMBOL})
 
 
 def _small_enough(path: Path) -> bool:

@@ -262,4 +262,5 @@ def spec_from_config(entry: LspServerEntry) -> ServerSpec | None:
         root_markers=tuple(entry.root_markers) or (known.root_markers if known else ()),
         initialization_options=entry.initialization_options or None,
         settings=known.settings(entry.settings) if known else dict(entry.settings),
+        loaded_log=known.loaded_log if known else "",
     )
