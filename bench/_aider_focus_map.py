@@ -2,7 +2,8 @@
 
 Usage: python _aider_focus_map.py ROOT FOCUS FILE_LIST TOKENS [TOKENS ...]
 Prints {tokens: map}; the caller times the process. The focus file is Aider's chat file (what the
-model already has); token counts are characters / 4, the estimate loomkin-mcp uses, so both fill the same budget.
+model already has; `-` for none: the map of a new conversation); token counts are characters / 4, the estimate
+loomkin-mcp uses, so both fill the same budget.
 """
 
 import json
@@ -16,5 +17,6 @@ files = [f"{root}/{name}" for name in open(listing).read().splitlines() if name 
 maps = {}
 for tokens in budgets:
     repo_map = RepoMap(map_tokens=tokens, root=root, main_model=CharacterModel(), io=QuietIO(), refresh="always")
-    maps[tokens] = repo_map.get_repo_map(chat_files=[f"{root}/{focus}"], other_files=files) or ""
+    chat_files = [f"{root}/{focus}"] if focus != "-" else []
+    maps[tokens] = repo_map.get_repo_map(chat_files=chat_files, other_files=files) or ""
 print(json.dumps(maps))

@@ -7,6 +7,14 @@ its chat file and the same file list, and a naive baseline lists F's directory (
 definitions in path order, the same renderer). Co-change recall is the share of those files a map names,
 averaged over commits, at 1,024 and 2,048 tokens. Commits are picked by that rule only, never by hand.
 
+Readability, on each repository's HEAD with no focus (the map of a new conversation), ours and Aider's at the
+same budgets: the share of member lines (an indented definition: a method, a nested function, an Elixir `def`)
+that show their owner — the line that opens the enclosing class or module (or the `if` a definition sits in)
+is above them in the same file block — and the share of the public API the map defines on a line: the names
+a Python package's `__init__.py` exports (`__all__`, else what it imports from its own modules or defines),
+the modules of a Mix project's `lib/*.ex` and `lib/*/*.ex`, a JavaScript package's entry exports (the rule
+of `loomkin_mcp.repomap.public_surface`, which our map leads with).
+
 Repositories: `--repos` or LOOMKIN_MAP_REPOS (comma-separated git directories or bundles); by default the
 bundles in ../shared/corpora, or, where that folder is absent, this project's own history.
 Each side keeps its cache between the commits of a repository, as a working copy would.
@@ -18,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -28,7 +37,7 @@ from pathlib import Path
 
 from _common import load, stdio_session, summary
 
-from loomkin_mcp.repomap import Ranked, extract, grammar_for, render
+from loomkin_mcp.repomap import Ranked, SourceLines, extract, grammar_for, public_surface, render
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -40,6 +49,15 @@ BUDGETS = (1024, 2048)
 GOALS = {1024: 0.60, 2048: 0.70}
 AIDER_FACTOR = 1.5
 FILES_CHANGED = range(2, 9)
+OWNER_GOAL = 0.95
+PUBLIC_GOAL_AT_LARGEST = 0.30
+# A line that defines something, as both maps show it (ours `  12│ code`, Aider's `│code`): its indentation
+# and the name it defines (Elixir's module names keep their dots).
+_DEFINES = re.compile(
+    r"^(?P<indent>\s*)(?:(?:export\s+|declare\s+)*(?:default\s+)?(?:async\s+)?(?:def|defp|defmacrop?|defmodule|"
+    r"defprotocol|defimpl|class|function|func|fn|interface|struct|impl|module|trait|type|enum)\s+[\"']?(?P<name>[\w.$]+)|"
+    r"(?P<assigned>[A-Za-z_]\w*)\s*(?::[^=]*)?=[^=])"
+)
 
 
 @dataclass
@@ -95,17 +113,111 @@ def named_files(text: str, known: set[str]) -> set[str]:
     return named
 
 
+def code_blocks(text: str, known: set[str]) -> list[list[str]]:
+    """The code lines a map shows, per file block."""
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        words = line.split()
+        if words and line[0] not in " \t│⋮" and words[0].rstrip(":") in known:
+            blocks.append([])
+        elif blocks and (numbered := re.match(r"^\s*\d+│ ", line)):
+            blocks[-1].append(line[numbered.end() :])
+        elif blocks and line.startswith("│"):
+            blocks[-1].append(line[1:])
+    return blocks
+
+
+def readability(text: str, known: set[str], public: set[str]) -> tuple[int, int, float]:
+    """(member lines that show their owner, member lines, share of `public` defined on a line)."""
+    owned = members = 0
+    shown: set[str] = set()
+    for block in code_blocks(text, known):
+        above: list[int] = []  # the indentation of each line shown so far in the block
+        for code in block:
+            indent = len(code.expandtabs(8)) - len(code.expandtabs(8).lstrip())
+            match = _DEFINES.match(code)
+            if match is not None:
+                name = match["name"] or (match["assigned"] if indent == 0 else None)
+                if name:
+                    shown.add(name)
+                if match["name"] and indent > 0:
+                    members += 1
+                    owned += any(level < indent for level in above)
+            if code.strip():
+                above.append(indent)
+    return owned, members, len(shown & public) / len(public) if public else 0.0
+
+
+async def no_focus_maps(root: Path, home: Path) -> dict[int, str]:
+    env = {"XDG_CONFIG_HOME": str(home), "HOME": str(home)}
+    maps = {}
+    async with stdio_session(LOOMKIN, "--stdio", "--root", str(root), env=env) as session:
+        for budget in BUDGETS:
+            result = await session.call_tool("repo_map", {"max_tokens": budget})
+            if result.is_error:
+                raise SystemExit(f"repo_map failed at {root}: {result.content[0].text[:300]}")
+            maps[budget] = result.content[0].text
+    return maps
+
+
+async def measure_readability(source: str, scratch: Path) -> list[dict]:
+    name = repository_name(source)
+    clone = scratch / f"{len(list(scratch.iterdir()))}-{name}-head"
+    subprocess.run(["git", "clone", "-q", source, str(clone)], check=True)
+    files = sorted(path for path in git(clone, "ls-files", "-z").split("\0") if grammar_for(path))
+    known = set(files)
+    tags = {}
+    for path in files:
+        data = (clone / path).read_bytes()
+        if (found := extract(path, data, 0, len(data))) is not None:
+            tags[path] = found
+
+    def read(path: str) -> str:
+        try:
+            return (clone / path).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    public = {name for names in public_surface(tags, read).values() for name in names}
+    (scratch / "home").mkdir(exist_ok=True)
+    ours = await no_focus_maps(clone, scratch / "home")
+    _, aider = aider_maps(clone, "-", files)
+    rows = []
+    for budget in BUDGETS:
+        mine, theirs = readability(ours[budget], known, public), readability(aider[budget], known, public)
+        owner_share = mine[0] / mine[1] if mine[1] else 1.0
+        public_goal = max(1.25 * theirs[2], theirs[2] + 0.05, PUBLIC_GOAL_AT_LARGEST if budget == max(BUDGETS) else 0)
+        rows.append({
+            "measure": f"map readability, {name}, {budget:,} tokens, no focus ({len(public)} public names)",
+            "reference": "Aider 0.86.2 RepoMap, no chat file",
+            "ours_owner_lines": f"{mine[0]}/{mine[1]}",
+            "reference_owner_lines": f"{theirs[0]}/{theirs[1]}",
+            "ours_public": round(mine[2], 3),
+            "reference_public": round(theirs[2], 3),
+            "target": f"member lines with their owner ≥ {OWNER_GOAL:.0%}; public API ≥ {public_goal:.2f}",
+            "met": owner_share >= OWNER_GOAL and mine[2] >= public_goal,
+            "load": load(),
+        })  # fmt: skip
+    return rows
+
+
 def naive_map(root: Path, focus: str, files: list[str], budget: int) -> str:
     """F's directory: the other files there, their definitions in path and line order, fit to the budget."""
     directory = os.path.dirname(focus)
     ranked = []
+    tags_of = {}
     for path in sorted(f for f in files if os.path.dirname(f) == directory and f != focus):
         source = (root / path).read_bytes()
-        tags = extract(path, source, 0, len(source))
+        tags = tags_of[path] = extract(path, source, 0, len(source))
         for name, line, _ in tags.definitions if tags else []:
             ranked.append(Ranked(0.0, path, line, name))
     ranked.sort(key=lambda item: (item.path, item.line))
-    return render(ranked, budget, lambda path: (root / path).read_text(errors="replace").split("\n"))
+    defined = {item.path: {line for _, line, _ in tags_of[item.path].definitions} for item in ranked}
+
+    def read(path: str) -> SourceLines:
+        return SourceLines((root / path).read_text(errors="replace").split("\n"))
+
+    return render(ranked, budget, read, defined.__getitem__)
 
 
 async def our_maps(root: Path, focus: str, home: Path) -> tuple[float, dict[int, str]]:
@@ -215,6 +327,7 @@ def main() -> None:
             *measured, extra = asyncio.run(measure(source, args.commits, Path(scratch)))
             rows += measured
             details[source] = extra
+            rows += asyncio.run(measure_readability(source, Path(scratch)))
     result = {"rows": rows, "details": details}
     print(json.dumps({"rows": rows}, indent=2, ensure_ascii=False))
     if args.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from importlib import resources
 from pathlib import Path
@@ -483,7 +484,7 @@ def _editor_config(root: Path, name: str) -> int:
 
     command = str(Path(sys.executable).parent / "loomkin-mcp")
     # stdout stays pure JSON (to pipe into a file or `jq`); where it goes is said on stderr.
-    print(f"Merge this into {EDITORS[name].destination}:", file=sys.stderr)
+    print(f"Merge this into {EDITORS[name].destination.format(command=shlex.quote(command))}:", file=sys.stderr)
     print(json.dumps(snippet(EDITORS[name], command, str(root)), indent=2))
     return 0
 

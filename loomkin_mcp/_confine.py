@@ -105,7 +105,9 @@ def bubblewrap_argv(bwrap: str, boundary: Boundary, seccomp_fd: int | None = Non
     for source, where in boundary.bound_read_only:
         argv += ["--ro-bind", source, str(where)]
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session"] if boundary.starts_programs else []
-    argv += ["--die-with-parent"]
+    # Run as root, bubblewrap leaves the sandbox every capability: a program could remount a read-only bind
+    # writable (`mount -o remount,bind,rw .git`). None is needed inside.
+    argv += ["--die-with-parent", "--cap-drop", "ALL"]
     argv += [] if boundary.network else ["--unshare-net"]
     for name, value in boundary.setenv.items():
         argv += ["--setenv", name, value]

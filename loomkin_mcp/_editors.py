@@ -29,7 +29,7 @@ class Editor:
     url_key: str | None = "url"
     """How the editor names a remote server's address; None when it cannot connect to a URL."""
     destination: str = ""
-    """Where the person puts the snippet, in words."""
+    """Where the person puts the snippet, in words (`{command}`: this install's command)."""
 
 
 EDITORS: dict[str, Editor] = {
@@ -73,7 +73,7 @@ EDITORS: dict[str, Editor] = {
             "mcpServers",
             None,
             typed=True,
-            destination=".mcp.json in the project (or run `claude mcp add loomkin -- <command> --stdio`)",
+            destination=".mcp.json in the project (or run `claude mcp add loomkin -- {command} --stdio`)",
         ),
         Editor(
             "windsurf",

@@ -13,6 +13,7 @@ and a connection that has not sent a whole request head within `header_timeout` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import itertools
@@ -129,13 +130,17 @@ def build_app(
             yield state
 
     app.router.lifespan_context = lifespan
-    _add_status_routes(app, server, security, token)
+    # Set when the daemon starts to stop: the streams that never end by themselves (the page's feed) end then.
+    app.state.stopping = asyncio.Event()
+    _add_status_routes(app, server, security, token, app.state.stopping)
     if token:
         app.add_middleware(BearerToken, token=token)
     return app
 
 
-def _add_status_routes(app: Starlette, server: LoomkinServer, security: Any, token: str | None) -> None:
+def _add_status_routes(
+    app: Starlette, server: LoomkinServer, security: Any, token: str | None, stopping: asyncio.Event
+) -> None:
     """The status page (`/`), its live feed (`/status/events`, SSE), `/status.json` and `/health`: read-only,
     behind the same Host and Origin checks as the MCP endpoint (and the token, see BearerToken)."""
     from importlib import resources
@@ -175,7 +180,7 @@ def _add_status_routes(app: Starlette, server: LoomkinServer, security: Any, tok
 
         async def feed() -> AsyncIterator[str]:
             last, quiet, _ = "", 0.0, place
-            while not await request.is_disconnected():
+            while not stopping.is_set() and not await request.is_disconnected():
                 state = await shared.current()
                 if state != last:
                     last, quiet = state, 0.0
@@ -183,7 +188,8 @@ def _add_status_routes(app: Starlette, server: LoomkinServer, security: Any, tok
                 elif quiet >= KEEPALIVE_SECONDS:
                     quiet = 0.0
                     yield ": still here\n\n"
-                await asyncio.sleep(PAGE_POLL_SECONDS)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), PAGE_POLL_SECONDS)
                 quiet += PAGE_POLL_SECONDS
 
         return StreamingResponse(feed(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
@@ -375,8 +381,9 @@ class SessionEvents:
 class ProtocolChecks:
     """Streamable HTTP requests the SDK would take wrongly, answered as the spec says, in one sentence.
 
-    A request whose `id` is null, `params` that are not an object, `initialize` on a session already
-    initialized, and an `MCP-Protocol-Version` this server does not speak: 400 with a JSON-RPC error.
+    A request whose `id` is null (or an object, array or boolean), `params` that are not an object, `initialize`
+    on a session already initialized, and an `MCP-Protocol-Version` this server does not speak: 400 with a
+    JSON-RPC error.
     """
 
     def __init__(self, app: ASGIApp, path: str) -> None:
@@ -421,6 +428,9 @@ def _problem(body: bytes, has_session: bool) -> tuple[Any, int, str] | None:
     request_id = message.get("id")
     if "id" in message and request_id is None:
         return None, INVALID_REQUEST, "a request's id must be a string or a number, not null (a notification has none)"
+    if "id" in message and (isinstance(request_id, bool) or not isinstance(request_id, (str, int, float))):
+        kind = {bool: "a boolean", dict: "an object", list: "an array"}.get(type(request_id), "that")
+        return None, INVALID_REQUEST, f"a request's id must be a string or a number, not {kind}"
     if "params" in message and not isinstance(message["params"], dict):
         kind = type(message["params"]).__name__
         return request_id, INVALID_PARAMS, f"params must be an object of named parameters, not a {kind}"
@@ -508,8 +518,15 @@ async def serve(
     import uvicorn
 
     check_binding(host, token)
+    app = build_app(server, transport, host, port, token, limits)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            app.state.stopping.set()  # before uvicorn waits for the open responses to end
+            await super().shutdown(sockets)
+
     config = uvicorn.Config(
-        build_app(server, transport, host, port, token, limits),
+        app,
         host=host.strip("[]"),
         port=port,
         log_level="warning",
@@ -518,7 +535,7 @@ async def serve(
         http=type("SlowClientGuard", (SlowClientGuard,), {"header_timeout": limits.header_timeout}),
         limit_concurrency=limits.max_connections,
     )
-    await uvicorn.Server(config).serve()
+    await Server(config).serve()
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -158,6 +158,27 @@ async def test_a_sandboxed_command_cannot_move_or_replant_git(project: Path, mar
     assert (home / ".bashrc").read_text() == "HOME-FILE-4646\n"
 
 
+async def test_a_sandboxed_command_has_no_capability_to_remount_what_is_read_only(project: Path) -> None:
+    """Run as root, a sandboxed program kept every capability: `mount -o remount,bind,rw` made the read-only
+    `.git` writable from inside, and mode 000 meant nothing to it."""
+    committed(project)
+    write_rules(project, "## Allowed Operations\n- Shell: `sh *`\n")
+    locked = project / "locked"
+    locked.mkdir()
+    (locked / "inside.txt").write_text("x\n")
+    locked.chmod(0)
+    try:
+        async with serve(project, env=GIT_IDENTITY) as session:
+            remount = "mount -o remount,bind,rw .git; echo planted > .git/description; grep CapEff /proc/self/status"
+            said = await ok(session, "shell", command=f"sh -c '{remount}'")
+            listed = await ok(session, "shell", command="sh -c 'ls locked'")
+    finally:
+        locked.chmod(0o755)
+    assert b"planted" not in (project / ".git" / "description").read_bytes()
+    assert "CapEff:\t0000000000000000" in said, said
+    assert "inside.txt" not in listed, listed
+
+
 async def test_language_server_settings_changed_after_trust_are_held_back(project: Path, markers: Path) -> None:
     """pylsp's `jedi.environment` names a Python to run: pointed at a project script after the person trusted
     the plain entry, it must not run (the entry's settings are part of what was trusted)."""

@@ -80,6 +80,11 @@ def test_editor_config_prints_this_installs_paths(project: Path) -> None:
     server = json.loads(done.stdout)["mcpServers"]["loomkin"]
     assert server["command"] == str(Path(sys.executable).parent / "loomkin-mcp")
     assert server["args"] == ["--stdio", "--root", str(project)]
+    claude = subprocess.run(
+        [LOOMKIN, "editor-config", "claude-code"], cwd=project, capture_output=True, text=True, timeout=60
+    )
+    command = str(Path(sys.executable).parent / "loomkin-mcp")
+    assert f"`claude mcp add loomkin -- {command} --stdio`" in claude.stderr and "<" not in claude.stderr
 
 
 EXPECTED_AUTH = {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -12,7 +14,18 @@ import httpx2
 import pytest
 from mcp import ClientSession
 
-from conftest import LOOMKIN, _http_streams, http_daemon, ok, processes, server_env, text_of
+from conftest import (
+    LOOMKIN,
+    _http_streams,
+    free_port,
+    http_daemon,
+    ok,
+    processes,
+    server_env,
+    text_of,
+    trust_project,
+    wait_for_port,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -153,6 +166,9 @@ async def test_requests_the_spec_forbids_get_its_error_codes_in_one_sentence(pro
         assert again[:2] == (400, -32600) and "already initialized" in again[2]
         null_id = await error_of({"jsonrpc": "2.0", "id": None, "method": "ping"})
         assert null_id[:2] == (400, -32600) and "not null" in null_id[2]
+        for odd, kind in (({"a": 1}, "an object"), (True, "a boolean"), ([1], "an array")):
+            wrong_id = await error_of({"jsonrpc": "2.0", "id": odd, "method": "ping"})
+            assert wrong_id == (400, -32600, f"a request's id must be a string or a number, not {kind}."), wrong_id
         listed = await error_of({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": [1, 2]})
         assert listed == (400, -32602, "params must be an object of named parameters, not a list.")
         version = await error_of({"jsonrpc": "2.0", "id": 4, "method": "ping"},
@@ -193,3 +209,40 @@ async def test_a_dropped_stream_resumes_within_its_session_only(project: Path) -
             async with client.stream("GET", url, headers=other | {"Last-Event-ID": priming["id"]}) as stolen:
                 async for chunk in stolen.aiter_text():
                     assert '"tools":' not in chunk
+
+
+async def test_ctrl_c_stops_the_daemon_promptly_with_pages_and_clients_open(project: Path) -> None:
+    """SIGINT with two status pages' feeds and an MCP client's stream open: nothing keeps the daemon waiting (the
+    page's feeds end as soon as it starts to stop; they held it for uvicorn's whole 5 s grace, then died with a
+    traceback), no traceback, no child left."""
+    (project / "a.py").write_text("x = 1\n")
+    trust_project(project)
+    port = free_port()
+    errlog = project.parent / "daemon-stderr.log"
+    with open(errlog, "w") as err:
+        daemon = subprocess.Popen([LOOMKIN, "--http", "--port", str(port), "--root", str(project)],
+                                  stdout=subprocess.DEVNULL, stderr=err, env=os.environ | server_env())  # fmt: skip
+    try:
+        wait_for_port(port)
+        base = f"http://127.0.0.1:{port}"
+        async with httpx2.AsyncClient(timeout=30) as client, anyio.create_task_group() as group:
+
+            async def page() -> None:
+                async with client.stream("GET", f"{base}/status/events") as feed:
+                    async for _ in feed.aiter_text():
+                        pass
+
+            for _ in range(2):
+                group.start_soon(page)
+            async with _http_streams(f"{base}/mcp") as streams, ClientSession(streams[0], streams[1]) as session:
+                await session.initialize()
+                await ok(session, "file_read", file_path="a.py")  # a language server starts for it
+                daemon.send_signal(signal.SIGINT)
+                await anyio.to_thread.run_sync(lambda: daemon.wait(timeout=30))
+                group.cancel_scope.cancel()
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    said = errlog.read_text()
+    assert "graceful shutdown exceeded" not in said and "Traceback" not in said, said[-2000:]
+    assert processes("pylsp", cwd=project) == []

@@ -276,6 +276,9 @@ async def measure(session: ClientSession, case: Case, root: Path) -> tuple[dict[
         row["edit → error"] = row["fix → resolved"] = NOT_OFFERED
     else:
         file, old, new = case.breaking
+        # Read first, as a model does before it edits: the server's first answer for a file can take seconds
+        # (tsserver loads its project then), more than the half of the edit's budget its baseline may take.
+        await tool("lsp_diagnostics", file_path=file)
         text, failed = await tool("file_edit", file_path=file, old_string=old, new_string=new)
         introduced = re.search(r"^\s+(\S.*)— introduced by this edit$", text, re.M)
         good = not failed and introduced is not None and case.error in text

@@ -390,3 +390,68 @@ async def test_files_changed_together_with_the_focus_rank_high(project: Path) ->
     async with serve(project) as session:
         without_history = await ok(session, "repo_map", focus_files=["billing.py"], max_tokens=160)
     assert "report_layout.py:" not in without_history
+
+
+PACKAGE = {
+    "shop/__init__.py": 'from ._cart import Cart\nfrom ._pay import pay\n\n__all__ = ["Cart", "pay"]\n',
+    "shop/_cart.py": "class Cart:\n    def __init__(self):\n        self.items = []\n\n    def add(self, item):\n"
+    "        self.items.append(item)\n\n    def total(self):\n        return sum(self.items)\n",
+    "shop/_pay.py": "from ._cart import Cart\n\n\ndef pay(cart: Cart) -> int:\n    return cart.total()\n",
+    "shop/_util.py": "def helper():\n    return 1\n\n\ndef other():\n    return helper() + helper() + helper()\n",
+    "tests/test_cart.py": "from shop._cart import Cart\nfrom shop._util import helper, other\n\n\n"
+    "def test_add():\n    cart = Cart()\n    cart.add(helper())\n    cart.add(other())\n    assert cart.total() == 4\n",
+}
+
+
+async def test_a_map_without_focus_leads_with_the_public_api_and_shows_each_member_under_its_class(
+    project: Path,
+) -> None:
+    """The package's exports come first; a method is never shown without the line of its class above it, and the
+    owner lines fit in the budget with the rest."""
+    for name, text in PACKAGE.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    async with serve(project) as session:
+        whole = await ok(session, "repo_map", max_tokens=2000)
+        small = await ok(session, "repo_map", max_tokens=100)
+    body = whole.split("\n", 1)[1]
+    assert body.startswith("shop/_cart.py:\n1│ class Cart:") or body.startswith("shop/_pay.py:\n4│ def pay("), body
+    files = [line for line in body.splitlines() if "│" not in line]
+    assert set(files[:2]) == {"shop/_cart.py:", "shop/_pay.py:"}, files
+    assert whole.index("1│ class Cart:") < whole.index("5│     def add(self, item):"), whole
+    assert len(small) <= 100 * 4 and "class Cart:" in small, small
+    for text in (whole, small):
+        lines = text.splitlines()
+        for index, line in enumerate(lines):
+            if "│     def " in line:  # a method: its class is shown above it, in the same file block
+                above = lines[:index]
+                block_start = max(i for i, row in enumerate(above) if "│" not in row)
+                assert any("│ class " in row for row in above[block_start:]), text
+
+
+def test_the_public_surface_of_python_elixir_and_typescript_packages() -> None:
+    from loomkin_mcp.repomap import public_surface
+
+    sources = {
+        **PACKAGE,
+        "mix.exs": "defmodule App.MixProject do\nend\n",
+        "lib/app.ex": "defmodule App do\nend\n",
+        "lib/app/teams.ex": "defmodule App.Teams do\n  def list, do: []\nend\n",
+        "lib/app/teams/role.ex": "defmodule App.Teams.Role do\nend\n",
+        "web/package.json": '{"main": "dist/index.js"}',
+        "web/src/index.ts": "export { format } from './util';\nexport function start(): void {}\nfunction local() {}\n",
+        "web/src/util.ts": "export function format(s: string): string { return s; }\nexport function other() {}\n",
+    }
+    tags = {}
+    for name, text in sources.items():
+        if (found := extract(name, text.encode(), 0, len(text))) is not None:
+            tags[name] = found
+    public = public_surface(tags, lambda path: sources.get(path, ""))
+    assert public == {
+        "shop/_cart.py": {"Cart"},
+        "shop/_pay.py": {"pay"},
+        "lib/app.ex": {"App"},
+        "lib/app/teams.ex": {"App.Teams"},
+        "web/src/index.ts": {"start"},
+        "web/src/util.ts": {"format"},
+    }, public

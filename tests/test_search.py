@@ -160,3 +160,21 @@ def test_the_unsafe_ignore_file_check_follows_ignore_rule_changes(tmp_path: Path
         handle.write("b/\n")
     os.utime(tmp_path / ".gitignore", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert rules.unsafe_ignore_file(tmp_path) == tmp_path / "a" / ".gitignore"
+
+
+async def test_file_search_returns_what_it_found_and_names_what_it_could_not_read(project: Path) -> None:
+    """A directory no one may read (mode 000; ripgrep runs sandboxed without capabilities, so also for root)
+    does not fail the search: the files found come back, and one line says what was not searched."""
+    (project / "open").mkdir()
+    (project / "open" / "a.py").write_text("a = 1\n")
+    locked = project / "locked"
+    locked.mkdir()
+    (locked / "b.py").write_text("b = 1\n")
+    locked.chmod(0)
+    try:
+        async with serve(project) as session:
+            found = await ok(session, "file_search", pattern="**/*.py")
+    finally:
+        locked.chmod(0o755)
+    assert found.splitlines()[0] == "open/a.py", found
+    assert found.splitlines()[-1].startswith("[1 path(s) could not be searched (first: ./locked: Permission"), found

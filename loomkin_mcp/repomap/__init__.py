@@ -7,7 +7,9 @@ from ._history import co_changed, commits_of_log
 from ._index import BuildStats, RepoIndex
 from ._languages import GRAMMARS, grammar_for
 from ._memory import release_freed_memory
-from ._rank import CHARS_PER_TOKEN, Ranked, RankEngine, estimate_tokens, rank_definitions, render, render_limit
+from ._public import public_surface
+from ._rank import Ranked, RankEngine, rank_definitions
+from ._render import CHARS_PER_TOKEN, SourceLines, estimate_tokens, render, render_limit
 from ._tags import FileTags, extract
 
 __all__ = [
@@ -18,11 +20,13 @@ __all__ = [
     "RankEngine",
     "Ranked",
     "RepoIndex",
+    "SourceLines",
     "co_changed",
     "commits_of_log",
     "estimate_tokens",
     "extract",
     "grammar_for",
+    "public_surface",
     "rank_definitions",
     "release_freed_memory",
     "render",

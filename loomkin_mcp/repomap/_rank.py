@@ -3,7 +3,7 @@
 A file that references a name another file defines gets an edge to it. Ranks are
 personalised towards the files the caller cares about, and a definition's score is the rank
 its referencing files pass to it, as in Aider's repo map. Tokens are estimated as
-characters / 4 (Loomkin's own estimate).
+characters / 4 (Loomkin's own estimate; `_render` fits the ranked definitions in the budget).
 
 `RankEngine` keeps the graph between calls: after a one-file change only the edges of that
 file, and of the files that use the names it (un)defines, are rebuilt; PageRank and scoring
@@ -16,7 +16,7 @@ import math
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
@@ -32,10 +32,6 @@ DAMPING = 0.85
 MAX_ITERATIONS = 100
 # L1 change of the whole rank vector (which sums to 1): far below what reorders definitions.
 TOLERANCE = 1e-6
-CHARS_PER_TOKEN = 4
-MAX_LINE_CHARS = 100
-# Each rendered definition costs at least this many tokens (`   12│ x` plus its share of a path).
-_MIN_TOKENS_PER_LINE = 3
 # A reference weighs by how distinctive its name is: split among the files that define it, so `get`
 # defined in 11 files says a tenth of what a name defined once says; past _TOO_GENERIC definers, nothing.
 _TOO_GENERIC = 25
@@ -132,10 +128,6 @@ def _referenced(file_tags: FileTags) -> set[str]:
     return names
 
 
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-
 @dataclass(frozen=True)
 class Ranked:
     score: float
@@ -212,6 +204,7 @@ class RankEngine:
         """(test file nodes, the nodes of the files they test), made again when files come or go."""
         self._modules_seen: dict[tuple[str, str, str], list[str] | None] = {}
         """Module resolutions, kept while no file comes or goes (and, for Elixir, no module changes)."""
+        self._dunder_flags: np.ndarray | None = None
         self._python_roots: frozenset[str] = frozenset()
         """The first names of the project's absolute Python imports (with `_python_index`, made again when
         files come or go)."""
@@ -223,11 +216,13 @@ class RankEngine:
         mentioned: frozenset[str],
         limit: int | None = None,
         focus: frozenset[str] = frozenset(),
+        public: Mapping[str, frozenset[str]] | None = None,
     ) -> list[Ranked]:
         """Definitions, best first (only the best `limit` when given).
 
         `personal` weighs files the caller cares about; `focus` files are ones the model has whole: their
-        definitions are left out, and the files that use their distinctive names rank high."""
+        definitions are left out, and the files that use their distinctive names rank high. `public` (per
+        file, the names of the project's public surface) come first, in their own order, then the rest."""
         import numpy as np
 
         self._sync(tags)
@@ -257,16 +252,27 @@ class RankEngine:
             definers = self._definers.get(name, ())
             for path in definers:
                 scores[self._key[path][name]] += _MENTIONED_BONUS / len(definers)
+        # A class's special methods (`__init__`, `__eq__`…) say little of it: they rank below its other names.
+        scores[self._dunders(columns.size)] *= _QUIET
         live = np.flatnonzero(alive[key_nodes] & ~in_focus[key_nodes] & columns.defined[: columns.size])
         if len(live) == 0:
             return []
-        # Ordered on scores rounded to single precision: sums taken in another order (files parsed in
-        # another order, a graph updated rather than rebuilt) differ in the last bits, and a tie must stay
-        # a tie so the same project always gives the same map.
-        live, negated = _best_spread(live, scores[live].astype(np.float32), key_nodes, key_lines, limit)
-        # Best score first; ties go to the earlier path, then the earlier line, whatever the ids.
+        in_public = np.zeros(columns.size, dtype=bool)
+        for path, names in (public or {}).items():
+            keys_of = self._key.get(path, {})
+            in_public[[keys_of[name] for name in names if name in keys_of]] = True
         path_order = self._order_of_paths()
-        order = live[np.lexsort((key_lines[live], path_order[key_nodes[live]], negated))]
+        tiers = []
+        for tier in (live[in_public[live]], live[~in_public[live]]):
+            if len(tier) == 0:
+                continue
+            # Ordered on scores rounded to single precision: sums taken in another order (files parsed in
+            # another order, a graph updated rather than rebuilt) differ in the last bits, and a tie must stay
+            # a tie so the same project always gives the same map.
+            tier, negated = _best_spread(tier, scores[tier].astype(np.float32), key_nodes, key_lines, limit)
+            # Best score first; ties go to the earlier path, then the earlier line, whatever the ids.
+            tiers.append(tier[np.lexsort((key_lines[tier], path_order[key_nodes[tier]], negated))])
+        order = np.concatenate(tiers)
         if limit is not None:
             order = order[:limit]
         result: list[Ranked] = []
@@ -362,6 +368,23 @@ class RankEngine:
             focus_weight = teleport[in_focus].sum()
             teleport += callers / callers.sum() * _CALLERS_SHARE * focus_weight
         return teleport
+
+    def _dunders(self, size: int) -> np.ndarray:
+        """Whether each key names a special method (`__init__`): grown with the keys, names never change."""
+        import numpy as np
+
+        known = self._dunder_flags
+        if known is None or len(known) < size:
+            names = self._key_name
+            start = 0 if known is None else len(known)
+            fresh = np.fromiter(
+                (len(name) > 4 and name.startswith("__") and name.endswith("__") for name in names[start:size]),
+                dtype=bool,
+                count=size - start,
+            )
+            known = fresh if known is None else np.concatenate([known, fresh])
+            self._dunder_flags = known
+        return known[:size]
 
     def _current_columns(self) -> _Columns:
         if self._columns is None:
@@ -722,44 +745,3 @@ def rank_definitions(
 ) -> list[Ranked]:
     """One-off ranking (a `RankEngine` kept between calls is faster after small changes)."""
     return RankEngine().rank(tags, personal, mentioned, limit, focus)
-
-
-def render(ranked: list[Ranked], max_tokens: int, read_lines: Callable[[str], list[str]]) -> str:
-    """The most definitions that fit in `max_tokens`, grouped by file in rank order."""
-    lines_cache: dict[str, list[str]] = {}
-
-    def lines_of(path: str) -> list[str]:
-        if path not in lines_cache:
-            lines_cache[path] = read_lines(path)
-        return lines_cache[path]
-
-    def build(count: int) -> str:
-        files: dict[str, list[int]] = {}
-        for item in ranked[:count]:
-            files.setdefault(item.path, []).append(item.line)
-        out = []
-        for path, numbers in files.items():
-            source = lines_of(path)
-            out.append(f"{path}:")
-            for number in sorted(set(numbers)):
-                text = source[number - 1].rstrip() if 0 < number <= len(source) else ""
-                if len(text) > MAX_LINE_CHARS:
-                    text = text[:MAX_LINE_CHARS] + "…"
-                out.append(f"{number:>5}│ {text}")
-        return "\n".join(out)
-
-    low, high = 0, min(len(ranked), max_tokens // _MIN_TOKENS_PER_LINE)
-    best = ""
-    while low <= high:
-        middle = (low + high) // 2
-        text = build(middle)
-        if estimate_tokens(text) <= max_tokens:
-            best, low = text, middle + 1
-        else:
-            high = middle - 1
-    return best
-
-
-def render_limit(max_tokens: int) -> int:
-    """How many ranked definitions `render` can use at most for `max_tokens`."""
-    return max_tokens // _MIN_TOKENS_PER_LINE + 1

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import stat
 import subprocess
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 
 from .._errors import ToolInputError
+from .._fs import open_file_beneath
 from ..workspace import Workspace
 from .git import run_git
 from .lsp import LspService
@@ -27,7 +30,7 @@ from .sandbox import Sandbox
 from .search import SearchService
 
 if TYPE_CHECKING:
-    from ..repomap import FileTags, RankEngine, RepoIndex
+    from ..repomap import FileTags, RankEngine, RepoIndex, SourceLines
 
 logger = logging.getLogger("loomkin_mcp.repomap")
 
@@ -35,6 +38,8 @@ CACHE_FILE = Path("repomap") / "tags.json"  # under the workspace's state dir
 RECENT_FILES = 20
 RENDERED_MAPS_KEPT = 16
 FILE_LINES_KEPT = 256
+# A file's lines shown in the map, or read for its exports, come from its first megabytes only.
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
 # How much of the last map the status page shows.
 STATUS_MAP_LINES = 25
 # The history read for files changed with the focus files, and how long it is reused.
@@ -67,7 +72,8 @@ class RepoMapService:
         self._language_counts: tuple[tuple[object, ...], dict[str, int]] | None = None
         self._rendered: OrderedDict[tuple[object, ...], str] = OrderedDict()
         """Maps already rendered, by index generation and request: an unchanged repeated call costs a lookup."""
-        self._file_lines: dict[str, tuple[tuple[int, int], list[str]]] = {}
+        self._file_lines: dict[str, tuple[tuple[int, int], SourceLines]] = {}
+        self._public_surface: tuple[int, Mapping[str, frozenset[str]]] | None = None
         """Lines of the files maps show, by (mtime, size)."""
         self.last_map: str | None = None
         """The last map rendered (the status page shows its top)."""
@@ -212,8 +218,8 @@ class RepoMapService:
 
         def header(used: int) -> str:
             return (
-                f"Repo map: {len(index.tags)} files, ~{used} of {budget} tokens (chars / 4). A definition's name path "
-                "(its enclosing names and its own, `Class/method`) reads and edits it with the symbol_* tools."
+                f"Repo map: {len(index.tags)} files, ~{used} of {budget} tokens (chars / 4); name paths "
+                "(`Class/method`) read and edit definitions with the symbol_* tools."
             )
 
         # The model has the focus files whole: a line each says so, and the budget goes to other files.
@@ -224,12 +230,14 @@ class RepoMapService:
         map_budget = max(budget - estimate_tokens(header(budget) + "\n" + focus_lines), 1)
 
         def build() -> str:
-            ranked = engine.rank(index.tags, personal, mentioned, render_limit(map_budget), focused)
+            # With nothing to go on, the map leads with what the project offers its users.
+            public = self._public(index) if not personal and not mentioned else None
+            ranked = engine.rank(index.tags, personal, mentioned, render_limit(map_budget), focused, public)
             if self._trimmed_generation != index.generation:
                 # Indexing and a first ranking drop tens of MB of short-lived objects; ~1 ms to hand them back.
                 self._trimmed_generation = index.generation
                 release_freed_memory()
-            return render(ranked, map_budget, self._lines)
+            return render(ranked, map_budget, self._source, lambda path: _definition_lines(index.tags.get(path)))
 
         text = await anyio.to_thread.run_sync(build)
         if not text and not focus_lines:
@@ -276,21 +284,59 @@ class RepoMapService:
             weights[path] = weights.get(path, 0.0) + 2.0
         return weights
 
-    def _lines(self, relative: str) -> list[str]:
-        """A file's lines for rendering, read again only when it changed (a render shows lines of a few dozen)."""
-        path = self._ws.root / relative
-        try:
-            info = path.stat()
-            cached = self._file_lines.get(relative)
-            if cached is not None and cached[0] == (info.st_mtime_ns, info.st_size):
-                return cached[1]
-            lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-        except OSError:
-            return []
-        self._file_lines[relative] = ((info.st_mtime_ns, info.st_size), lines)
+    def _source(self, relative: str) -> SourceLines:
+        """A file's lines for rendering (and the blocks they open), read again only when it changed (a render
+        shows lines of a few dozen)."""
+        from ..repomap import SourceLines
+
+        read = self._read(relative, MAX_SOURCE_BYTES)
+        if read is None:
+            return SourceLines([])
+        stamp, text = read
+        cached = self._file_lines.get(relative)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        source = SourceLines(text.split("\n"))
+        self._file_lines[relative] = (stamp, source)
         if len(self._file_lines) > FILE_LINES_KEPT:
             del self._file_lines[next(iter(self._file_lines))]
-        return lines
+        return source
+
+    def _read(self, relative: str, limit: int) -> tuple[tuple[int, int], str] | None:
+        """((mtime_ns, size), text) of a project file opened beneath the root by descriptor (never through a
+        link), at most `limit` bytes; None when it cannot be read."""
+        try:
+            fd = open_file_beneath(self._ws.root_fd, tuple(relative.split("/")), os.O_RDONLY)
+        except (OSError, ValueError):
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return None
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                data = handle.read(limit)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return (info.st_mtime_ns, info.st_size), data.decode("utf-8", errors="replace")
+
+    def _public(self, index: RepoIndex) -> Mapping[str, frozenset[str]]:
+        """The project's public surface (repomap._public), worked out once per index generation."""
+        from ..repomap import public_surface
+
+        if self._public_surface is None or self._public_surface[0] != index.generation:
+
+            def read(relative: str) -> str:
+                found = self._read(relative, MAX_SOURCE_BYTES)
+                return found[1] if found is not None else ""
+
+            self._public_surface = (index.generation, public_surface(index.tags, read))
+        return self._public_surface[1]
+
+
+def _definition_lines(tags: FileTags | None) -> frozenset[int]:
+    return frozenset(line for _, line, _ in tags.definitions) if tags is not None else frozenset()
 
 
 def _definitions(tags: FileTags) -> str:

@@ -76,27 +76,35 @@ class SearchService:
         if not pattern.strip():
             raise ToolInputError("pattern is empty; give a glob such as `**/*.ex` or `lib/**/*.py`.")
         rg = self._rg(base)
+        unread: list[str] = []
         files = (
-            self._rg_files(rg, base, pattern, include_hidden, include_ignored)
+            self._rg_files(rg, base, pattern, include_hidden, include_ignored, unread)
             if rg
             else self._walk_files(base, pattern, include_hidden, include_ignored)
         )
         found = [prefix + name for name in files]
+        note = [_unsearched_note(unread)] if unread else []
         if not found:
-            return f"No files match `{pattern}` under {prefix or './'}."
+            return "\n".join([f"No files match `{pattern}` under {prefix or './'}.", *note])
         found.sort(key=lambda name: (-_mtime(self._ws.root / name), name))
         shown = found[:max_results]
         more = len(found) - len(shown)
         tail = [f"… {more} more (newest {len(shown)} shown); narrow the pattern or the path."] if more else []
-        return "\n".join(shown + tail)
+        return "\n".join(shown + tail + note)
 
-    def _rg_files(self, rg: str, base: Path, pattern: str, hidden: bool, ignored: bool) -> list[str]:
+    def _rg_files(self, rg: str, base: Path, pattern: str, hidden: bool, ignored: bool, unread: list[str]) -> list[str]:
+        """The files matching `pattern`; what ripgrep could not read on the way is added to `unread`."""
         argv = [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", pattern, "--glob", "!.git"]
         argv += ["--hidden"] if hidden else []
         argv += ["--no-ignore"] if ignored else []
         done = self._rg_run(argv, base)
         if done.returncode not in (0, 1):
-            raise ToolInputError(f"`{pattern}` is not a usable glob: {_first_line(done.stderr)}.")
+            problems = [line for line in done.stderr.splitlines() if line.strip()]
+            # ripgrep lists what it can and exits 2 when a directory or file could not be read; a bad glob
+            # stops it before it lists anything.
+            if any("glob" in line for line in problems) or not problems:
+                raise ToolInputError(f"`{pattern}` is not a usable glob: {_first_line(done.stderr)}.")
+            unread += problems
         names = [line.removeprefix("./") for line in done.stdout.splitlines() if line]
         return names if ignored else [name for name in names if not self._ignored(base, name)]
 
@@ -147,13 +155,7 @@ class SearchService:
         unsearched: list[str] = []
         hits = self._hits(base, pattern, glob, case_insensitive, context_lines, output_mode, include_hidden, unsearched)
         text = _render(hits, prefix, output_mode, max_results, pattern)
-        if unsearched:  # (the first lines as ripgrep wrote them, then blanks for the rest it counted)
-            first = one_line(unsearched[0].removeprefix("rg: "))[:200]
-            text += (
-                f"\n[{len(unsearched)} path(s) could not be searched (first: {first}); "
-                "the results above come from the rest]"
-            )
-        return text
+        return text + ("\n" + _unsearched_note(unsearched) if unsearched else "")
 
     def matching_lines(self, pattern: str, max_results: int) -> list[Hit]:
         """The project's lines matching `pattern` (paths relative to the root, in path order), at most
@@ -437,6 +439,13 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def _unsearched_note(unsearched: list[str]) -> str:
+    """One line for the paths ripgrep could not read (the first as it wrote it, then blanks for the rest it
+    counted)."""
+    first = one_line(unsearched[0].removeprefix("rg: "))[:200]
+    return f"[{len(unsearched)} path(s) could not be searched (first: {first}); the results above come from the rest]"
 
 
 def _first_line(text: str) -> str:
