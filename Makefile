@@ -68,6 +68,13 @@ node_modules/.installed: package.json
 run: install
 	$(BIN)/loomkin-mcp --http --root "$(PROJECT)"
 
+# A wheel and an sdist in dist/, to install elsewhere (`pipx install 'dist/loomkin_mcp-….whl[python]'`).
+.PHONY: dist
+dist: | $(BIN)/python
+	@$(BIN)/python -m pip install --quiet build > $(VENV)/build.log 2>&1 || (cat $(VENV)/build.log; exit 1)
+	@$(BIN)/python -m build --outdir dist . > $(VENV)/build.log 2>&1 || (cat $(VENV)/build.log; exit 1)
+	@ls dist/
+
 # Four workers on two cores: most tests wait on real servers and language servers, not on the CPU.
 TEST_WORKERS ?= 4
 

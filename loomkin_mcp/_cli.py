@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 from importlib import resources
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from .config import Settings
 
 EXIT_USAGE = 2
+# An editor's config file is read up to this size by `setup`.
+MAX_EDITOR_CONFIG_BYTES = 4 * 1024 * 1024
 
 DESCRIPTION = """\
 Serve Loomkin's coding tools (files, search, shell, git, symbols, language servers, the repo map and the
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "tools":
             return _list_tools(_build(root, settings, bridge))
         if args.command == "status":
-            return _status(_build(root, settings, bridge), args.json)
+            return _status(root, settings, bridge, args.json)
         if args.command == "call":
             return _call(_build(root, settings, bridge), args.tool, args.arguments)
         if args.command == "lsp-status":
@@ -76,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             return _repo_map(_build(root, settings, bridge), args.tokens, args.focus)
         if args.command == "editor-config":
             return _editor_config(root, args.editor)
+        if args.command == "setup":
+            return _setup(root, args.editor, args.yes)
         if args.command == "doctor":
             return _doctor(root, settings, args.json)
         if args.command == "decisions":
@@ -162,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
     lsp_status = command("lsp-status", "start each language server once and report whether it works")
     lsp_status.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
-    status = command("status", "what a server for this project shows on its status page (project, servers, map, graph)")
+    status = command("status", "what the daemon serving this project shows (project, servers, map, graph)")
     status.add_argument("--json", action="store_true", default=False, help="print JSON (as /status.json) instead")
     repo_map = command("repo-map", "print the repo map (ranked definitions within a token budget)")
     repo_map.add_argument(
@@ -171,6 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     repo_map.add_argument("--focus", action="append", default=[], metavar="FILE", help="centre on this file")
     editor = command("editor-config", "print the MCP config snippet for an editor, with this install's paths")
     editor.add_argument("editor", choices=sorted(_editor_names()), help="the editor")
+    setup = command("setup", "add loomkin-mcp to an editor's config file: shows the change, writes it when confirmed")
+    setup.add_argument("editor", choices=sorted(_editor_names()), help="the editor")
+    setup.add_argument("--yes", action="store_true", default=False, help="write without asking (for scripts)")
     doctor = command("doctor", "check the config, language servers, upstreams, endpoints, store and tools")
     doctor.add_argument("--json", action="store_true", default=False, help="print JSON instead of a table")
     decisions = command("decisions", "the decision graph: `decisions export --format mermaid|dot|json`")
@@ -268,7 +276,7 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
 
     import anyio
 
-    from ._http import Limits, check_binding, check_port_free, connection_help, serve
+    from ._http import Limits, check_binding, check_port_free, connection_help, local_address, serve
 
     if _serving_disabled(root, settings):
         return EXIT_USAGE
@@ -286,7 +294,10 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
     limits = Limits(args.max_sessions, args.session_idle_timeout, args.max_connections, args.header_timeout)
     # Over HTTP any local program can connect: the trust question goes only to a client holding the token.
     server = _build(root, settings, bridge, asks_trust="on the first call" if token is not None else None)
-    anyio.run(serve, server, transport, args.host, port, token, limits)
+    from ._daemons import announced
+
+    with announced(root, f"http://{local_address(args.host)}:{port}"):
+        anyio.run(serve, server, transport, args.host, port, token, limits)
     return 0
 
 
@@ -307,10 +318,26 @@ def _serve(root: Path, settings: Settings, bridge: McpLogBridge) -> int:
     return 0
 
 
-def _status(server: LoomkinServer, as_json: bool) -> int:
+def _status(root: Path, settings: Settings, bridge: McpLogBridge, as_json: bool) -> int:
+    """What the daemon serving the project shows, when one runs; else a fresh look (nothing started)."""
     import anyio
 
-    from ._status import render_text, snapshot
+    from ._daemons import running
+    from ._status import live_status, render_text, snapshot
+
+    daemon = running(root)
+    if daemon is not None:
+        status, problem = live_status(daemon.url, os.environ.get("LOOMKIN_TOKEN"))
+        if status is not None:
+            print(
+                json.dumps(status, indent=2, ensure_ascii=False)
+                if as_json
+                else f"The daemon serving this project (pid {daemon.pid}, {daemon.url}/) shows:\n{render_text(status)}"
+            )
+            return 0
+        print(f"loomkin-mcp: the daemon serving this project (pid {daemon.pid}, {daemon.url}/) {problem}; "
+              "this is a fresh look instead.", file=sys.stderr)  # fmt: skip
+    server = _build(root, settings, bridge)
 
     async def gather() -> dict[str, Any]:
         await server.services.repomap.index()  # from its disk cache when there is one
@@ -320,7 +347,10 @@ def _status(server: LoomkinServer, as_json: bool) -> int:
             await server.close()
 
     status = anyio.run(gather)
-    print(json.dumps(status, indent=2, ensure_ascii=False) if as_json else render_text(status))
+    if as_json:
+        print(json.dumps(status, indent=2, ensure_ascii=False))
+    else:
+        print(f"No daemon serves this project now; a fresh look (no server started):\n{render_text(status)}")
     return 0
 
 
@@ -487,6 +517,84 @@ def _editor_config(root: Path, name: str) -> int:
     print(f"Merge this into {EDITORS[name].destination.format(command=shlex.quote(command))}:", file=sys.stderr)
     print(json.dumps(snippet(EDITORS[name], command, str(root)), indent=2))
     return 0
+
+
+def _setup(root: Path, name: str, yes: bool) -> int:
+    """The editor's config file with loomkin-mcp in it: the change shown as a diff, written when confirmed."""
+    import difflib
+
+    from ._editors import EDITORS, NotPlainJson, home_config, merged, snippet
+
+    editor = EDITORS[name]
+    entry = snippet(editor, str(Path(sys.executable).parent / "loomkin-mcp"), str(root))
+    target = root / editor.project_file if editor.project_file is not None else home_config(editor)
+    try:
+        before = _read_config(root, editor.project_file, target)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{target} cannot be read ({getattr(exc, 'strerror', None) or exc}); fix it first.") from None
+    try:
+        after = merged(before, entry)
+    except NotPlainJson as problem:
+        print(f"loomkin-mcp: {target} was left alone: {problem}; add this to it by hand:", file=sys.stderr)
+        print(json.dumps(entry, indent=2))
+        return 1
+    if after == before:
+        print(f"{target} already starts loomkin-mcp as this install would; nothing to change.")
+        return 0
+    change = difflib.unified_diff(before.splitlines(), after.splitlines(), str(target), str(target), lineterm="")
+    print("\n".join(change))
+    if not yes:
+        if not sys.stdin.isatty():
+            print(f"loomkin-mcp: nothing written; run `loomkin-mcp setup {name} --yes` to write {target}.",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        if input(f"Write {target}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("Nothing written.")
+            return 1
+    try:
+        _write_config(root, editor.project_file, target, after)
+    except OSError as exc:
+        raise ConfigError(f"{target} cannot be written ({exc.strerror or exc}); nothing was changed.") from None
+    print(f"Wrote {target}; restart {name} (or reload its MCP servers) to start loomkin-mcp.")
+    return 0
+
+
+def _read_config(root: Path, inside: str | None, target: Path) -> str:
+    """An editor's config file ("" when there is none): one of the project's opened beneath the root, never
+    through a link (a cloned project may hold `.mcp.json -> ~/.config/…`)."""
+    from ._fs import open_file_beneath, open_root
+
+    try:
+        if inside is None:
+            return target.read_text(encoding="utf-8")
+        root_fd = open_root(root)
+        try:
+            fd = open_file_beneath(root_fd, Path(inside).parts, os.O_RDONLY)
+        finally:
+            os.close(root_fd)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(MAX_EDITOR_CONFIG_BYTES).decode("utf-8")
+    except FileNotFoundError:
+        return ""
+
+
+def _write_config(root: Path, inside: str | None, target: Path, text: str) -> None:
+    from ._fs import atomic_write, atomic_write_at, open_directory_beneath, open_root
+
+    if inside is None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, text.encode())
+        return
+    *directories, name = Path(inside).parts
+    root_fd = open_root(root)
+    try:
+        parent = open_directory_beneath(root_fd, tuple(directories), create=True)
+        try:
+            atomic_write_at(parent, name, text.encode())
+        finally:
+            os.close(parent)
+    finally:
+        os.close(root_fd)
 
 
 def _doctor(root: Path, settings: Settings, as_json: bool) -> int:

@@ -42,7 +42,9 @@ async def run_checks(workspace: Workspace) -> list[Check]:
         group.start_soon(collect, "4 decisions", anyio.to_thread.run_sync(_decision_store, workspace))
         group.start_soon(collect, "5 local", anyio.to_thread.run_sync(lambda: [_ripgrep(), _grammars()]))
     head = [_config(workspace.settings), _trust(workspace), _rules(workspace), _sandbox(workspace)]
-    tail = [Check("teams", True, workspace.config.teams.summary())]
+    # `[teams]` is Loomkin's own agent's: said only to a person who set it, who may expect it to act here.
+    configured = "teams" in workspace.settings.requested.model_fields_set
+    tail = [Check("teams", True, workspace.config.teams.summary())] if configured else []
     return head + [check for key in sorted(results) for check in results[key]] + tail
 
 
@@ -100,7 +102,7 @@ def _rules(workspace: Workspace) -> Check:
     if rules.shell_allowed and not workspace.trust.trusted:
         shell += " (held back until trusted)"
     enforced = len(rules.shell_allowed) + len(rules.shell_denied) + len(rules.write_allowed) + len(rules.write_denied)
-    summary = f"{counted(len(rules.rules), 'rule')}, {counted(enforced, 'enforced permission')}"
+    summary = f"{counted(enforced, 'enforced permission')} and {counted(len(rules.rules), 'other instruction')}"
     return Check("LOOMKIN.md", True, f"{rules.path.name}: {summary}; shell: {shell}")
 
 

@@ -6,7 +6,11 @@ identical); `loomkin-mcp editor-config EDITOR` prints them with this install's p
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 COMMAND_PLACEHOLDER = "/absolute/path/to/loomkin-mcp/.venv/bin/loomkin-mcp"
@@ -30,6 +34,8 @@ class Editor:
     """How the editor names a remote server's address; None when it cannot connect to a URL."""
     destination: str = ""
     """Where the person puts the snippet, in words (`{command}`: this install's command)."""
+    project_file: str | None = None
+    """The config file `setup` writes, inside the project; None when it lives in the person's home."""
 
 
 EDITORS: dict[str, Editor] = {
@@ -50,6 +56,7 @@ EDITORS: dict[str, Editor] = {
             "mcpServers",
             WORKSPACE_FOLDER,
             destination=".cursor/mcp.json in the project (or ~/.cursor/mcp.json for every project)",
+            project_file=".cursor/mcp.json",
         ),
         Editor(
             "zed",
@@ -66,6 +73,7 @@ EDITORS: dict[str, Editor] = {
             typed=True,
             env=False,
             destination=".vscode/mcp.json in the project",
+            project_file=".vscode/mcp.json",
         ),
         Editor(
             "claude-code",
@@ -74,6 +82,7 @@ EDITORS: dict[str, Editor] = {
             None,
             typed=True,
             destination=".mcp.json in the project (or run `claude mcp add loomkin -- {command} --stdio`)",
+            project_file=".mcp.json",
         ),
         Editor(
             "windsurf",
@@ -110,3 +119,39 @@ def http_snippet(editor: Editor, url: str = URL_PLACEHOLDER) -> dict[str, Any]:
     server: dict[str, Any] = {"type": "http"} if editor.typed else {}
     server[editor.url_key] = url
     return {editor.servers_key: {"loomkin": server}}
+
+
+def home_config(editor: Editor) -> Path:
+    """The config file in the person's home for the editors whose config lives there."""
+    home = Path(os.environ.get("HOME") or "~").expanduser()
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    if editor.name == "claude-desktop":
+        if sys.platform == "darwin":
+            return home / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"
+        if sys.platform == "win32":
+            return Path(os.environ.get("APPDATA") or home) / "Claude" / "claude_desktop_config.json"
+        return config / "Claude" / "claude_desktop_config.json"
+    if editor.name == "zed":
+        return config / "zed" / "settings.json"
+    return home / ".codeium" / "windsurf" / "mcp_config.json"
+
+
+class NotPlainJson(ValueError):
+    """The editor's config file holds something `setup` cannot rewrite without losing it."""
+
+
+def merged(existing: str, entry: dict[str, Any]) -> str:
+    """`existing` (a JSON object, or "" for no file) with the `loomkin` server of `entry` put in, everything
+    else kept as it was; indented as the editors' own files are."""
+    try:
+        data = json.loads(existing) if existing.strip() else {}
+    except ValueError:
+        raise NotPlainJson("it is not plain JSON (comments or trailing commas?)") from None
+    if not isinstance(data, dict):
+        raise NotPlainJson("it does not hold a JSON object")
+    ((key, servers),) = entry.items()
+    current = data.get(key, {})
+    if not isinstance(current, dict):
+        raise NotPlainJson(f"its `{key}` is not an object")
+    data[key] = {**current, **servers}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

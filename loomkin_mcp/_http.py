@@ -93,6 +93,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def local_address(host: str) -> str:
+    """Where a program on this machine reaches a daemon bound to `host` (a wildcard means loopback)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        return "[::1]" if address.version == 6 else "127.0.0.1"
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
 def check_binding(host: str, token: str | None) -> None:
     if not is_loopback(host) and not token:
         raise ConfigError(

@@ -7,6 +7,7 @@ and shows no secret — tool arguments are shortened, file contents never shown,
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ RECENT_CALLS = 50
 # Arguments that carry file contents or edits: shown by size only.
 CONTENT_ARGUMENTS = frozenset({"content", "old_string", "new_string", "body", "text", "message", "description"})
 MAX_SHOWN_CHARS = 80
+# A live daemon's /status.json is read up to this size (the page's own feed caps what it holds).
+MAX_LIVE_STATUS_BYTES = 16 * 1024 * 1024
 
 
 class CallLog:
@@ -123,6 +126,24 @@ def _session(session: Any, since: float) -> dict[str, Any]:
 def _diagnostics(server: LoomkinServer) -> dict[str, Any]:
     files = server.services.lsp.diagnostic_counts()
     return {"total": sum(sum(counts.values()) for counts in files.values()), "files": files}
+
+
+def live_status(url: str, token: str | None) -> tuple[dict[str, Any] | None, str]:
+    """(`/status.json` of the daemon at `url`, or None and why not, as the end of a sentence)."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/status.json", headers=headers), timeout=5) as got:
+            data = json.loads(got.read(MAX_LIVE_STATUS_BYTES))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            return None, "asks for its token (set LOOMKIN_TOKEN to it)"
+        return None, f"answered {exc.code}"
+    except (OSError, ValueError):
+        return None, "does not answer"
+    return (data, "") if isinstance(data, dict) and "project" in data else (None, "answered something else")
 
 
 def render_text(status: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ loomkin-mcp over stdio and over HTTP, and `claude mcp list` connects to each (of
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -36,3 +37,22 @@ async def test_claude_code_adds_and_connects_over_stdio_and_http(project: Path) 
     assert "✔ Connected" in rows["loomkin"] and "✔ Connected" in rows["loomkin-http"], listed
     # The check is real: a server that cannot start is not reported connected.
     assert "✔" not in rows["broken"], listed
+
+
+@pytest.mark.skipif(not CLAUDE.exists(), reason="Claude Code is not installed (make test installs it from npm)")
+def test_claude_code_reads_what_setup_writes_and_takes_the_snippet_with_add_json(project: Path) -> None:
+    """`loomkin-mcp setup claude-code --yes` writes the project's `.mcp.json`, which Claude Code reads as a
+    project server; the server object `editor-config claude-code` prints is what `claude mcp add-json` takes."""
+    trust_project(project)
+    written = subprocess.run([LOOMKIN, "setup", "claude-code", "--yes"], cwd=project, capture_output=True,
+                             text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    got = claude("mcp", "get", "loomkin", cwd=project)
+    assert "Project config" in got and f"Command: {LOOMKIN}" in got, got
+    printed = subprocess.run([LOOMKIN, "editor-config", "claude-code"], cwd=project, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    server = json.loads(printed.stdout)["mcpServers"]["loomkin"]
+    claude("mcp", "add-json", "loomkin-json", json.dumps(server), cwd=project)
+    listed = claude("mcp", "list", cwd=project)
+    row = next(line for line in listed.splitlines() if line.startswith("loomkin-json:"))
+    assert "✔ Connected" in row, listed

@@ -230,7 +230,8 @@ def test_cli_messages_say_what_is_true(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "--focus missing.py: no such file" in missing.stderr, missing.stderr
     doctor = json.loads(run_cli("doctor", "--json", cwd=tmp_path).stdout)
     rules = next(check for check in doctor if check["name"] == "LOOMKIN.md")
-    assert "0 rules, 1 enforced permission;" in rules["detail"] and "1 item held back" in json.dumps(doctor), doctor
+    assert "1 enforced permission and 0 other instructions;" in rules["detail"], rules
+    assert "1 item held back" in json.dumps(doctor), doctor
 
 
 def test_help_says_how_to_list_the_tools_and_tools_line_up(tmp_path: Path) -> None:

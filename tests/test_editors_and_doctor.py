@@ -166,3 +166,42 @@ def test_doctor_reports_what_works_and_how_to_fix_the_rest(project: Path, endpoi
     table = subprocess.run([LOOMKIN, "doctor"], cwd=project, capture_output=True, text=True, timeout=120,
                            env=server_env()).stdout  # fmt: skip
     assert "✔ lsp pylsp" in table and "✘ upstream dead" in table and "fix:" in table and "problem(s) found" in table
+
+
+def test_setup_shows_the_change_and_writes_it_only_when_confirmed(project: Path, tmp_path: Path) -> None:
+    """`setup cursor`: the diff, nothing written without --yes (no terminal to ask on), then the file with this
+    install's command beside what it held; a second run changes nothing. A home config that is not plain JSON
+    (Zed's comments) is left alone with the snippet to add by hand; a planted link is not followed."""
+    cursor = project / ".cursor" / "mcp.json"
+    cursor.parent.mkdir()
+    cursor.write_text('{"mcpServers": {"other": {"command": "other-server"}}}\n')
+    command = str(Path(sys.executable).parent / "loomkin-mcp")
+
+    def setup(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([LOOMKIN, "setup", *args], cwd=project, capture_output=True, text=True, timeout=60,
+                              env=server_env(), stdin=subprocess.DEVNULL)  # fmt: skip
+
+    shown = setup("cursor")
+    assert shown.returncode == 1 and "--yes" in shown.stderr, shown.stderr
+    assert f'+      "command": "{command}",' in shown.stdout, shown.stdout
+    assert "loomkin" not in cursor.read_text()
+    written = setup("cursor", "--yes")
+    assert written.returncode == 0, written.stderr
+    servers = json.loads(cursor.read_text())["mcpServers"]
+    assert servers["other"] == {"command": "other-server"}
+    assert servers["loomkin"]["command"] == command and servers["loomkin"]["args"][0] == "--stdio"
+    assert "nothing to change" in setup("cursor", "--yes").stdout
+
+    zed = Path(os.environ["XDG_CONFIG_HOME"]) / "zed" / "settings.json"
+    zed.parent.mkdir(parents=True, exist_ok=True)
+    zed.write_text('// my settings\n{"theme": "One Dark"}\n')
+    refused = setup("zed", "--yes")
+    assert refused.returncode == 1 and "not plain JSON" in refused.stderr and '"context_servers"' in refused.stdout
+    assert zed.read_text() == '// my settings\n{"theme": "One Dark"}\n'
+
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text("{}\n")
+    (project / ".mcp.json").symlink_to(elsewhere)
+    planted = setup("claude-code", "--yes")
+    assert planted.returncode != 0 and "Traceback" not in planted.stderr, planted.stderr
+    assert elsewhere.read_text() == "{}\n"

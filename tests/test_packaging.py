@@ -1,5 +1,6 @@
-"""loomkin-mcp as people install it: a wheel and an sdist built from a clean copy, and the README's
-one-line installs (`pipx install`, `uv tool install`), each into a fresh environment, then started.
+"""loomkin-mcp as people install it: a wheel and an sdist built by `make dist` from a clean copy, and the
+README's one-line installs (`pipx install`, `uv tool install`, `uvx --from`), run as written from inside a
+clone of any name, each into a fresh environment, then started.
 
 Downloads come from PyPI as in a real install; a cache under the test venv keeps reruns quick
 without touching the real home.
@@ -30,8 +31,9 @@ CACHE = Path(sys.prefix) / "test-package-cache"
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
-    """The repository's tracked files, copied as a fresh clone would have them (builds write into it)."""
-    target = tmp_path / "loomkin-mcp"
+    """The repository's tracked files, copied as a fresh clone would have them (builds write into it), under a
+    name of the person's choosing."""
+    target = tmp_path / "my-fork"
     files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
     for name in filter(None, files.decode().split("\0")):
         if (REPO / name).is_file():
@@ -71,11 +73,13 @@ async def initialize_over_stdio(program: Path, project: Path) -> set[str]:
         return {tool.name for tool in (await session.list_tools()).tools}
 
 
-async def test_the_wheel_and_sdist_install_into_a_fresh_venv(clone: Path, tmp_path: Path, project: Path) -> None:
+async def test_make_dist_builds_a_wheel_that_installs_into_a_fresh_venv(
+    clone: Path, tmp_path: Path, project: Path
+) -> None:
     env = installer_env(tmp_path)
-    run([str(BIN / "uv"), "build", "--out-dir", str(tmp_path / "dist"), str(clone)], tmp_path, env)
-    wheel = next((tmp_path / "dist").glob("loomkin_mcp-*-py3-none-any.whl"))
-    assert next((tmp_path / "dist").glob("loomkin_mcp-*.tar.gz"))  # the wheel above was built from it
+    run(["make", "dist", f"PYTHON={sys.executable}"], clone, env)
+    wheel = next((clone / "dist").glob("loomkin_mcp-*-py3-none-any.whl"))
+    assert next((clone / "dist").glob("loomkin_mcp-*.tar.gz"))  # the wheel above was built from it
     fresh = tmp_path / "fresh"
     run([str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(fresh)], tmp_path, env)
     run([str(BIN / "uv"), "pip", "install", "--quiet", "--python", str(fresh / "bin" / "python"), str(wheel)],
@@ -99,9 +103,9 @@ def test_the_readme_shows_both_installs() -> None:
 
 @pytest.mark.parametrize("command", readme_installs())
 async def test_the_readmes_one_line_installs(clone: Path, tmp_path: Path, project: Path, command: str) -> None:
-    # Exactly as the README says, from the directory that holds the clone.
+    # Exactly as the README says, from inside the clone.
     argv = shlex.split(command)
-    run([str(BIN / argv[0]), *argv[1:]], clone.parent, installer_env(tmp_path))
+    run([str(BIN / argv[0]), *argv[1:]], clone, installer_env(tmp_path))
     program = tmp_path / "bin" / "loomkin-mcp"
     assert run([str(program), "--version"], tmp_path, installer_env(tmp_path)).startswith("loomkin-mcp ")
     (project / "app.py").write_text("print('hi')\n")
@@ -110,3 +114,13 @@ async def test_the_readmes_one_line_installs(clone: Path, tmp_path: Path, projec
     status = json.loads(run([str(program), "--root", str(project), "lsp-status", "--json"], tmp_path, bare))
     assert status[0]["ok"] and status[0]["command"].startswith(str(tmp_path)), status
     assert "file_edit" in await initialize_over_stdio(program, project)
+
+
+async def test_uvx_runs_it_from_the_clone_without_installing(clone: Path, tmp_path: Path, project: Path) -> None:
+    """The README's `uvx --from '.[python]' loomkin-mcp --stdio`, as an editor's config would start it."""
+    readme = (REPO / "README.md").read_text()
+    assert "`uvx --from '.[python]' loomkin-mcp --stdio`" in readme
+    env = installer_env(tmp_path)
+    assert run([str(BIN / "uvx"), "--from", ".[python]", "loomkin-mcp", "--version"], clone, env).startswith(
+        "loomkin-mcp "
+    )

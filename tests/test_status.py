@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from mcp import ClientSession
 
-from conftest import LOOMKIN, _http_streams, http_daemon, ok, server_env
+from conftest import LOOMKIN, _http_streams, http_daemon, ok, processes, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -70,6 +70,28 @@ def test_status_in_a_terminal(project: Path) -> None:
     data = json.loads(subprocess.run([LOOMKIN, "status", "--json"], cwd=project, capture_output=True, text=True,
                                      timeout=60, env=server_env()).stdout)  # fmt: skip
     assert data["repo_map"]["languages"] == {"python": 1} and data["project"]["root"] == str(project)
+
+
+async def test_status_beside_a_running_daemon_shows_the_daemons_live_servers(project: Path) -> None:
+    """`status` finds the daemon that serves the project (its record in the person's state dir, its pid alive)
+    and shows what that daemon runs: its pylsp, not a fresh look with nothing started."""
+    (project / ".loomkin.toml").write_text('[lsp]\nservers = [{ name = "pylsp", command = "pylsp" }]\n')
+    (project / "app.py").write_text("x = 1\n")
+    async with http_daemon(project, "http") as url:
+        async with _http_streams(url) as streams, ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            await ok(session, "lsp_diagnostics", file_path="app.py")
+            shown = subprocess.run([LOOMKIN, "status", "--json"], cwd=project, capture_output=True, text=True,
+                                   timeout=60, env=server_env())  # fmt: skip
+            text = subprocess.run([LOOMKIN, "status"], cwd=project, capture_output=True, text=True, timeout=60,
+                                  env=server_env())  # fmt: skip
+            running = processes("pylsp", cwd=project)
+    (server,) = json.loads(shown.stdout)["language_servers"]
+    assert server["state"] == "running" and server["pid"] in running, (server, running)
+    assert text.stdout.startswith("The daemon serving this project (pid "), text.stdout
+    after = subprocess.run([LOOMKIN, "status"], cwd=project, capture_output=True, text=True, timeout=60,
+                           env=server_env())  # fmt: skip
+    assert after.stdout.startswith("No daemon serves this project now"), after.stdout
 
 
 async def test_the_banner_prints_the_page(project: Path) -> None:
