@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	@echo "make test: loomkin-mcp and the test tools into $(VENV) (log: $(VENV)/install.log)"
 	@$(BIN)/python -m pip install --quiet -e ".[test,python]" > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@touch $@ $(VENV)/.installed
 
@@ -30,6 +31,7 @@ SERVERS_VENV := .venv-servers
 LANGUAGE_SERVERS_PYPI := basedpyright==1.40.2 ruff==0.17.6 jedi-language-server==0.47.0
 
 $(SERVERS_VENV)/.installed: Makefile | $(BIN)/python
+	@echo "make test: language servers from PyPI into $(SERVERS_VENV) (log: $(SERVERS_VENV)/install.log)"
 	@$(PYTHON) -m venv $(SERVERS_VENV)
 	@$(SERVERS_VENV)/bin/python -m pip install --quiet $(LANGUAGE_SERVERS_PYPI) > $(SERVERS_VENV)/install.log 2>&1 \
 		|| (cat $(SERVERS_VENV)/install.log; exit 1)
@@ -55,14 +57,15 @@ apt-needs:
 	if [ "$$(id -u)" = 0 ]; then apt="apt-get"; elif sudo -n true 2>/dev/null; then apt="sudo -n apt-get"; \
 	else echo "make test: not root and no password-less sudo, so$$missing stay(s) missing; tests that need it skip"; \
 		exit 0; fi; \
-	echo "make test: installing$$missing (apt)"; \
-	($$apt update -qq && DEBIAN_FRONTEND=noninteractive $$apt install -y -qq $$missing) > .apt-install.log 2>&1 \
-		|| (cat .apt-install.log; exit 1)
+	echo "make test: from Debian's packages,$$missing (log: .apt-install.log)"; \
+	($$apt update -qq && DEBIAN_FRONTEND=noninteractive $$apt install -y -qq --no-install-recommends $$missing) \
+		> .apt-install.log 2>&1 || (cat .apt-install.log; exit 1)
 
 # Upstream MCP servers from npm for the tests (Node.js and npm come with the machine, or from apt).
 node_modules/.installed: package.json
-	@command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
-	npm install --no-audit --no-fund --loglevel=error
+	@command -v npm >/dev/null || (apt-get update && apt-get install -y --no-install-recommends nodejs npm)
+	@echo "make test: MCP servers, clients and language servers from npm into node_modules (log: .npm-install.log)"
+	@npm install --no-audit --no-fund --loglevel=error > .npm-install.log 2>&1 || (cat .npm-install.log; exit 1)
 	@touch $@
 
 run: install

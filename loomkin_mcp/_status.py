@@ -23,6 +23,8 @@ RECENT_CALLS = 50
 # Arguments that carry file contents or edits: shown by size only.
 CONTENT_ARGUMENTS = frozenset({"content", "old_string", "new_string", "body", "text", "message", "description"})
 MAX_SHOWN_CHARS = 80
+# The status page lists each open file's first diagnostics, worst first (the counts cover them all).
+MESSAGES_PER_FILE = 25
 # A live daemon's /status.json is read up to this size (the page's own feed caps what it holds).
 MAX_LIVE_STATUS_BYTES = 16 * 1024 * 1024
 
@@ -125,7 +127,11 @@ def _session(session: Any, since: float) -> dict[str, Any]:
 
 def _diagnostics(server: LoomkinServer) -> dict[str, Any]:
     files = server.services.lsp.diagnostic_counts()
-    return {"total": sum(sum(counts.values()) for counts in files.values()), "files": files}
+    return {
+        "total": sum(sum(counts.values()) for counts in files.values()),
+        "files": files,
+        "messages": server.services.lsp.diagnostic_messages(MESSAGES_PER_FILE),
+    }
 
 
 def live_status(url: str, token: str | None) -> tuple[dict[str, Any] | None, str]:

@@ -395,6 +395,13 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 _SESSION_STARTED = time.time()
 
 
+def _skip_reason(report: Any) -> str:
+    """A skip's reason when it is for something not installed."""
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    return reason if "not installed" in reason else ""
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Assemble the language-server matrix this run measured; print the reliability suite's figures (cases
     tried, escapes, torn files, lost nodes...)."""
@@ -402,6 +409,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
     if (matrix := write_matrix(_SESSION_STARTED)) is not None:
         terminalreporter.write_line(f"language-server matrix: {matrix}")
+    wanting = sorted({_skip_reason(report) for report in terminalreporter.stats.get("skipped", [])} - {""})
+    if wanting:
+        terminalreporter.write_line(
+            f"skipped for want of what is not installed here: {'; '.join(wanting)} — `make test` installs it all "
+            "(system packages as root or through password-less sudo)"
+        )
     figures = _figures()
     if not figures:
         return

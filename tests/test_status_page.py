@@ -78,21 +78,35 @@ async def test_the_page_shows_servers_and_follows_the_graph_and_a_restart(projec
         await page.goto(base + "/")
         await page.wait_for_selector("#lsp >> text=pylsp")
         await page.wait_for_selector("#upstreams >> text=ready", timeout=30_000)
+        # An empty graph says what fills it, instead of a blank box.
+        await page.wait_for_selector("#graph-empty:not([hidden]) >> text=No decisions yet")
         async with _http_streams(url) as streams, ClientSession(streams[0], streams[1]) as session:
             await session.initialize()
             # A decision logged over MCP appears in the picture without a reload.
-            await ok(session, "decision_log", node_type="goal", title="Ship the status page")
+            long_title = "Ship the status page with every panel a person needs to see what runs and why"
+            await ok(session, "decision_log", node_type="goal", title=long_title)
             await page.wait_for_selector("#graph .node[data-type=goal]", timeout=2_000)
+            assert await page.is_hidden("#graph-empty")
             await page.click("#graph .node[data-type=goal]")
-            assert "Ship the status page" in await page.inner_text("#details")
+            assert long_title in await page.inner_text("#details")
+            # Cut at a word, the whole title in the node's tooltip.
+            shown = await page.text_content("#graph .node[data-type=goal] text") or ""
+            assert shown.endswith("…") and shown.removesuffix("…").removeprefix("goal: ") in long_title
+            assert not shown.removesuffix("…").endswith(" ")
+            assert await page.text_content("#graph .node[data-type=goal] title") == f"goal: {long_title}"
             await ok(session, "decision_log", node_type="decision", title="Draw it as SVG",
                      parent_id=await page.get_attribute("#graph .node[data-type=goal]", "data-id"))  # fmt: skip
             await page.wait_for_selector("#graph .edge-label >> text=leads_to", timeout=2_000)
+            assert await page.get_attribute("#graph path.edge.leads_to", "marker-end") == "url(#arrow)"
 
             # The language server, started, killed, and back after the next use.
             await ok(session, "lsp_diagnostics", file_path="app.py")
             first = await pid_shown(page)
             await page.wait_for_selector("#diagnostics >> text=app.py")
+            # Each file's messages, a click away.
+            messages = "#diagnostic-messages details[data-file='app.py']"
+            await page.click(f"{messages} summary")
+            await page.wait_for_selector(f"{messages} pre >> text=imported but unused")
             os.kill(int(first), signal.SIGKILL)
             await page.wait_for_selector("#lsp >> text=crashed", timeout=10_000)
             await ok(session, "lsp_diagnostics", file_path="app.py")
@@ -107,6 +121,17 @@ async def test_the_page_shows_servers_and_follows_the_graph_and_a_restart(projec
                 assert foreign.status_code == 403, path
                 rebinding = await client.get(base + path, headers={"Host": "evil.example"})
                 assert rebinding.status_code in (403, 421), path
+
+
+async def test_the_page_says_plainly_when_the_daemon_has_stopped(project: Path) -> None:
+    async with browser_page() as page:
+        async with http_daemon(project, "http") as url:
+            await page.goto(url.removesuffix("/mcp") + "/")
+            await page.wait_for_selector("#live >> text=live")
+            assert await page.is_hidden("#stopped")
+        await page.wait_for_selector("#stopped:not([hidden]) >> text=Stopped: loomkin-mcp is not answering")
+        assert "stopped" in (await page.get_attribute("body", "class") or "")
+        assert await page.inner_text("#live") == "stopped"
 
 
 async def test_with_a_token_the_page_asks_for_it_and_keeps_it_out_of_reach(project: Path) -> None:

@@ -146,6 +146,17 @@ class LspService:
             counts.setdefault(path, {})[severity] = counts.get(path, {}).get(severity, 0) + 1
         return counts
 
+    def diagnostic_messages(self, per_file: int) -> dict[str, list[str]]:
+        """{file: its first `per_file` diagnostics as `line:col severity message (source) [server]`}, worst first."""
+        if self._session is None:
+            return {}
+        rows: dict[str, list[tuple[int, str]]] = {}
+        for name, path, diagnostic in self._session.collect():
+            row = self._session.format_row(path, diagnostic).removeprefix(f"{path}:")
+            rows.setdefault(path, []).append((int(diagnostic.severity or 1), f"{row} [{name}]"))
+        worst_first = {path: sorted(found, key=lambda row: row[0]) for path, found in rows.items()}
+        return {path: [text for _, text in found[:per_file]] for path, found in worst_first.items()}
+
     def files_with_diagnostics(self) -> list[str]:
         if self._session is None:
             return []
