@@ -90,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "trust":
             return _trust(root, settings, args)
         if args.http or args.sse:
+            if args.status_port is not None:
+                raise ConfigError("--status-port is for stdio sessions; the HTTP daemon shows its page at / already.")
             return _serve_http(root, settings, bridge, args)
-        return _serve(root, settings, bridge)
+        return _serve(root, settings, bridge, args.status_port)
     except ConfigError as exc:
         print(f"loomkin-mcp: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -132,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     transport.add_argument("--sse", action="store_true", help="serve legacy SSE at http://HOST:PORT/sse")
     parser.add_argument("--host", default="127.0.0.1", help="address for --http/--sse (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port for --http/--sse (default $PORT or 4200)")
+    parser.add_argument(
+        "--status-port", type=int, default=None, metavar="PORT",
+        help="with stdio: also show this session's status page at http://127.0.0.1:PORT/",
+    )  # fmt: skip
     parser.add_argument(
         "--token-file", metavar="FILE", help="bearer token clients must send (or LOOMKIN_TOKEN); needed off loopback"
     )
@@ -301,7 +307,7 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
     return 0
 
 
-def _serve(root: Path, settings: Settings, bridge: McpLogBridge) -> int:
+def _serve(root: Path, settings: Settings, bridge: McpLogBridge, status_port: int | None = None) -> int:
     if _serving_disabled(root, settings):
         return EXIT_USAGE
     if sys.stdin.isatty():
@@ -314,7 +320,25 @@ def _serve(root: Path, settings: Settings, bridge: McpLogBridge) -> int:
 
     from ._server import serve_stdio
 
-    anyio.run(serve_stdio, _build(root, settings, bridge))
+    server = _build(root, settings, bridge)
+    if status_port is None:
+        anyio.run(serve_stdio, server)
+        return 0
+    from ._http import check_port_free, page_server
+
+    check_port_free("127.0.0.1", status_port)
+    page = page_server(server, status_port)
+    print(f"Status page of this session: http://127.0.0.1:{status_port}/", file=sys.stderr)
+
+    async def both() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(page.serve)
+            try:
+                await serve_stdio(server)
+            finally:
+                page.should_exit = True
+
+    anyio.run(both)
     return 0
 
 

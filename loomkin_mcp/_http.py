@@ -25,7 +25,7 @@ import socket
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,17 +112,44 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
-def build_app(
-    server: LoomkinServer, transport: Transport, host: str, port: int, token: str | None, limits: Limits = Limits()
-) -> Starlette:
+def _security(host: str, port: int) -> Any:
+    """The Host and Origin checks for a daemon bound to `host`:`port` (DNS rebinding, other sites' pages)."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     names = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else _own_names(host)
-    security = TransportSecuritySettings(
+    return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[f"{name}:{port}" for name in names] + [f"{name}:*" for name in names],
         allowed_origins=[f"{scheme}://{name}:{port}" for name in names for scheme in ("http", "https")],
     )
+
+
+def page_server(server: LoomkinServer, port: int) -> Any:
+    """The status page alone, on 127.0.0.1:`port`, for a stdio session (`--status-port`): a uvicorn server
+    to run beside the stdio loop, which handles the signals (`should_exit` stops it)."""
+    import uvicorn
+    from starlette.applications import Starlette
+
+    app = Starlette()
+    app.state.stopping = asyncio.Event()
+    _add_status_routes(app, server, _security("127.0.0.1", port), None, app.state.stopping)
+
+    class PageServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the stdio loop owns SIGINT/SIGTERM
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            app.state.stopping.set()
+            await super().shutdown(sockets)
+
+    return PageServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+
+
+def build_app(
+    server: LoomkinServer, transport: Transport, host: str, port: int, token: str | None, limits: Limits = Limits()
+) -> Starlette:
+    security = _security(host, port)
     if transport == "sse":
         app = server.sse_app(transport_security=security, host=host, max_request_body_size=MAX_MESSAGE_BYTES)
     else:

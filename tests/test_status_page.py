@@ -19,7 +19,7 @@ import httpx2
 import pytest
 from mcp import ClientSession
 
-from conftest import _http_streams, http_daemon, ok
+from conftest import _http_streams, free_port, http_daemon, ok, processes, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -191,3 +191,22 @@ async def test_a_thousand_nodes_and_two_hundred_diagnostics_still_draw(project: 
 
 async def _equals(value: Any, expected: Any) -> bool:
     return await value == expected
+
+
+async def test_a_stdio_session_shows_its_page_with_status_port(project: Path) -> None:
+    """`--stdio --status-port N`: the same page for the editor's own session, on loopback, live, with its checks."""
+    port = free_port()
+    (project / "app.py").write_text("import os\n")
+    (project / ".loomkin.toml").write_text(f'[lsp]\nservers = [{{ name = "pylsp", command = "{PYLSP}" }}]\n')
+    async with serve(project, "--status-port", str(port)) as session, browser_page() as page:
+        await ok(session, "lsp_diagnostics", file_path="app.py")
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.wait_for_selector("#live >> text=live")
+        await page.wait_for_selector("#lsp >> text=running")
+        await page.wait_for_selector("#diagnostics >> text=app.py")
+        async with httpx2.AsyncClient() as client:
+            foreign = await client.get(
+                f"http://127.0.0.1:{port}/status.json", headers={"Origin": "http://evil.example"}
+            )
+            assert foreign.status_code == 403
+    assert processes("pylsp", cwd=project) == []
