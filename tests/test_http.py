@@ -246,3 +246,29 @@ async def test_ctrl_c_stops_the_daemon_promptly_with_pages_and_clients_open(proj
     said = errlog.read_text()
     assert "graceful shutdown exceeded" not in said and "Traceback" not in said, said[-2000:]
     assert processes("pylsp", cwd=project) == []
+
+
+async def test_a_daemon_on_every_address_answers_to_the_machines_own_names(project: Path) -> None:
+    """`--host 0.0.0.0` with a token: a client naming this machine by its address or name in `Host` is served
+    (it got 421), and a name that is not this machine's still is not."""
+    trust_project(project)
+    port = free_port()
+    address = socket.gethostbyname(socket.gethostname())
+    with open(project.parent / "server-stderr.log", "a") as err:
+        daemon = subprocess.Popen([LOOMKIN, "--http", "--host", "0.0.0.0", "--port", str(port), "--root", str(project)],
+                                  stdout=subprocess.DEVNULL, stderr=err,
+                                  env=os.environ | server_env({"LOOMKIN_TOKEN": "s3cret"}))  # fmt: skip
+    try:
+        wait_for_port(port)
+        headers = {"Authorization": "Bearer s3cret"}
+        async with httpx2.AsyncClient() as client:
+            for name in (address, socket.gethostname()):
+                named = headers | {"Host": f"{name}:{port}"}
+                own = await client.get(f"http://127.0.0.1:{port}/status.json", headers=named)
+                assert own.status_code == 200, (name, own.status_code, own.text[:200])
+            foreign = await client.get(f"http://127.0.0.1:{port}/status.json",
+                                       headers=headers | {"Host": f"evil.example:{port}"})  # fmt: skip
+            assert foreign.status_code in (403, 421)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
