@@ -368,7 +368,8 @@ class ServerConnection:
             body = answer.get("body") if isinstance(answer, dict) else None
             if not isinstance(body, list):
                 raise LspError(f"{self.spec.name} gave no {kind} answer")
-            items.extend(_from_tsserver(entry) for entry in body if isinstance(entry, dict))
+            found = (_from_tsserver(entry) for entry in body if isinstance(entry, dict))
+            items.extend(diagnostic for diagnostic in found if diagnostic is not None)
         return items
 
     async def _pull_lsp(self, uri: str, timeout: float) -> list[lsp.Diagnostic]:
@@ -530,23 +531,29 @@ def _answer_null(params: Any) -> None:
 
 TSSERVER_REQUEST = "typescript.tsserverRequest"
 _TSSERVER_SEVERITY = {"error": 1, "warning": 2, "message": 3, "suggestion": 4}
+_MAX_POSITION = 2**31 - 1  # LSP's uinteger
 
 
-def _from_tsserver(entry: dict[str, Any]) -> lsp.Diagnostic:
+def _from_tsserver(entry: dict[str, Any]) -> lsp.Diagnostic | None:
     """A tsserver diagnostic (1-based line and UTF-16 offset) as LSP's, as typescript-language-server publishes
-    it."""
+    it; None for an entry not of that shape."""
 
     def position(point: Any) -> lsp.Position:
-        point = point if isinstance(point, dict) else {}
-        line, offset = int(point.get("line", 1)), int(point.get("offset", 1))
-        return lsp.Position(line=max(line - 1, 0), character=max(offset - 1, 0))
+        line, offset = point["line"], point["offset"]
+        if not (isinstance(line, int) and isinstance(offset, int)):
+            raise TypeError("a position of numbers")
+        return lsp.Position(line=min(max(line - 1, 0), _MAX_POSITION), character=min(max(offset - 1, 0), _MAX_POSITION))
 
+    try:
+        start, end = position(entry["start"]), position(entry["end"])
+    except (KeyError, TypeError):
+        return None
     code = entry.get("code")
     return lsp.Diagnostic(
-        range=lsp.Range(start=position(entry.get("start")), end=position(entry.get("end"))),
+        range=lsp.Range(start=start, end=end),
         message=str(entry.get("text", "")),
         severity=lsp.DiagnosticSeverity(_TSSERVER_SEVERITY.get(str(entry.get("category")), 1)),
-        code=code if isinstance(code, (int, str)) else None,
+        code=code if isinstance(code, (int, str)) and not isinstance(code, bool) else None,
         source="typescript",
     )
 

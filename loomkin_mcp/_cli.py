@@ -547,13 +547,13 @@ def _setup(root: Path, name: str, yes: bool) -> int:
     """The editor's config file with loomkin-mcp in it: the change shown as a diff, written when confirmed."""
     import difflib
 
-    from ._editors import EDITORS, NotPlainJson, home_config, merged, snippet
+    from ._editors import EDITORS, NotPlainJson, config_file, merged, read_config, snippet, write_config
 
     editor = EDITORS[name]
     entry = snippet(editor, str(Path(sys.executable).parent / "loomkin-mcp"), str(root))
-    target = root / editor.project_file if editor.project_file is not None else home_config(editor)
+    target = config_file(editor, root)
     try:
-        before = _read_config(root, editor.project_file, target)
+        before = read_config(editor, root, MAX_EDITOR_CONFIG_BYTES)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{target} cannot be read ({getattr(exc, 'strerror', None) or exc}); fix it first.") from None
     try:
@@ -576,49 +576,11 @@ def _setup(root: Path, name: str, yes: bool) -> int:
             print("Nothing written.")
             return 1
     try:
-        _write_config(root, editor.project_file, target, after)
+        write_config(editor, root, after)
     except OSError as exc:
         raise ConfigError(f"{target} cannot be written ({exc.strerror or exc}); nothing was changed.") from None
     print(f"Wrote {target}; restart {name} (or reload its MCP servers) to start loomkin-mcp.")
     return 0
-
-
-def _read_config(root: Path, inside: str | None, target: Path) -> str:
-    """An editor's config file ("" when there is none): one of the project's opened beneath the root, never
-    through a link (a cloned project may hold `.mcp.json -> ~/.config/…`)."""
-    from ._fs import open_file_beneath, open_root
-
-    try:
-        if inside is None:
-            return target.read_text(encoding="utf-8")
-        root_fd = open_root(root)
-        try:
-            fd = open_file_beneath(root_fd, Path(inside).parts, os.O_RDONLY)
-        finally:
-            os.close(root_fd)
-        with os.fdopen(fd, "rb") as handle:
-            return handle.read(MAX_EDITOR_CONFIG_BYTES).decode("utf-8")
-    except FileNotFoundError:
-        return ""
-
-
-def _write_config(root: Path, inside: str | None, target: Path, text: str) -> None:
-    from ._fs import atomic_write, atomic_write_at, open_directory_beneath, open_root
-
-    if inside is None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, text.encode())
-        return
-    *directories, name = Path(inside).parts
-    root_fd = open_root(root)
-    try:
-        parent = open_directory_beneath(root_fd, tuple(directories), create=True)
-        try:
-            atomic_write_at(parent, name, text.encode())
-        finally:
-            os.close(parent)
-    finally:
-        os.close(root_fd)
 
 
 def _doctor(root: Path, settings: Settings, as_json: bool) -> int:

@@ -121,6 +121,52 @@ def http_snippet(editor: Editor, url: str = URL_PLACEHOLDER) -> dict[str, Any]:
     return {editor.servers_key: {"loomkin": server}}
 
 
+def config_file(editor: Editor, root: Path) -> Path:
+    """The config file `setup` changes: the project's own, or the one in the person's home."""
+    return root / editor.project_file if editor.project_file is not None else home_config(editor)
+
+
+def read_config(editor: Editor, root: Path, limit: int) -> str:
+    """The editor's config file ("" when there is none), at most `limit` bytes; the project's opened beneath
+    the root, never through a link (a cloned project may hold `.mcp.json -> ~/.config/…`)."""
+    from ._fs import open_file_beneath, open_root
+
+    try:
+        if editor.project_file is None:
+            with open(home_config(editor), "rb") as handle:
+                return handle.read(limit).decode("utf-8")
+        root_fd = open_root(root)
+        try:
+            fd = open_file_beneath(root_fd, Path(editor.project_file).parts, os.O_RDONLY)
+        finally:
+            os.close(root_fd)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(limit).decode("utf-8")
+    except FileNotFoundError:
+        return ""
+
+
+def write_config(editor: Editor, root: Path, text: str) -> None:
+    """Replace the editor's config file with `text` at once (the project's written beneath the root)."""
+    from ._fs import atomic_write, atomic_write_at, open_directory_beneath, open_root
+
+    if editor.project_file is None:
+        target = home_config(editor)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, text.encode())
+        return
+    *directories, name = Path(editor.project_file).parts
+    root_fd = open_root(root)
+    try:
+        parent = open_directory_beneath(root_fd, tuple(directories), create=True)
+        try:
+            atomic_write_at(parent, name, text.encode())
+        finally:
+            os.close(parent)
+    finally:
+        os.close(root_fd)
+
+
 def home_config(editor: Editor) -> Path:
     """The config file in the person's home for the editors whose config lives there."""
     home = Path(os.environ.get("HOME") or "~").expanduser()

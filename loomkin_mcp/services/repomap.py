@@ -230,8 +230,9 @@ class RepoMapService:
         map_budget = max(budget - estimate_tokens(header(budget) + "\n" + focus_lines), 1)
 
         def build() -> str:
-            # With nothing to go on, the map leads with what the project offers its users.
-            public = self._public(index) if not personal and not mentioned else None
+            # With no focus and no names asked for, the map leads with what the project offers its users (the
+            # files read lately still weigh in the rest).
+            public = self._public(index) if not focus and not mentioned else None
             ranked = engine.rank(index.tags, personal, mentioned, render_limit(map_budget), focused, public)
             if self._trimmed_generation != index.generation:
                 # Indexing and a first ranking drop tens of MB of short-lived objects; ~1 ms to hand them back.
