@@ -227,9 +227,14 @@ NOTES = [
     "  file with the most changed lines is the focus; the share of the other changed files (those that existed",
     "  before) a map names, averaged over commits, at the commit's parent. Aider gets the focus as its chat file;",
     "  the naive baseline lists the focus's directory. Map time is from spawn, each side's cache kept between",
-    "  the commits of a repository. plug (elixir-plug/plug) and starlette (encode/starlette), when present, are",
+    "  the commits of a repository. plug (elixir-plug/plug) and uvicorn (encode/uvicorn), when present, are",
     "  repositories the ranking was never tuned on, given with `make bench MAP_REPOS=…` (the default: the two",
     "  bundles).",
+    "- Map readability: each repository's HEAD, no focus, at both budgets. A member line (an indented",
+    "  definition) shows its owner when a line above it in its file block opens what encloses it; public API",
+    "  shown is the share of the names the package exports (`loomkin_mcp.repomap.public_surface`'s rule) that a",
+    "  line of the map defines. Goal: owners ≥ 95 %, public API ≥ 1.25× Aider's and ≥ Aider's + 0.05, and",
+    "  ≥ 0.30 at 2,048 tokens.",
 ]
 
 
