@@ -263,8 +263,9 @@ class LspSession:
             raise ToolInputError(f"'{relative}' is not a file; give a source file's path.")
         if not self.pool.handles(path):
             raise ToolInputError(f"no language server is configured for '{relative}'; see `loomkin-mcp lsp-status`.")
-        deadline = time.monotonic() + self._config.diagnostics_timeout_ms / 1000
         synced = await self._sync_or_explain(path, server)
+        # Counted from when the servers are up: a first call that starts one does not spend its budget on that.
+        deadline = time.monotonic() + self._config.diagnostics_timeout_ms / 1000
         lines = []
         for item in synced:
             found = await self._fresh(item, deadline)
