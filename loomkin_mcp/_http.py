@@ -226,8 +226,9 @@ def _add_status_routes(
                 elif quiet >= KEEPALIVE_SECONDS:
                     quiet = 0.0
                     yield ": still here\n\n"
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), PAGE_POLL_SECONDS)
+                # A plain sleep: the loop sees `stopping` within one poll (waiting on the event with
+                # asyncio.wait_for ended a feed now and then under Starlette's own disconnect listener).
+                await asyncio.sleep(PAGE_POLL_SECONDS)
                 quiet += PAGE_POLL_SECONDS
 
         return StreamingResponse(feed(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
