@@ -102,7 +102,7 @@ class SearchService:
             problems = [line for line in done.stderr.splitlines() if line.strip()]
             # ripgrep lists what it can and exits 2 when a directory or file could not be read; a bad glob
             # stops it before it lists anything.
-            if any("glob" in line for line in problems) or not problems:
+            if any("error parsing glob" in line for line in problems) or not problems:
                 raise ToolInputError(f"`{pattern}` is not a usable glob: {_first_line(done.stderr)}.")
             unread += problems
         names = [line.removeprefix("./") for line in done.stdout.splitlines() if line]
