@@ -448,6 +448,7 @@ def _upstream_status(root: Path, settings: Settings, as_json: bool, wait: float)
 
     import anyio
 
+    from ._redact import redacted
     from .upstream import UpstreamPool, UpstreamStatus
     from .workspace import Workspace
 
@@ -461,7 +462,8 @@ def _upstream_status(root: Path, settings: Settings, as_json: bool, wait: float)
             group.cancel_scope.cancel()
         return rows
 
-    rows = anyio.run(check)
+    # Shown with their credentials masked, as everywhere else: this output gets pasted into issues and chats.
+    rows = [UpstreamStatus(**redacted(dataclasses.asdict(row))) for row in anyio.run(check)]
     if as_json:
         print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
     elif not rows:

@@ -8,6 +8,7 @@ value, a `…_KEY=` assignment, a query parameter named like a secret) and a few
 from __future__ import annotations
 
 import re
+from typing import Any
 
 MASK = "***"
 _SECRET_WORD = r"(?:token|api[_-]?key|access[_-]?key|private[_-]?key|secret|password|passwd|pwd|credentials?)"
@@ -55,3 +56,14 @@ def redact_argv(argv: list[str]) -> list[str]:
         secret_flag = bool(shown) and re.fullmatch(rf"--?[a-z0-9_-]*{_SECRET_WORD}[a-z0-9_-]*", shown[-1], re.I)
         shown.append(MASK if secret_flag and not word.startswith("-") else redact(word))
     return shown
+
+
+def redacted(value: Any) -> Any:
+    """Every string of `value` (nested dicts, lists and tuples) with its credentials masked."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(item) for item in value]
+    return value

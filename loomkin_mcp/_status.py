@@ -13,7 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ._errors import counted
-from ._redact import redact
+from ._redact import redacted
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
     workspace = services.workspace
     rules = workspace.rules
     held = workspace.trust.held_back()
-    return _redacted(
+    return redacted(
         {
             **health(server.started),
             "project": {
@@ -92,17 +92,6 @@ def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
             "tool_calls": server.calls.recent(),
         }
     )
-
-
-def _redacted(value: Any) -> Any:
-    """Every string of the snapshot with its credentials masked: command lines, URLs, errors, arguments."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {key: _redacted(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redacted(item) for item in value]
-    return value
 
 
 def page_state(server: LoomkinServer) -> dict[str, Any]:

@@ -546,3 +546,19 @@ async def test_a_planted_ssh_key_command_does_not_run_for_a_person_who_signs(pro
         else:
             (home / ".gitconfig").write_text(saved)
     assert os.listdir(markers) == []
+
+
+def test_upstream_status_masks_the_credentials_it_shows(project: Path) -> None:
+    """`upstream-status` prints each upstream's target and error (which quote its URL and command line): with
+    their credentials masked, as the status page, the logs and loomkin://upstreams show them."""
+    (project / ".loomkin.toml").write_text(
+        "[mcp]\nservers = [\n"
+        '  { name = "remote", url = "http://me:PASS-SECRET-5151@127.0.0.1:9/mcp?api_key=KEY-SECRET-5252" },\n'
+        "]\n"
+    )
+    trust_project(project)
+    for extra in ([], ["--json"]):
+        shown = subprocess.run([LOOMKIN, "upstream-status", "--wait", "3", *extra], cwd=project, capture_output=True,
+                               text=True, timeout=60, env=server_env())  # fmt: skip
+        assert "remote" in shown.stdout and "127.0.0.1:9" in shown.stdout, shown.stdout + shown.stderr
+        assert "SECRET" not in shown.stdout + shown.stderr, shown.stdout + shown.stderr
