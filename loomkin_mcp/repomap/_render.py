@@ -89,10 +89,12 @@ def render(
     lines `defined` gives for a file) are its owners; only when none does, the nearest block (the `if` a
     definition sits in) stands for them."""
     sources: dict[str, SourceLines] = {}
+    definitions: dict[str, Collection[int]] = {}
 
     def source_of(path: str) -> SourceLines:
         if path not in sources:
             sources[path] = read_source(path)
+            definitions[path] = defined(path)
         return sources[path]
 
     def build(count: int) -> str:
@@ -103,10 +105,9 @@ def render(
         for path, numbers in files.items():
             source = source_of(path)
             shown = set(numbers)
-            definitions = defined(path)
             for number in numbers:
                 owners = source.owners(number)
-                shown.update([line for line in owners if line in definitions] or owners[-1:])
+                shown.update([line for line in owners if line in definitions[path]] or owners[-1:])
             out.append(f"{path}:")
             width = len(str(max(shown)))  # the file's own widest number: aligned, and no wider
             for number in sorted(shown):

@@ -290,12 +290,13 @@ class RepoMapService:
         shows lines of a few dozen)."""
         from ..repomap import SourceLines
 
-        read = self._read(relative, MAX_SOURCE_BYTES)
+        cached = self._file_lines.get(relative)
+        read = self._read(relative, MAX_SOURCE_BYTES, unless=cached[0] if cached is not None else None)
         if read is None:
             return SourceLines([])
         stamp, text = read
-        cached = self._file_lines.get(relative)
-        if cached is not None and cached[0] == stamp:
+        if text is None:
+            assert cached is not None
             return cached[1]
         source = SourceLines(text.split("\n"))
         self._file_lines[relative] = (stamp, source)
@@ -303,9 +304,12 @@ class RepoMapService:
             del self._file_lines[next(iter(self._file_lines))]
         return source
 
-    def _read(self, relative: str, limit: int) -> tuple[tuple[int, int], str] | None:
+    def _read(
+        self, relative: str, limit: int, unless: tuple[int, int] | None = None
+    ) -> tuple[tuple[int, int], str | None] | None:
         """((mtime_ns, size), text) of a project file opened beneath the root by descriptor (never through a
-        link), at most `limit` bytes; None when it cannot be read."""
+        link), at most `limit` bytes — the text None when the stamp is `unless` (what the caller holds is
+        current); None when the file cannot be read."""
         try:
             fd = open_file_beneath(self._ws.root_fd, tuple(relative.split("/")), os.O_RDONLY)
         except (OSError, ValueError):
@@ -314,13 +318,16 @@ class RepoMapService:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 return None
+            stamp = (info.st_mtime_ns, info.st_size)
+            if stamp == unless:
+                return stamp, None
             with os.fdopen(fd, "rb", closefd=False) as handle:
                 data = handle.read(limit)
         except OSError:
             return None
         finally:
             os.close(fd)
-        return (info.st_mtime_ns, info.st_size), data.decode("utf-8", errors="replace")
+        return stamp, data.decode("utf-8", errors="replace")
 
     def _public(self, index: RepoIndex) -> Mapping[str, frozenset[str]]:
         """The project's public surface (repomap._public), worked out once per index generation."""
@@ -330,7 +337,7 @@ class RepoMapService:
 
             def read(relative: str) -> str:
                 found = self._read(relative, MAX_SOURCE_BYTES)
-                return found[1] if found is not None else ""
+                return (found[1] or "") if found is not None else ""
 
             self._public_surface = (index.generation, public_surface(index.tags, read))
         return self._public_surface[1]
