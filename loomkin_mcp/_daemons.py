@@ -23,8 +23,10 @@ class Daemon:
 
 
 def _record(root: Path) -> Path:
-    state = os.environ.get("XDG_STATE_HOME") or str(Path(os.environ.get("HOME") or "~").expanduser() / ".local/state")
-    return Path(state) / "loomkin-mcp" / "daemons" / f"{hashlib.sha256(str(root).encode()).hexdigest()[:24]}.json"
+    from .config import xdg_home
+
+    name = f"{hashlib.sha256(str(root).encode()).hexdigest()[:24]}.json"
+    return xdg_home("XDG_STATE_HOME", ".local/state") / "loomkin-mcp" / "daemons" / name
 
 
 @contextlib.contextmanager

@@ -169,8 +169,10 @@ def write_config(editor: Editor, root: Path, text: str) -> None:
 
 def home_config(editor: Editor) -> Path:
     """The config file in the person's home for the editors whose config lives there."""
+    from .config import xdg_home
+
     home = Path(os.environ.get("HOME") or "~").expanduser()
-    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    config = xdg_home("XDG_CONFIG_HOME", ".config")
     if editor.name == "claude-desktop":
         if sys.platform == "darwin":
             return home / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"

@@ -10,6 +10,7 @@ from ._load import (
     unknown_keys,
     user_config_dir,
     user_config_path,
+    xdg_home,
 )
 from ._models import (
     READ_ONLY_TOOLS,
@@ -56,4 +57,5 @@ __all__ = [
     "unknown_keys",
     "user_config_dir",
     "user_config_path",
+    "xdg_home",
 ]

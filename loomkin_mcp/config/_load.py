@@ -73,10 +73,15 @@ def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return user_config_dir(environ) / USER_CONFIG_FILENAME
 
 
-def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+def xdg_home(variable: str, below_home: str, environ: Mapping[str, str] | None = None) -> Path:
+    """An XDG base directory of the person's: `$XDG_CONFIG_HOME` and its kin, else its default under the home
+    (`.config`, `.cache`, `.local/state`)."""
     environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CONFIG_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".config")
-    return Path(base) / "loomkin"
+    return Path(environ.get(variable) or os.path.join(environ.get("HOME") or os.path.expanduser("~"), below_home))
+
+
+def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    return xdg_home("XDG_CONFIG_HOME", ".config", environ) / "loomkin"
 
 
 def inside_project(path: Path, root: Path) -> bool:

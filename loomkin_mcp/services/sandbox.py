@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .._confine import Boundary, Confined, blocks_unix_sockets, confine, environment, find_bubblewrap
 from .._errors import ToolInputError
-from ..config import ShellSection
+from ..config import ShellSection, xdg_home
 from ..workspace import PROTECTED_FILES, STATE_DIR, Workspace
 
 # Inside the git directory, what makes git run programs or read elsewhere: read-only even to git itself.
@@ -127,7 +127,7 @@ class Sandbox:
 
     def cache_directory(self, server: str) -> Path:
         """`$XDG_CACHE_HOME/loomkin-mcp/lsp/<project>/<server>`: per project and server, outside every project."""
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path(os.environ.get("HOME") or "~").expanduser() / ".cache")
+        base = xdg_home("XDG_CACHE_HOME", ".cache")
         project = hashlib.sha256(str(self._ws.root).encode()).hexdigest()[:16]
         safe = "".join(char if char.isalnum() or char in "-_." else "_" for char in server)[:64] or "server"
         path = base / "loomkin-mcp" / "lsp" / project / safe
