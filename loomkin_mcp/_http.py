@@ -133,17 +133,28 @@ def page_server(server: LoomkinServer, port: int) -> Any:
     app = Starlette()
     app.state.stopping = asyncio.Event()
     _add_status_routes(app, server, _security("127.0.0.1", port), None, app.state.stopping)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    return _stoppable(config, app.state.stopping, owns_signals=False)
 
-    class PageServer(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield  # the stdio loop owns SIGINT/SIGTERM
 
+def _stoppable(config: Any, stopping: asyncio.Event, owns_signals: bool) -> Any:
+    """A uvicorn server that sets `stopping` as it starts to stop, before it waits for the open responses to end
+    (the page's feeds, which never end by themselves); `owns_signals=False` leaves SIGINT/SIGTERM to the
+    stdio loop it runs beside."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
-            app.state.stopping.set()
+            stopping.set()
             await super().shutdown(sockets)
 
-    return PageServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+        if not owns_signals:
+
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+    return Server(config)
 
 
 def build_app(
@@ -558,12 +569,6 @@ async def serve(
 
     check_binding(host, token)
     app = build_app(server, transport, host, port, token, limits)
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            app.state.stopping.set()  # before uvicorn waits for the open responses to end
-            await super().shutdown(sockets)
-
     config = uvicorn.Config(
         app,
         host=host.strip("[]"),
@@ -574,7 +579,7 @@ async def serve(
         http=type("SlowClientGuard", (SlowClientGuard,), {"header_timeout": limits.header_timeout}),
         limit_concurrency=limits.max_connections,
     )
-    await Server(config).serve()
+    await _stoppable(config, app.state.stopping, owns_signals=True).serve()
 
 
 def check_port_free(host: str, port: int) -> None:

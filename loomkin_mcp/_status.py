@@ -115,12 +115,8 @@ def _session(session: Any, since: float) -> dict[str, Any]:
 
 
 def _diagnostics(server: LoomkinServer) -> dict[str, Any]:
-    files = server.services.lsp.diagnostic_counts()
-    return {
-        "total": sum(sum(counts.values()) for counts in files.values()),
-        "files": files,
-        "messages": server.services.lsp.diagnostic_messages(MESSAGES_PER_FILE),
-    }
+    files, messages = server.services.lsp.diagnostic_summary(MESSAGES_PER_FILE)
+    return {"total": sum(sum(counts.values()) for counts in files.values()), "files": files, "messages": messages}
 
 
 def live_status(url: str, token: str | None) -> tuple[dict[str, Any] | None, str]:

@@ -134,28 +134,23 @@ class LspService:
             return []
         return [f"{self._session.format_row(path, d)} [{name}]" for name, path, d in self._session.collect()]
 
-    def diagnostic_counts(self) -> dict[str, dict[str, int]]:
-        """{file: {severity: count}} of every open document (the status page's summary)."""
+    def diagnostic_summary(self, per_file: int) -> tuple[dict[str, dict[str, int]], dict[str, list[str]]]:
+        """For every open document, in one pass: {file: {severity: count}}, and {file: its first `per_file`
+        diagnostics as `line:col severity message (source) [server]`, worst first} (the status page's)."""
         if self._session is None:
-            return {}
+            return {}, {}
         from ._lsp_session import SEVERITY_NAMES
 
         counts: dict[str, dict[str, int]] = {}
-        for _, path, diagnostic in self._session.collect():
-            severity = SEVERITY_NAMES.get(int(diagnostic.severity or 1), "error")
-            counts.setdefault(path, {})[severity] = counts.get(path, {}).get(severity, 0) + 1
-        return counts
-
-    def diagnostic_messages(self, per_file: int) -> dict[str, list[str]]:
-        """{file: its first `per_file` diagnostics as `line:col severity message (source) [server]`}, worst first."""
-        if self._session is None:
-            return {}
         rows: dict[str, list[tuple[int, str]]] = {}
         for name, path, diagnostic in self._session.collect():
+            level = int(diagnostic.severity or 1)
+            severity = SEVERITY_NAMES.get(level, "error")
+            counts.setdefault(path, {})[severity] = counts.get(path, {}).get(severity, 0) + 1
             row = self._session.format_row(path, diagnostic).removeprefix(f"{path}:")
-            rows.setdefault(path, []).append((int(diagnostic.severity or 1), f"{row} [{name}]"))
+            rows.setdefault(path, []).append((level, f"{row} [{name}]"))
         worst_first = {path: sorted(found, key=lambda row: row[0]) for path, found in rows.items()}
-        return {path: [text for _, text in found[:per_file]] for path, found in worst_first.items()}
+        return counts, {path: [text for _, text in found[:per_file]] for path, found in worst_first.items()}
 
     def files_with_diagnostics(self) -> list[str]:
         if self._session is None:
