@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._logging import McpLogBridge
     from ._server import LoomkinServer, TrustPromptWhen
     from .config import Settings
+    from .project import ProjectRegistry
 
 EXIT_USAGE = 2
 # An editor's config file is read up to this size by `setup`.
@@ -46,18 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     from ._logging import McpLogBridge, configure_stderr_logging
-    from ._roots import serve_editors_root, unsafe_default_root
 
     # Serving, the log is the editor's (or the daemon's) record; a one-shot command in a terminal stays quiet.
     configure_stderr_logging(args.log_level or ("info" if args.command is None else "warning"))
     # Installed before the config loads, so its warnings reach the client once one connects.
     bridge = McpLogBridge().install()
     try:
-        stdio = args.command is None and not (args.http or args.sse)
-        if stdio and args.root is None and not sys.stdin.isatty() and unsafe_default_root(Path.cwd().resolve()):
-            # Started in / or ~ by an editor: serve its first root if it declares roots (this exec()s).
-            serve_editors_root(sys.argv[1:] if argv is None else argv)
-        root = _project_root(args.root, serving=stdio)
+        if args.command is None:
+            if args.status_port is not None and (args.http or args.sse):
+                raise ConfigError("--status-port is for stdio sessions; the HTTP daemon shows its page at / already.")
+            return _serve(args, bridge)
+        root = _project_root(args.root)
         if args.command == "init":
             return _init(root, args.force)
         from .config import load_settings
@@ -87,13 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             return _decisions_export(root, settings, args.export_format)
         if args.command == "upstream-status":
             return _upstream_status(root, settings, args.json, args.wait)
-        if args.command == "trust":
-            return _trust(root, settings, args)
-        if args.http or args.sse:
-            if args.status_port is not None:
-                raise ConfigError("--status-port is for stdio sessions; the HTTP daemon shows its page at / already.")
-            return _serve_http(root, settings, bridge, args)
-        return _serve(root, settings, bridge, args.status_port)
+        assert args.command == "trust"
+        return _trust(root, settings, args)
     except ConfigError as exc:
         print(f"loomkin-mcp: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -144,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-sessions", type=_positive_int, default=100, metavar="N",
         help="live HTTP sessions at most; the one idle longest is closed to make room (default 100)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--project-idle-timeout", type=_positive_float, default=600.0, metavar="SECONDS",
+        help="HTTP: close a project's language servers once no session has used it this long (default 600)",
     )  # fmt: skip
     parser.add_argument(
         "--session-idle-timeout", type=_positive_float, default=1800.0, metavar="SECONDS",
@@ -215,18 +214,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _project_root(raw: str | None, serving: bool) -> Path:
-    from ._roots import unsafe_default_root
-
+def _project_root(raw: str | None) -> Path:
     if raw is None:
-        root = Path.cwd().resolve()
-        # Some editors (Claude Desktop) start servers in / or ~: never serve those by accident.
-        if serving and unsafe_default_root(root):
-            raise ConfigError(
-                f"refusing to serve {root} as a project because it is the current directory by default; "
-                "pass --root /path/to/project."
-            )
-        return root
+        return Path.cwd().resolve()
     root = Path(raw).expanduser()
     if root.exists() and not root.is_dir():
         raise ConfigError(f"--root {raw}: is a file, not a directory; give the project's directory.")
@@ -251,41 +241,74 @@ def _init(root: Path, force: bool) -> int:
 def _build(
     root: Path, settings: Settings, bridge: McpLogBridge, asks_trust: TrustPromptWhen | None = "after initialize"
 ) -> LoomkinServer:
+    """The server of the one project at `root` (a one-shot command's, or `--root`'s)."""
+    from .project import ProjectRegistry
+
+    def settings_for(project_root: Path) -> Settings:
+        assert project_root == root
+        return settings
+
+    return _build_for(ProjectRegistry(settings_for, pinned=root), bridge, asks_trust)
+
+
+def _build_for(projects: ProjectRegistry, bridge: McpLogBridge, asks_trust: TrustPromptWhen | None) -> LoomkinServer:
     # Imported here so `--help`, `--version` and `init` never pay for building the server.
     import warnings
 
     from mcp import MCPDeprecationWarning
 
     from ._server import build_server
-    from .workspace import Workspace
 
     # We serve clients of both protocol eras on purpose (logging, resources/subscribe).
     warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
-    return build_server(Workspace(root, settings), bridge, asks_trust)
+    return build_server(projects, bridge, asks_trust)
 
 
-def _serving_disabled(root: Path, settings: Settings) -> bool:
-    if settings.requested.mcp.server_enabled:
-        return False
-    where = settings.path or root / ".loomkin.toml"
-    print(
-        f"loomkin-mcp: serving is disabled by `[mcp] server_enabled = false` in {where}; "
-        "set it to true to serve this project.",
-        file=sys.stderr,
-    )
-    return True
+def _serving(args: argparse.Namespace, idle_timeout: float | None) -> ProjectRegistry:
+    """The projects a serving process may open: `--root`'s alone, else each client's first root, with the current
+    directory for clients that declare none (when it may be served: never /, ~ or a system place)."""
+    from .config import load_settings
+    from .project import ProjectRegistry
+    from .workspace import refused_root
+
+    config = Path(args.config) if args.config else None
+    if args.root is not None:
+        root = _project_root(args.root)
+        settings = _enabled(load_settings(root, config), root)
+        return ProjectRegistry(lambda _: settings, pinned=root)
+    cwd = Path.cwd().resolve()
+    why = refused_root(cwd)
+    # Some editors (Claude Desktop) start servers in / or ~: those are never served by accident.
+    if why is not None:
+        logging.getLogger("loomkin_mcp.roots").info(
+            "the current directory %s is not served because %s: each client is served its editor's first root "
+            "(pass --root /path/to/project to serve one project)", cwd, why
+        )
+    start = _enabled(load_settings(cwd, config), cwd) if why is None else None
+
+    def settings_for(root: Path) -> Settings:
+        return start if root == cwd and start is not None else _enabled(load_settings(root, config), root)
+
+    return ProjectRegistry(settings_for, fallback=cwd if why is None else None, idle_timeout=idle_timeout)
 
 
-def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argparse.Namespace) -> int:
-    import os
+def _enabled(settings: Settings, root: Path) -> Settings:
+    if not settings.requested.mcp.server_enabled:
+        where = settings.path or root / ".loomkin.toml"
+        raise ConfigError(
+            f"serving {root} is disabled by `[mcp] server_enabled = false` in {where}; set it to true to serve it."
+        )
+    return settings
 
+
+def _serve_http(args: argparse.Namespace, bridge: McpLogBridge) -> int:
     import anyio
 
     from ._http import Limits, check_binding, check_port_free, connection_help, local_address, serve
+    from .config import load_environment
 
-    if _serving_disabled(root, settings):
-        return EXIT_USAGE
+    projects = _serving(args, args.project_idle_timeout)
     token = os.environ.get("LOOMKIN_TOKEN") or None
     if args.token_file:
         try:
@@ -294,25 +317,27 @@ def _serve_http(root: Path, settings: Settings, bridge: McpLogBridge, args: argp
             raise ConfigError(f"--token-file {args.token_file}: cannot be read ({exc.strerror}).") from None
     check_binding(args.host, token)
     transport = "sse" if args.sse else "streamable-http"
-    port = args.port or settings.env.port
+    port = args.port or load_environment(os.environ).port
     check_port_free(args.host, port)
-    print(connection_help(transport, args.host, port, token is not None, root), file=sys.stderr)
+    print(connection_help(transport, args.host, port, token is not None, projects), file=sys.stderr)
     limits = Limits(args.max_sessions, args.session_idle_timeout, args.max_connections, args.header_timeout)
     # Over HTTP any local program can connect: the trust question goes only to a client holding the token.
-    server = _build(root, settings, bridge, asks_trust="on the first call" if token is not None else None)
+    server = _build_for(projects, bridge, asks_trust="on the first call" if token is not None else None)
     from ._daemons import announced
 
-    with announced(root, f"http://{local_address(args.host)}:{port}"):
+    with announced(projects.pinned, f"http://{local_address(args.host)}:{port}"):
         anyio.run(serve, server, transport, args.host, port, token, limits)
     return 0
 
 
-def _serve(root: Path, settings: Settings, bridge: McpLogBridge, status_port: int | None = None) -> int:
-    if _serving_disabled(root, settings):
-        return EXIT_USAGE
+def _serve(args: argparse.Namespace, bridge: McpLogBridge) -> int:
+    if args.http or args.sse:
+        return _serve_http(args, bridge)
+    projects = _serving(args, idle_timeout=None)
     if sys.stdin.isatty():
+        served = projects.default_root() or "the editor's first root"
         print(
-            f"loomkin-mcp {__version__} serves {root} over stdio and waits for an MCP client; "
+            f"loomkin-mcp {__version__} serves {served} over stdio and waits for an MCP client; "
             "register it in your editor (README.md) or try `loomkin-mcp tools`. Ctrl-C stops it.",
             file=sys.stderr,
         )
@@ -320,15 +345,15 @@ def _serve(root: Path, settings: Settings, bridge: McpLogBridge, status_port: in
 
     from ._server import serve_stdio
 
-    server = _build(root, settings, bridge)
-    if status_port is None:
+    server = _build_for(projects, bridge, "after initialize")
+    if args.status_port is None:
         anyio.run(serve_stdio, server)
         return 0
     from ._http import check_port_free, page_server
 
-    check_port_free("127.0.0.1", status_port)
-    page = page_server(server, status_port)
-    print(f"Status page of this session: http://127.0.0.1:{status_port}/", file=sys.stderr)
+    check_port_free("127.0.0.1", args.status_port)
+    page = page_server(server, args.status_port)
+    print(f"Status page of this session: http://127.0.0.1:{args.status_port}/", file=sys.stderr)
 
     async def both() -> None:
         async with anyio.create_task_group() as group:

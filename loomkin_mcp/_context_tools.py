@@ -3,6 +3,7 @@
 No `from __future__ import annotations`: the SDK evaluates these closures' annotations.
 """
 
+from collections.abc import Callable
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -19,8 +20,7 @@ MAX_DIAGNOSTIC_ROWS = 30
 _MIN_USEFUL_CHARS = 400
 
 
-def register_context_tools(server: MCPServer, services: Services) -> None:
-    repomap = services.repomap
+def register_context_tools(server: MCPServer, services: Callable[[], Services]) -> None:
 
     async def report(ctx: Context, progress: float, total: float | None, message: str | None) -> None:
         try:
@@ -43,7 +43,7 @@ def register_context_tools(server: MCPServer, services: Services) -> None:
 
         The first call indexes the project (progress is reported); later calls are quick and stay fresh.
         """
-        return await repomap.render(focus_files, identifiers, max_tokens, lambda *a: report(ctx, *a))
+        return await services().repomap.render(focus_files, identifiers, max_tokens, lambda *a: report(ctx, *a))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def project_context(
@@ -53,13 +53,13 @@ def register_context_tools(server: MCPServer, services: Services) -> None:
         ] = DEFAULT_CONTEXT_TOKENS,
     ) -> str:
         """LOOMKIN.md rules, goals and decisions, the repo map and current diagnostics, leaving room to answer."""
-        return await render_project_context(services, max_tokens, lambda *a: report(ctx, *a))
+        return await render_project_context(services(), max_tokens, lambda *a: report(ctx, *a))
 
     @server.prompt(
         name="project_context", title="Project context", description="The project's rules, map and problems."
     )
     async def project_context_prompt() -> str:
-        return await render_project_context(services, DEFAULT_CONTEXT_TOKENS, None)
+        return await render_project_context(services(), DEFAULT_CONTEXT_TOKENS, None)
 
 
 async def render_project_context(services: Services, max_tokens: int, progress: ProgressReport | None) -> str:

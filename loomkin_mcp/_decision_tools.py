@@ -4,6 +4,7 @@ They write only loomkin's own decision store, never the project, so they run wit
 No `from __future__ import annotations`: the SDK evaluates the annotations.
 """
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -24,8 +25,7 @@ Status = Literal["active", "superseded", "abandoned"]
 assert set(EdgeType.__args__) == set(EDGE_TYPES)  # type: ignore[attr-defined]
 
 
-def register_decision_tools(server: MCPServer, services: Services) -> None:
-    decisions = services.decisions
+def register_decision_tools(server: MCPServer, services: Callable[[], Services]) -> None:
 
     @server.tool(annotations=RECORDS, structured_output=False)
     def decision_log(
@@ -37,7 +37,7 @@ def register_decision_tools(server: MCPServer, services: Services) -> None:
         edge_type: Annotated[EdgeType, Field(description="The edge from parent_id to this node.")] = "leads_to",
     ) -> str:
         """Log a node in the decision graph; an active goal with the same title is reused, not duplicated."""
-        return decisions.log(node_type, title, description, confidence, parent_id, edge_type)
+        return services().decisions.log(node_type, title, description, confidence, parent_id, edge_type)
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     def decision_query(
@@ -46,7 +46,7 @@ def register_decision_tools(server: MCPServer, services: Services) -> None:
         limit: Annotated[int, Field(ge=1, le=500, description="Most nodes to list.")] = 10,
     ) -> str:
         """Read the decision graph: active goals, recent decisions, a health pulse, or a search."""
-        return decisions.query(query_type, search_term, limit)
+        return services().decisions.query(query_type, search_term, limit)
 
     @server.tool(annotations=RECORDS, structured_output=False)
     def decision_link(
@@ -56,7 +56,7 @@ def register_decision_tools(server: MCPServer, services: Services) -> None:
         rationale: Annotated[str | None, Field(description="Why they relate so.")] = None,
     ) -> str:
         """Connect two decision nodes with a typed edge."""
-        return decisions.link(from_id, to_id, edge_type, rationale)
+        return services().decisions.link(from_id, to_id, edge_type, rationale)
 
     @server.tool(annotations=RECORDS, structured_output=False)
     def decision_update(
@@ -66,4 +66,4 @@ def register_decision_tools(server: MCPServer, services: Services) -> None:
         description: Annotated[str | None, Field(description="New description.")] = None,
     ) -> str:
         """Supersede or abandon a node, or revise its confidence or description."""
-        return decisions.update(id, status, confidence, description)
+        return services().decisions.update(id, status, confidence, description)

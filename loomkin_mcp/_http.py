@@ -28,7 +28,6 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from ._server import LoomkinServer
+    from .project import ProjectRegistry
 
 logger = logging.getLogger("loomkin_mcp.http")
 
@@ -582,6 +582,13 @@ async def serve(
     await _stoppable(config, app.state.stopping, owns_signals=True).serve()
 
 
+def _served(projects: ProjectRegistry) -> str:
+    if projects.pinned is not None:
+        return str(projects.pinned)
+    also = f"; {projects.fallback} to clients that declare none" if projects.fallback else ""
+    return f"each client's project (its editor's first root{also})"
+
+
 def check_port_free(host: str, port: int) -> None:
     """Refuse, in one line, a port something else already listens on (before any banner is printed)."""
     try:
@@ -602,13 +609,13 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def connection_help(transport: Transport, host: str, port: int, token: bool, root: Path) -> str:
+def connection_help(transport: Transport, host: str, port: int, token: bool, projects: ProjectRegistry) -> str:
     url = f"http://{host}:{port}{PATHS[transport]}"
     auth = ', "headers": {"Authorization": "Bearer <token>"}' if token else ""
     kind = "http" if transport == "streamable-http" else "sse"
     return "\n".join(
         [
-            f"loomkin-mcp serves {root} at {url} ({transport}). Connect an editor:",
+            f"loomkin-mcp serves {_served(projects)} at {url} ({transport}). Connect an editor:",
             f'  Cursor   (.cursor/mcp.json)   {{"mcpServers": {{"loomkin": {{"url": "{url}"{auth}}}}}}}',
             f'  VS Code  (.vscode/mcp.json)   {{"servers": {{"loomkin": {{"type": "{kind}", "url": "{url}"{auth}}}}}}}',
             f"  Claude Code                   claude mcp add --transport {kind} loomkin {url}",

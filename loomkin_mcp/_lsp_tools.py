@@ -5,6 +5,7 @@ Positions are `file_path` + `symbol` (a name; optionally with `line` to pick one
 No `from __future__ import annotations`: the SDK evaluates these closures' annotations.
 """
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import anyio
@@ -25,14 +26,13 @@ Column = Annotated[int | None, Field(description="1-based column (character) on 
 RENAMES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 
 
-def register_lsp_tools(server: MCPServer, services: Services) -> None:
-    lsp, files, workspace = services.lsp, services.files, services.workspace
-    # `lsp.session` loads the language-server machinery on first use, and refuses when [lsp] is off.
+def register_lsp_tools(server: MCPServer, services: Callable[[], Services]) -> None:
+    # `services().lsp.session` loads the language-server machinery on first use, and refuses when [lsp] is off.
 
     def approve_rename(ctx: Context, file_path: str, new_name: str) -> Approval | Elicit[Approval]:
-        workspace.resolve_for_write(file_path)
-        services.decisions.require_why("lsp_rename")
-        return ask_person(services.permissions, ctx, "lsp_rename", f"rename a symbol in {file_path} to `{new_name}`")
+        services().workspace.resolve_for_write(file_path)
+        services().decisions.require_why("lsp_rename")
+        return ask_person(services().permissions, ctx, "lsp_rename", f"rename a symbol in {file_path} to `{new_name}`")
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def lsp_diagnostics(
@@ -41,14 +41,14 @@ def register_lsp_tools(server: MCPServer, services: Services) -> None:
         server: Annotated[str | None, Field(description="Only this language server (by its name).")] = None,
     ) -> str:
         """Diagnostics from the language servers: fresh for one file, or a summary of every open file."""
-        return await lsp.session.diagnostics(file_path, severity, server)
+        return await services().lsp.session.diagnostics(file_path, severity, server)
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def lsp_definition(
         file_path: FilePath, symbol: Symbol = None, line: Line = None, column: Column = None
     ) -> str:
         """Where the symbol at a position is defined: path:line:column and the line's text."""
-        session = lsp.session
+        session = services().lsp.session
         return await session.definition(await session.target(file_path, line, column, symbol, "definition_provider"))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
@@ -60,14 +60,14 @@ def register_lsp_tools(server: MCPServer, services: Services) -> None:
         include_declaration: Annotated[bool, Field(description="Also list the declaration itself.")] = True,
     ) -> str:
         """Every reference to the symbol at a position, across the project."""
-        session = lsp.session
+        session = services().lsp.session
         target = await session.target(file_path, line, column, symbol, "references_provider")
         return await session.references(target, include_declaration)
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def lsp_hover(file_path: FilePath, symbol: Symbol = None, line: Line = None, column: Column = None) -> str:
         """Type, signature and documentation of the symbol at a position."""
-        session = lsp.session
+        session = services().lsp.session
         return await session.hover(await session.target(file_path, line, column, symbol, "hover_provider"))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
@@ -76,7 +76,7 @@ def register_lsp_tools(server: MCPServer, services: Services) -> None:
         query: Annotated[str | None, Field(description="Search the workspace's symbols by name.")] = None,
     ) -> str:
         """A file's outline (classes, functions… with lines), or a workspace symbol search."""
-        return await lsp.session.symbols(file_path, query)
+        return await services().lsp.session.symbols(file_path, query)
 
     @server.tool(annotations=RENAMES, structured_output=False)
     async def lsp_rename(
@@ -92,11 +92,11 @@ def register_lsp_tools(server: MCPServer, services: Services) -> None:
         Every changed file goes through the same checks and atomic writes as file_edit.
         """
         require_approval(approval, "lsp_rename", "nothing was renamed")
-        session = lsp.session
+        session = services().lsp.session
         target = await session.target(file_path, line, column, symbol, "rename_provider")
         updated = await session.rename_edits(target, new_name)
-        deadline = max([await lsp.before_edit(path) for path in updated], default=0.0)
-        diffs = [await anyio.to_thread.run_sync(files.rewrite, path, text) for path, text in updated.items()]
+        deadline = max([await services().lsp.before_edit(path) for path in updated], default=0.0)
+        diffs = [await anyio.to_thread.run_sync(services().files.rewrite, path, text) for path, text in updated.items()]
         summary = f"Renamed to `{new_name}` in {len(updated)} file(s)."
-        diagnostics = await lsp.after_edit(list(updated), deadline)
+        diagnostics = await services().lsp.after_edit(list(updated), deadline)
         return with_diagnostics("\n".join([summary, *diffs]), diagnostics)

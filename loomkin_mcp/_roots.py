@@ -1,225 +1,204 @@
-"""Serving the editor's workspace when loomkin-mcp is started in / or ~ without `--root`.
+"""Which project each client is served: `--root` when given; else the client's first root (asked with `roots/list`
+on its first request, asked again when it says its roots changed); else, for a client that declares no roots, the
+current directory — never `/`, the home directory or another place `refused_root` names.
 
-Some editors (Claude Desktop) start servers in / or the home directory. When the editor declares
-the `roots` capability, it says which project is open: loomkin-mcp answers `initialize` itself,
-asks `roots/list` once `notifications/initialized` arrives, and then replaces itself (`exec`, same
-pid, same pipes) with `loomkin-mcp --stdio --root <first root>`, handing over what the editor has
-sent so far. The new process replays those messages and swallows its own answer to the replayed
-`initialize`, so the editor sees one session. An editor that declares no roots gets the refusal
-it always got, as the answer to its `initialize`.
+A middleware puts the caller's project in a context variable for the request's handlers (`current_project`). A
+client whose project cannot be had still lists loomkin's own tools; each call then fails with one sentence saying
+why and what to do.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
-import os
-import select
-import sys
-import time
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ._errors import ConfigError, one_line
-from ._limits import MAX_MESSAGE_BYTES
-from ._version import __version__
+import anyio
+import mcp_types as types
+
+from ._errors import ConfigError, LoomkinError, one_line
+from ._subscriptions import client_of
+from .project import Project, ProjectRegistry
+from .workspace import refused_root
 
 logger = logging.getLogger("loomkin_mcp.roots")
 
-REPLAY_ENV = "LOOMKIN_MCP_REPLAY"
-ROOTS_REQUEST_ID = "loomkin-mcp-roots"
-# How long the editor may take to answer roots/list before loomkin-mcp gives up on it.
+# How long a client may take to answer roots/list before its call fails saying so.
 ROOTS_TIMEOUT_SECONDS = 30.0
-# The capabilities LoomkinServer declares (a test checks they are the same as a rooted start's).
-CAPABILITIES = {
-    "logging": {},
-    "prompts": {"listChanged": True},
-    "resources": {"listChanged": True, "subscribe": True},
-    "tools": {"listChanged": True},
-}
+# Requests that need no project: the handshake and liveness.
+_PROJECTLESS = frozenset({"initialize", "ping"})
+# Said at initialize to a client that declares roots: its project is known only once it answers roots/list.
+ROOTS_INSTRUCTIONS = (
+    "loomkin-mcp serves Loomkin's tools for the project open in the editor (its first root). Paths are relative "
+    "to that root. file_edit needs old_string copied exactly from file_read. Read loomkin://rules for the project's "
+    "instructions and the enforced rules."
+)
+
+_current: ContextVar[Project | LoomkinError | None] = ContextVar("loomkin_project", default=None)
 
 
-def unsafe_default_root(root: Path) -> bool:
-    return root in (Path("/"), Path.home().resolve())
+class SessionProjects:
+    """Each client's project, found once per client (and again when its roots change)."""
+
+    def __init__(self, registry: ProjectRegistry, instructions: Callable[[Project], str]) -> None:
+        self._registry = registry
+        self._instructions = instructions
+        self._roots: weakref.WeakKeyDictionary[Any, Path] = weakref.WeakKeyDictionary()
+        self._others: weakref.WeakKeyDictionary[Any, list[Path]] = weakref.WeakKeyDictionary()
+        self._asking: dict[Any, asyncio.Future[Path]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def current(self) -> Project:
+        """The project of the request being handled; outside any request (the CLI, the status page) the
+        default one. Raises the reason a client has no project, as one sentence."""
+        found = _current.get()
+        if isinstance(found, LoomkinError):
+            raise found
+        if isinstance(found, Project):
+            return found if not found.closed else self._registry.project(found.root)
+        root = self._registry.default_root()
+        if root is None:
+            raise ConfigError("no project is open yet; connect a client whose editor has a project folder open.")
+        return self._registry.project(root)
+
+    def root_of(self, client: Any) -> Path | None:
+        """The root `client` is served, when known."""
+        return self._registry.pinned or self._roots.get(client)
+
+    async def middleware(self, ctx: Any, call_next: Any) -> Any:
+        if ctx.method == "initialize":
+            return self._with_instructions(ctx.params or {}, await call_next(ctx))
+        if ctx.method in _PROJECTLESS or ctx.method.startswith("notifications/"):
+            return await call_next(ctx)
+        try:
+            project: Project | LoomkinError = await self.project_for(ctx.session, ctx.request_id)
+        except LoomkinError as exc:
+            project = exc
+        token = _current.set(project)
+        try:
+            return await call_next(ctx)
+        finally:
+            _current.reset(token)
+
+    async def project_for(self, session: Any, request_id: Any = None) -> Project:
+        """`session`'s project, asking its client for its roots the first time. Raises ConfigError when none can
+        be served."""
+        if self._registry.pinned is not None:
+            return self._registry.project(self._registry.pinned)
+        client = client_of(session)
+        root = self._roots.get(client)
+        if root is None:
+            pending = self._asking.get(client)
+            if pending is None:
+                pending = asyncio.ensure_future(self._ask(session, client, request_id))
+                self._asking[client] = pending
+                pending.add_done_callback(lambda _: self._asking.pop(client, None))
+            root = await asyncio.shield(pending)
+            self._roots[client] = root
+        project = self._registry.project(root)
+        project.touch()
+        return project
+
+    async def roots_changed(self, ctx: Any, params: Any) -> None:
+        """The client's roots changed: its next request is served its new first root (asked now, so the log
+        says which). Not awaited here: the answer arrives through the read loop that delivered this notice."""
+        session = ctx.session
+        self._roots.pop(client_of(session), None)
+        task = asyncio.ensure_future(self._settle(session))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, session: Any) -> None:
+        try:
+            await self.project_for(session)
+        except LoomkinError as exc:
+            logger.warning("%s", exc)
+
+    async def _ask(self, session: Any, client: Any, request_id: Any) -> Path:
+        if not _declares_roots(session):
+            if self._registry.fallback is None:
+                raise ConfigError(_refusal("your editor declares no roots"))
+            return self._registry.fallback
+        from mcp.shared.exceptions import NoBackChannelError
+        from mcp.shared.message import ServerMessageMetadata
+
+        metadata = ServerMessageMetadata(related_request_id=request_id)
+        try:
+            with anyio.fail_after(ROOTS_TIMEOUT_SECONDS):
+                result = await session.send_request(types.ListRootsRequest(), types.ListRootsResult, metadata=metadata)
+        except NoBackChannelError:
+            # A 2026-era request without a back channel cannot be asked: served as a client without roots.
+            if self._registry.fallback is None:
+                raise ConfigError(_refusal("your editor's roots cannot be asked for on this connection")) from None
+            return self._registry.fallback
+        except TimeoutError:
+            raise ConfigError(
+                _refusal(f"your editor did not answer roots/list in {ROOTS_TIMEOUT_SECONDS:.0f} s")
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - the client's error, said in one sentence
+            raise ConfigError(_refusal(f"your editor's roots/list failed ({one_line(str(exc))})")) from None
+        roots, refusals = _directories(result.roots)
+        if not roots:
+            why = refusals[0] if refusals else "your editor's roots list is empty"
+            raise ConfigError(f"{why}; open a project folder in the editor, or pass --root /path/to/project.")
+        for refusal in refusals:
+            logger.warning("%s; it is not served.", refusal)
+        served = roots[0]
+        of = f" of {len(roots)} (loomkin://projects lists them)" if len(roots) > 1 else ""
+        logger.info("serving %s, the editor's first root%s", served, of)
+        self._others[client] = roots[1:]
+        return served
+
+    def _with_instructions(self, params: dict[str, Any], result: Any) -> Any:
+        """The answer to initialize, with the instructions of the project this client will be served when known
+        now; a client that declares no roots and may not be served the current directory is refused here."""
+        if self._registry.pinned is not None or not isinstance(result, dict):
+            return result
+        if "roots" in (params.get("capabilities") or {}):
+            return {**result, "instructions": ROOTS_INSTRUCTIONS}
+        if self._registry.fallback is None:
+            from mcp.shared.exceptions import MCPError
+
+            raise MCPError(code=types.INVALID_REQUEST, message=_refusal("your editor declares no roots"))
+        return {**result, "instructions": self._instructions(self._registry.project(self._registry.fallback))}
+
+    def other_roots(self, client: Any) -> list[Path]:
+        """The client's roots after the first (not served; listed by loomkin://projects)."""
+        return self._others.get(client, [])
 
 
-def serve_editors_root(args: list[str]) -> None:
-    """Answer initialize, learn the editor's roots, then exec a rooted loomkin-mcp (never returns).
-
-    Raises ConfigError (after answering the editor with it) when there is no usable root.
-    """
-    reader = _Lines(sys.stdin.fileno())
-    initialize = reader.next_message(None)
-    if initialize is None or initialize.get("method") != "initialize":
-        raise ConfigError(_refusal("the first message was not initialize"))
-    params = initialize.get("params") or {}
-    if "roots" not in (params.get("capabilities") or {}):
-        _reply_error(initialize, _refusal("your editor declares no roots"))
-        raise ConfigError(_refusal("the editor declares no roots"))
-    _write(_initialize_result(initialize, params))
-    held: list[str] = []
-    while True:
-        line, message = reader.next_line(None)
-        if message is None:
-            raise ConfigError("the editor closed the connection before it was initialized.")
-        if message.get("method") == "notifications/initialized":
-            break
-        held.append(line)
-    _write({"jsonrpc": "2.0", "id": ROOTS_REQUEST_ID, "method": "roots/list"})
-    deadline = time.monotonic() + ROOTS_TIMEOUT_SECONDS
-    while True:
-        line, message = reader.next_line(deadline)
-        if message is None:
-            raise ConfigError(_refusal("the editor did not answer roots/list"))
-        if message.get("id") == ROOTS_REQUEST_ID and "method" not in message:
-            break
-        held.append(line)
-    roots = _directories(message.get("result", {}).get("roots", []))
-    if not roots:
-        raise ConfigError(_refusal("none of the editor's roots is a project directory"))
-    served = roots[0]
-    note = f"serving {served}, the editor's first root" + (f" of {len(roots)}" if len(roots) > 1 else "")
-    replay = {"lines": [json.dumps(initialize), *held], "rest": reader.rest(), "swallow": initialize.get("id"),
-              "note": note}  # fmt: skip
-    os.environ[REPLAY_ENV] = json.dumps(replay)
-    sys.stdout.flush()
-    # -P: the current directory (/ or ~) must not be where `loomkin_mcp` is imported from.
-    os.execv(sys.executable, [sys.executable, "-P", "-m", "loomkin_mcp", *args, "--root", str(served)])
-
-
-def take_replay() -> dict[str, Any] | None:
-    """What the rootless start handed over (then removed from the environment, so no child sees it)."""
-    raw = os.environ.pop(REPLAY_ENV, None)
-    return json.loads(raw) if raw else None
-
-
-async def replayed_then(replay: dict[str, Any], lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The handed-over messages, the bytes read past them, then stdin's own lines."""
-    for line in replay["lines"]:
-        yield line.rstrip("\n") + "\n"
-    rest: str = replay["rest"]
-    first = True
-    async for line in lines:
-        if first and rest:
-            line, first = rest + line, False
-        yield line
-    if first and rest:
-        yield rest
+def _declares_roots(session: Any) -> bool:
+    try:
+        return bool(session.check_client_capability(types.ClientCapabilities(roots=types.RootsCapability())))
+    except Exception:  # noqa: BLE001 - a session without recorded capabilities declares none
+        return False
 
 
 def _refusal(why: str) -> str:
     return (
-        f"loomkin-mcp was started in {Path.cwd()} without --root and {why}; pass --root /path/to/project "
-        "in the editor's config."
+        f"loomkin-mcp was started in {Path.cwd()} without --root and {why}; pass --root /path/to/project in the "
+        "editor's config, or open a project folder in the editor."
     )
 
 
-def _initialize_result(request: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
-
-    asked = params.get("protocolVersion")
-    version = asked if asked in HANDSHAKE_PROTOCOL_VERSIONS else HANDSHAKE_PROTOCOL_VERSIONS[-1]
-    instructions = (
-        "loomkin-mcp serves Loomkin's tools for the project open in the editor (its first root). Paths are "
-        "relative to that root. Read loomkin://rules for the enforced rules."
-    )
-    result = {
-        "protocolVersion": version,
-        "capabilities": CAPABILITIES,
-        "serverInfo": {"name": "loomkin", "title": "Loomkin", "version": __version__},
-        "instructions": instructions,
-    }
-    return {"jsonrpc": "2.0", "id": request.get("id"), "result": result}
-
-
-def _reply_error(request: dict[str, Any], message: str) -> None:
-    _write({"jsonrpc": "2.0", "id": request.get("id"), "error": {"code": -32600, "message": message}})
-
-
-def _write(message: dict[str, Any]) -> None:
-    data = (json.dumps(message) + "\n").encode()
-    while data:
-        data = data[os.write(sys.stdout.fileno(), data) :]
-
-
-def _directories(roots: list[Any]) -> list[Path]:
-    from .workspace import refused_root
-
-    found = []
+def _directories(roots: list[types.Root]) -> tuple[list[Path], list[str]]:
+    """The roots that can be served, as real paths, and a sentence for each that cannot."""
+    found: list[Path] = []
+    refused: list[str] = []
     for root in roots:
-        uri = str(root.get("uri", "")) if isinstance(root, dict) else ""
-        parts = urlsplit(uri)
+        parts = urlsplit(str(root.uri))
         if parts.scheme != "file":
+            refused.append(f"your editor's root {one_line(str(root.uri))} is not a local folder")
             continue
         path = Path(unquote(parts.path))
         why = refused_root(path)
         if why is None:
             found.append(path.resolve())
         else:
-            logger.warning("the editor's root %s is not served: %s.", one_line(str(path)), why)
-    return found
-
-
-class _Lines:
-    """Whole lines of a file descriptor, read without going past what is asked for more than one chunk."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._buffer = b""
-
-    def next_message(self, deadline: float | None) -> dict[str, Any] | None:
-        return self.next_line(deadline)[1]
-
-    def next_line(self, deadline: float | None) -> tuple[str, dict[str, Any] | None]:
-        """The next JSON object line and its parse; ("", None) at end of input or past the deadline."""
-        while True:
-            if b"\n" in self._buffer:
-                raw, self._buffer = self._buffer.split(b"\n", 1)
-                line = raw.decode("utf-8", errors="replace")
-                try:
-                    message = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(message, dict):
-                    return line, message
-                continue
-            if len(self._buffer) > MAX_MESSAGE_BYTES:
-                return "", None
-            wait = None if deadline is None else max(deadline - time.monotonic(), 0)
-            if not select.select([self._fd], [], [], wait)[0]:
-                return "", None
-            chunk = os.read(self._fd, 1 << 16)
-            if not chunk:
-                return "", None
-            self._buffer += chunk
-
-    def rest(self) -> str:
-        return self._buffer.decode("utf-8", errors="replace")
-
-
-class WithoutAnswerTo:
-    """A write stream that drops the response to one request id (the replayed `initialize`), once."""
-
-    def __init__(self, stream: Any, request_id: Any) -> None:
-        self._stream = stream
-        self._request_id = request_id
-        self._dropped = False
-
-    async def send(self, item: Any) -> None:
-        message = getattr(item, "message", None)
-        if not self._dropped and getattr(message, "id", None) == self._request_id and not hasattr(message, "method"):
-            self._dropped = True
-            return
-        await self._stream.send(item)
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-    async def __aenter__(self) -> WithoutAnswerTo:
-        await self._stream.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> Any:
-        return await self._stream.__aexit__(*exc)
+            refused.append(f"your editor's root {one_line(str(path))} cannot be served because {why}")
+    return found, refused

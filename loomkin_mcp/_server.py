@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import anyio
@@ -34,18 +35,20 @@ from pydantic import ValidationError
 
 from ._context_tools import register_context_tools
 from ._decision_tools import register_decision_tools
-from ._errors import LoomkinError, one_line
+from ._errors import LoomkinError, counted, one_line
 from ._logging import McpLogBridge
 from ._lsp_tools import register_lsp_tools
 from ._redact import redact
-from ._roots import WithoutAnswerTo, replayed_then, take_replay
+from ._roots import ROOTS_INSTRUCTIONS, SessionProjects
 from ._status import CallLog
 from ._stdin import cancellable_stdin
-from ._subscriptions import ClientNotifier
+from ._subscriptions import ClientNotifier, client_of
 from ._symbol_tools import register_symbol_tools
 from ._tools import register_tools
 from ._upstream_tools import listed, proxy_tool
 from ._version import __version__
+from .config import McpSection
+from .project import Project, ProjectRegistry
 from .services import Services
 from .upstream import UpstreamDown, UpstreamPool
 from .workspace import Grant, Workspace
@@ -55,11 +58,8 @@ DIAGNOSTICS_URI = "loomkin://diagnostics"
 UPSTREAMS_URI = "loomkin://upstreams"
 REPO_MAP_URI = "loomkin://repo-map"
 DECISIONS_URI = "loomkin://decisions"
-# How often new commits are looked for, to log them in the decision graph.
-COMMIT_SCAN_SECONDS = 2.0
+PROJECTS_URI = "loomkin://projects"
 SAMPLING_SECONDS = 10.0
-# How long shutting down may take: language servers get `shutdown`, `exit`, then a kill.
-SHUTDOWN_SECONDS = 6
 # How long the trust prompt waits for the person before the project stays restricted for this session.
 TRUST_PROMPT_SECONDS = 600
 # When a client is asked whether the person trusts the project: over stdio right after initialize (the editor that
@@ -78,57 +78,56 @@ class LoomkinServer(MCPServer):
     crash behind a generic line.
     """
 
-    services: Services
-    upstreams: UpstreamPool
+    projects: ProjectRegistry
+    session_projects: SessionProjects
     notifier: ClientNotifier
     calls: CallLog
     """The latest tool calls, for the status page."""
     started: float
     """When the server was built (time.monotonic)."""
-    # Exported upstream tool name -> (the upstream's tool it was built for, its proxy).
-    _proxies: dict[str, tuple[types.Tool, Tool]]
+    # (project root, exported upstream tool name) -> (the upstream's tool it was built for, its proxy).
+    _proxies: dict[tuple[Path, str], tuple[types.Tool, Tool]]
+
+    def project(self) -> Project:
+        """The project of the request being handled (outside a request: the default one); see `_roots`."""
+        return self.session_projects.current()
+
+    @property
+    def services(self) -> Services:
+        return self.project().services
+
+    @property
+    def upstreams(self) -> UpstreamPool:
+        """The caller's project's upstreams; none for a client whose project cannot be had (its calls say why)."""
+        try:
+            return self.project().upstreams
+        except LoomkinError:
+            return _NO_UPSTREAMS
 
     @asynccontextmanager
     async def shared_resources(self) -> AsyncIterator[None]:
-        """What every client of this server shares, once: upstream connections and the commit watcher.
+        """The projects' background work (upstream connections, commit watchers, closing idle ones), once.
 
-        Entered by the stdio runner, or once by the HTTP app however many clients connect.
+        Entered by the stdio runner, or once by the HTTP app however many clients connect; on the way out every
+        project stops what its tools started (commands, language servers), even while being cancelled.
         """
         async with anyio.create_task_group() as group:
-            # Upstreams connect in the background: a slow or broken one never delays initialize.
-            group.start_soon(self.upstreams.run)
-            group.start_soon(watch_commits, self.services)
+            await group.start(self.projects.run)
             try:
                 yield
             finally:
                 group.cancel_scope.cancel()
-                await self.close()
 
     async def close(self) -> None:
-        """Stop what the tools started (commands, language servers), even while being cancelled."""
-        # A stdin that closes can end the session before its in-flight calls have cleaned up.
-        self.services.shell.stop_all()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
-            await self.services.lsp.shutdown()
-            await self.services.repomap.shutdown()
-            self.services.decisions.close()
+        """Close every project (a server whose `shared_resources` never ran: the CLI's one-shot commands)."""
+        await self.projects.close_all()
 
     async def run_stdio_async(self) -> None:
-        """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read.
-
-        After a rootless start (`_roots`), the editor's messages so far are replayed first, and the
-        answer to the replayed `initialize` is not sent again.
-        """
+        """Serve over stdio, reading stdin so that a cancellation (SIGTERM) is never stuck in a read."""
         stdin = cancellable_stdin()
-        replay = take_replay()
-        if replay is not None and stdin is not None:
-            stdin = replayed_then(replay, stdin)
-            logger.info("%s", replay["note"])
         options = self._lowlevel_server.create_initialization_options()
         # The SDK types stdin as an AsyncFile; it only iterates it line by line.
         async with self.shared_resources(), stdio_server(stdin=cast(Any, stdin)) as (read_stream, write_stream):
-            if replay is not None:
-                write_stream = WithoutAnswerTo(write_stream, replay["swallow"])
             await self._lowlevel_server.run(read_stream, write_stream, options)
 
     # -- tools ----------------------------------------------------------------------------
@@ -171,10 +170,11 @@ class LoomkinServer(MCPServer):
             assert upstream is not None
             raise UpstreamDown(upstream.down_message())
         upstream, tool = found
-        cached = self._proxies.get(name)
+        project = self.project()
+        cached = self._proxies.get((project.root, name))
         if cached is None or cached[0] is not tool:
-            cached = (tool, proxy_tool(name, upstream, tool, self.upstreams, self.services.permissions))
-            self._proxies[name] = cached
+            cached = (tool, proxy_tool(name, upstream, tool, project.upstreams, project.services.permissions))
+            self._proxies[(project.root, name)] = cached
         context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
         # The proxy takes the caller's arguments whole; the upstream validates them against its schema.
         return await cached[1].run({"arguments": arguments}, context, convert_result=True)
@@ -256,57 +256,68 @@ class LoomkinServer(MCPServer):
 
 
 def build_server(
-    workspace: Workspace,
+    projects: ProjectRegistry,
     log_bridge: McpLogBridge | None = None,
     asks_trust: TrustPromptWhen | None = "after initialize",
 ) -> LoomkinServer:
-    """The server for `workspace`; `log_bridge` may already hold records logged while starting. `asks_trust`: when a
-    client that can elicit is asked whether the person trusts the project (see TrustPromptWhen), None for never."""
-    services = Services.for_workspace(workspace)
-    upstreams = UpstreamPool(workspace.config.mcp, workspace.root)
-
+    """The server for the projects of `projects` (see `_roots` for which client is served which); `log_bridge` may
+    already hold records logged while starting. `asks_trust`: when a client that can elicit is asked whether the
+    person trusts its project (see TrustPromptWhen), None for never."""
+    pinned = projects.project(projects.pinned) if projects.pinned is not None else None
     server = LoomkinServer(
         SERVER_NAME,
         title="Loomkin",
         version=__version__,
-        instructions=render_instructions(workspace),
+        instructions=render_instructions(pinned.workspace) if pinned is not None else ROOTS_INSTRUCTIONS,
     )
-    server.services = services
-    server.upstreams = upstreams
+    server.projects = projects
+    sessions = server.session_projects = SessionProjects(
+        projects, lambda project: render_instructions(project.workspace)
+    )
     server.calls = CallLog()
     server.started = time.monotonic()
     server._proxies = {}
+
+    def services() -> Services:
+        return server.project().services
+
+    def workspace() -> Workspace:
+        return server.project().workspace
+
     register_tools(server, services)
     register_lsp_tools(server, services)
     register_symbol_tools(server, services)
     register_context_tools(server, services)
     register_decision_tools(server, services)
-    own_names = {tool.name for tool in server._tool_manager.list_tools()}
-    upstreams.reserve(own_names | {prompt.name for prompt in server._prompt_manager.list_prompts()})
+    projects.reserve({tool.name for tool in server._tool_manager.list_tools()}
+                     | {prompt.name for prompt in server._prompt_manager.list_prompts()})  # fmt: skip
 
     async def repo_map() -> str:
-        return await services.repomap.render()
+        return await services().repomap.render()
 
     def decisions() -> str:
-        graph = services.decisions
+        graph = services().decisions
         return f"{graph.context_text()}\n\n```mermaid\n{graph.export('mermaid')}\n```\n"
 
     resources = [
         ("loomkin://rules", "rules", "Project rules (LOOMKIN.md)", "text/markdown",
          "The project's LOOMKIN.md instructions and the permissions loomkin-mcp enforces.",
-         lambda: render_rules(workspace)),
+         lambda: render_rules(workspace())),
         (DIAGNOSTICS_URI, "diagnostics", "Language server diagnostics", "text/plain",
          "Current diagnostics of every open file, from all language servers; updated as they change.",
-         lambda: render_diagnostics(services)),
+         lambda: render_diagnostics(services())),
         (UPSTREAMS_URI, "upstreams", "Upstream MCP servers", "text/plain",
          "Each upstream MCP server from [mcp].servers: its state, tool count and last error.",
-         lambda: render_upstreams(upstreams)),
+         lambda: render_upstreams(server.project().upstreams)),
         (REPO_MAP_URI, "repo-map", "Repo map", "text/plain",
          "The project's key definitions ranked by references, within [context].max_repo_map_tokens.",
          repo_map),
         (DECISIONS_URI, "decisions", "Decision graph", "text/markdown",
          "Active goals and recent decisions (within [context].max_decision_context_tokens), and the graph in Mermaid.",
          decisions),
+        (PROJECTS_URI, "projects", "Projects", "text/plain",
+         "The project this session is served, the editor's other roots, and every project this process serves.",
+         lambda: render_projects(server)),
     ]  # fmt: skip
     for uri, name, title, mime_type, description, render in resources:
         server.resource(uri, name=name, title=title, description=description, mime_type=mime_type)(render)
@@ -320,13 +331,14 @@ def build_server(
     )
     bridge = log_bridge or McpLogBridge().install()
     notifier = server.notifier = ClientNotifier(server._subscriptions)
-    server.middleware.extend([bridge.middleware, notifier.middleware])
+    # The session's project first: everything after it (and every handler) serves that project.
+    server.middleware.extend([sessions.middleware, bridge.middleware, notifier.middleware])
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
     own_uris = {uri for uri, *_ in resources}
 
     async def subscribe(ctx: Any, params: SubscribeRequestParams) -> types.EmptyResult:
         uri = str(params.uri)
-        if uri not in own_uris and not upstreams.owns_resource(uri):
+        if uri not in own_uris and not server.upstreams.owns_resource(uri):
             missing = f"there is no resource {one_line(uri)}; resources/list names those there are."
             raise MCPError(code=types.INVALID_PARAMS, message=missing)
         return await notifier.subscribe(ctx, params)
@@ -334,69 +346,77 @@ def build_server(
     lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
     # The person's answer: the editor that started us (stdio), or a client holding the daemon's token (HTTP).
-    trust_prompt = TrustPrompt(workspace, services, upstreams)
+    trust_prompt = TrustPrompt(sessions)
     if asks_trust == "after initialize":
         lowlevel.add_notification_handler("notifications/initialized", NotificationParams, trust_prompt.on_initialized)
     elif asks_trust == "on the first call":
         server.middleware.append(trust_prompt.on_first_call)
+    lowlevel.add_notification_handler("notifications/roots/list_changed", NotificationParams, sessions.roots_changed)
 
-    async def roots_changed(ctx: Any, params: Any) -> None:
-        # One process serves one project (its language servers, index and trust are that project's).
-        logger.warning("the editor's roots changed; loomkin-mcp keeps serving %s until it is restarted", workspace.root)
+    def opened(project: Project) -> None:
+        # Change notices go to every client that subscribed; one of another project re-reads its own, unchanged.
+        project.services.lsp.on_diagnostics_changed(lambda: notifier.resource_updated(DIAGNOSTICS_URI))
+        project.services.repomap.on_change(lambda: notifier.resource_updated(REPO_MAP_URI))
+        project.services.decisions.sampler = lambda prompt, model: sample_from_client(notifier, prompt, model)
+        project.upstreams.on_change(notifier.lists_changed)
+        project.upstreams.on_change(lambda: notifier.resource_updated(UPSTREAMS_URI))
 
-    lowlevel.add_notification_handler("notifications/roots/list_changed", NotificationParams, roots_changed)
-    if notice := workspace.trust.notice():
-        # Once, on stderr and (through the log bridge) to the client that connects.
-        logger.warning("%s", notice)
-    services.lsp.on_diagnostics_changed(lambda: notifier.resource_updated(DIAGNOSTICS_URI))
-    services.repomap.on_change(lambda: notifier.resource_updated(REPO_MAP_URI))
-    services.decisions.sampler = lambda prompt, model: sample_from_client(notifier, prompt, model)
-    upstreams.on_change(notifier.lists_changed)
-    upstreams.on_change(lambda: notifier.resource_updated(UPSTREAMS_URI))
+    projects.on_open(opened)
+    for project in projects.projects():
+        opened(project)
     return server
 
 
+_NO_UPSTREAMS = UpstreamPool(McpSection(), Path("/"))
+
+
 class TrustPrompt:
-    """After initialize, ask a client that can elicit whether the person trusts what the project asks for.
+    """Ask a client that can elicit whether the person trusts what its project asks for.
 
     Accept records trust for exactly that content and starts what was held back; decline, cancel or
-    no answer leaves the project restricted. Each session is asked at most once.
+    no answer leaves the project restricted. Each client is asked at most once per project.
     """
 
-    def __init__(self, workspace: Workspace, services: Services, upstreams: UpstreamPool) -> None:
-        self._ws = workspace
-        self._services = services
-        self._upstreams = upstreams
-        self._asked: set[int] = set()
+    def __init__(self, sessions: SessionProjects) -> None:
+        self._sessions = sessions
+        self._asked: set[tuple[Path, int]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_first_call(self, ctx: Any, call_next: Any) -> Any:
         """Middleware for HTTP: a client's first tool call waits for its answer, asked on that call's stream."""
         if ctx.method == "tools/call":
-            session = ctx.session
-            client = id(getattr(session, "_connection", session))  # the SDK makes a session object per request
-            held = self._ws.trust.held_back()
-            wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
-            if held and client not in self._asked and _can_ask(session, wanted):
-                self._asked.add(client)
-                await self._ask(session, held, related_request_id=ctx.request_id)
+            try:
+                project = self._sessions.current()
+            except LoomkinError:
+                return await call_next(ctx)
+            await self._ask_once(project, ctx.session, related_request_id=ctx.request_id)
         return await call_next(ctx)
 
     async def on_initialized(self, ctx: Any, params: Any) -> None:
-        session = ctx.session
-        held = self._ws.trust.held_back()
-        wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
-        if not held or id(session) in self._asked or not _can_ask(session, wanted):
-            return
-        self._asked.add(id(session))
-        # Not awaited here: the answer arrives through the same read loop that delivered this notification.
-        task = asyncio.ensure_future(self._ask(session, held))
+        # Not awaited here: the answers (roots, then trust) arrive through the read loop that delivered this notice.
+        task = asyncio.ensure_future(self._after_initialized(ctx.session))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _ask(self, session: Any, held: list[Grant], related_request_id: Any = None) -> None:
+    async def _after_initialized(self, session: Any) -> None:
+        try:
+            project = await self._sessions.project_for(session)
+        except LoomkinError:
+            return  # the client's calls say why
+        await self._ask_once(project, session)
+
+    async def _ask_once(self, project: Project, session: Any, related_request_id: Any = None) -> None:
+        key = (project.root, id(client_of(session)))
+        held = project.workspace.trust.held_back()
+        wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
+        if held and key not in self._asked and _can_ask(session, wanted):
+            self._asked.add(key)
+            await self._ask(project, session, held, related_request_id)
+
+    async def _ask(self, project: Project, session: Any, held: list[Grant], related_request_id: Any) -> None:
+        workspace = project.workspace
         message = (
-            f"This project ({one_line(str(self._ws.root))}) asks loomkin-mcp to:\n{self._ws.trust.describe(held)}\n"
+            f"This project ({one_line(str(workspace.root))}) asks loomkin-mcp to:\n{workspace.trust.describe(held)}\n"
             "Trust exactly this content? Until you do, these are held back (the project is still served read-and-ask)."
         )
         schema = {"type": "object", "properties": {"trust": {"type": "boolean", "title": "Trust this project",
@@ -408,20 +428,20 @@ class TrustPrompt:
             logger.info("the client did not answer the trust prompt; the project stays restricted", exc_info=True)
             return
         if answer.action != "accept" or not (answer.content or {}).get("trust"):
-            logger.info("trust was declined for %s; the project stays restricted", self._ws.root)
+            logger.info("trust was declined for %s; the project stays restricted", workspace.root)
             return
-        if [grant.material for grant in self._ws.trust.held_back()] != [grant.material for grant in held]:
+        if [grant.material for grant in workspace.trust.held_back()] != [grant.material for grant in held]:
             logger.warning("the project's settings changed while the person was asked; nothing was trusted")
             return
-        self._ws.trust.grant()
-        await apply_trust(self._ws, self._services, self._upstreams)
+        workspace.trust.grant()
+        await apply_trust(project)
 
 
-async def apply_trust(workspace: Workspace, services: Services, upstreams: UpstreamPool) -> None:
+async def apply_trust(project: Project) -> None:
     """Start what trust let in: the project's upstreams now, its language servers at their next use."""
-    logger.info("the person trusted %s; its upstream MCP servers and language servers are in force", workspace.root)
-    upstreams.admit(workspace.config.mcp)
-    await services.lsp.reconfigure()
+    logger.info("the person trusted %s; its upstream MCP servers and language servers are in force", project.root)
+    project.upstreams.admit(project.workspace.config.mcp)
+    await project.services.lsp.reconfigure()
 
 
 def _can_ask(session: Any, wanted: types.ClientCapabilities) -> bool:
@@ -452,21 +472,6 @@ async def sample_from_client(notifier: ClientNotifier, prompt: str, model: str) 
     return None
 
 
-async def watch_commits(services: Services) -> None:
-    """Log new commits (made by anyone) while serving; one failed look is retried at the next."""
-    decisions = services.decisions
-    config = services.workspace.config.decisions
-    if not (config.enabled and config.auto_log_commits and (services.workspace.root / ".git").exists()):
-        return
-    while True:
-        try:
-            await anyio.to_thread.run_sync(decisions.scan_commits)
-        except LoomkinError as exc:
-            logger.warning("auto_log_commits: %s", exc)
-            return
-        await anyio.sleep(COMMIT_SCAN_SECONDS)
-
-
 def render_upstreams(upstreams: UpstreamPool) -> str:
     rows = upstreams.status()
     if not rows:
@@ -478,6 +483,28 @@ def render_upstreams(upstreams: UpstreamPool) -> str:
         error += f"; fix: {row.fix}" if row.fix else ""
         lines.append(f"{row.name} ({row.target}): {row.state}{via}, {row.tools} tools, {row.restarts} restarts{error}")
     return redact("\n".join(lines))
+
+
+def render_projects(server: LoomkinServer) -> str:
+    """The project this session is served, the client's other roots, and every open project with its sessions."""
+    lines = []
+    try:
+        served = server.project()
+        lines.append(f"This session is served {served.root}.")
+    except LoomkinError as exc:
+        served = None
+        lines.append(f"This session has no project: {exc}")
+    clients = [client_of(session) for session in server.notifier.sessions()]
+    others = {root for client in clients for root in server.session_projects.other_roots(client)}
+    if others:
+        lines.append("The editor's other roots (not served; reconnect with one first to serve it): "
+                     + ", ".join(str(root) for root in sorted(others)))  # fmt: skip
+    lines.append("Open projects:")
+    for project in server.projects.projects():
+        count = sum(1 for client in clients if server.session_projects.root_of(client) == project.root)
+        trust = "trusted" if not project.workspace.trust.held_back() else "restricted until trusted"
+        lines.append(f"- {project.root} ({trust}, {counted(count, 'session')})")
+    return "\n".join(lines)
 
 
 def render_diagnostics(services: Services) -> str:

@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import counted
 from ._redact import redacted
+from ._subscriptions import client_of
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._server import LoomkinServer
+    from .project import Project
+    from .services import Services
 
 RECENT_CALLS = 50
 # Arguments that carry file contents or edits: shown by size only.
@@ -61,14 +64,28 @@ def health(started: float) -> dict[str, Any]:
 
 
 def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
-    """Everything the status page shows; `open_store` for a person's `loomkin-mcp status` in a terminal."""
-    services = server.services
-    workspace = services.workspace
+    """Everything the status page shows: every open project in brief, and the most recently used one in full
+    (the default one before any client came; none for a daemon whose clients have not opened one yet).
+    `open_store` for a person's `loomkin-mcp status` in a terminal."""
+    projects = server.projects.projects()
+    shown = projects[0] if projects else _default(server)
+    sessions = [(session, since) for session, since in reversed(server.notifier.clients())]
+    state: dict[str, Any] = {
+        **health(server.started),
+        "projects": [_brief(server, project, sessions) for project in projects],
+        "sessions": [_session(server, session, since) for session, since in sessions],
+        "tool_calls": server.calls.recent(),
+    }
+    if shown is None:
+        return redacted({**state, "project": None, "language_servers": [], "upstreams": [],
+                         "diagnostics": {"total": 0, "files": {}, "messages": {}},
+                         "repo_map": {"indexed": False}, "decisions": {"open": False}})  # fmt: skip
+    services, workspace = shown.services, shown.workspace
     rules = workspace.rules
     held = workspace.trust.held_back()
     return redacted(
         {
-            **health(server.started),
+            **state,
             "project": {
                 "root": str(workspace.root),
                 "config": str(workspace.settings.path) if workspace.settings.path else None,
@@ -84,38 +101,63 @@ def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
                 },
             },
             "language_servers": [dataclasses.asdict(row) for row in services.lsp.status()],
-            "upstreams": [dataclasses.asdict(row) for row in server.upstreams.status()],
-            "sessions": [_session(session, since) for session, since in reversed(server.notifier.clients())],
-            "diagnostics": _diagnostics(server),
+            "upstreams": [dataclasses.asdict(row) for row in shown.upstreams.status()],
+            "diagnostics": _diagnostics(services),
             "repo_map": services.repomap.summary(),
             "decisions": services.decisions.summary(open_store),
-            "tool_calls": server.calls.recent(),
         }
     )
 
 
+def _default(server: LoomkinServer) -> Project | None:
+    from ._errors import LoomkinError
+
+    try:
+        return server.project()
+    except LoomkinError:
+        return None
+
+
+def _brief(server: LoomkinServer, project: Project, sessions: list[tuple[Any, float]]) -> dict[str, Any]:
+    root_of = server.session_projects.root_of
+    return {
+        "root": str(project.root),
+        "trusted": not project.workspace.trust.held_back(),
+        "sessions": sum(1 for session, _ in sessions if root_of(client_of(session)) == project.root),
+        "language_servers": [
+            {"name": row.name, "state": row.state, "pid": row.pid} for row in project.services.lsp.status()
+        ],
+        "idle_s": round(time.monotonic() - project.last_used, 1),
+    }
+
+
 def page_state(server: LoomkinServer) -> dict[str, Any]:
-    """What the status page draws: the snapshot (less the clock, so an unchanged state is not resent) and
+    """What the status page draws: the snapshot (less the clocks, so an unchanged state is not resent) and
     the decision graph laid out."""
     state = snapshot(server)
     del state["uptime_s"]
-    state["graph"] = server.services.decisions.picture()
+    for project in state["projects"]:
+        del project["idle_s"]
+    shown = server.projects.projects()[:1] or [p for p in [_default(server)] if p is not None]
+    state["graph"] = shown[0].services.decisions.picture() if shown else None
     return state
 
 
-def _session(session: Any, since: float) -> dict[str, Any]:
+def _session(server: LoomkinServer, session: Any, since: float) -> dict[str, Any]:
     params = getattr(session, "client_params", None)
     info = getattr(params, "client_info", None)
+    root = server.session_projects.root_of(client_of(session))
     return {
         "client": getattr(info, "name", None),
         "client_version": getattr(info, "version", None),
         "protocol_version": getattr(params, "protocol_version", None),
+        "project": str(root) if root is not None else None,
         "since": round(since, 3),
     }
 
 
-def _diagnostics(server: LoomkinServer) -> dict[str, Any]:
-    files, messages = server.services.lsp.diagnostic_summary(MESSAGES_PER_FILE)
+def _diagnostics(services: Services) -> dict[str, Any]:
+    files, messages = services.lsp.diagnostic_summary(MESSAGES_PER_FILE)
     return {"total": sum(sum(counts.values()) for counts in files.values()), "files": files, "messages": messages}
 
 
@@ -139,10 +181,23 @@ def live_status(url: str, token: str | None) -> tuple[dict[str, Any] | None, str
 
 def render_text(status: dict[str, Any]) -> str:
     """The snapshot for a terminal (`loomkin-mcp status`)."""
-    project, rules = status["project"], status["project"]["rules"]
+    project = status["project"]
+    lines = [f"loomkin-mcp {status['version']}" + (f" for {project['root']}" if project else "")]
+    if len(status.get("projects", [])) > 1 or project is None:
+        lines.append(
+            "Open projects:" if status.get("projects") else "Open projects: none yet (no client has opened one)"
+        )
+        for row in status.get("projects", []):
+            servers = ", ".join(f"{server['name']} {server['state']}" for server in row["language_servers"]) or "none"
+            trust = "trusted" if row["trusted"] else "restricted"
+            lines.append(
+                f"  {row['root']}: {trust}, {counted(row['sessions'], 'session')}, language servers: {servers}"
+            )
+    if project is None:
+        return "\n".join(lines)
+    rules = project["rules"]
     trust = "trusted" if project["trusted"] else f"{counted(len(project['held_back']), 'item')} held back until trusted"
-    lines = [
-        f"loomkin-mcp {status['version']} for {project['root']}",
+    lines += [
         f"  config: {project['config'] or 'none (the defaults serve)'}",
         f"  trust: {trust}",
         f"  LOOMKIN.md: {rules['file'] or 'none'}, {counted(len(rules['rules']), 'rule')}, "

@@ -24,7 +24,7 @@ _COALESCE_SECONDS = 0.1
 _MAX_SESSIONS = 64
 
 
-def _client(session: ServerSession) -> Any:
+def client_of(session: ServerSession) -> Any:
     """What a session object speaks for: the SDK makes one per request, all over one connection."""
     return getattr(session, "_connection", session)
 
@@ -40,7 +40,7 @@ class ClientNotifier:
 
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method != "initialize":
-            client = _client(ctx.session)
+            client = client_of(ctx.session)
             since = self._clients.pop(client, (None, time.time()))[1]
             self._clients[client] = (ctx.session, since)  # the most recently active last
             while len(self._clients) > _MAX_SESSIONS:
@@ -50,13 +50,13 @@ class ClientNotifier:
     async def subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
         from mcp_types import EmptyResult
 
-        self._subscribed.setdefault(str(params.uri), {})[_client(ctx.session)] = ctx.session
+        self._subscribed.setdefault(str(params.uri), {})[client_of(ctx.session)] = ctx.session
         return EmptyResult()
 
     async def unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
         from mcp_types import EmptyResult
 
-        self._subscribed.get(str(params.uri), {}).pop(_client(ctx.session), None)
+        self._subscribed.get(str(params.uri), {}).pop(client_of(ctx.session), None)
         return EmptyResult()
 
     def clients(self) -> list[tuple[ServerSession, float]]:

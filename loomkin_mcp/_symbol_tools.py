@@ -28,14 +28,13 @@ LineArg = Annotated[
 ]
 
 
-def register_symbol_tools(server: MCPServer, services: Services) -> None:
-    lsp, symbols = services.lsp, services.symbols
+def register_symbol_tools(server: MCPServer, services: Callable[[], Services]) -> None:
 
     def approver(mode: EditMode, verb: str) -> Callable[[Context, str, str], Approval | Elicit[Approval]]:
         def approve(ctx: Context, name_path: str, path: str) -> Approval | Elicit[Approval]:
-            services.workspace.resolve_for_write(path)
-            services.decisions.require_why(f"symbol_{mode}")
-            return ask_person(services.permissions, ctx, f"symbol_{mode}", f"{verb} {name_path} in {path}")
+            services().workspace.resolve_for_write(path)
+            services().decisions.require_why(f"symbol_{mode}")
+            return ask_person(services().permissions, ctx, f"symbol_{mode}", f"{verb} {name_path} in {path}")
 
         return approve
 
@@ -44,11 +43,11 @@ def register_symbol_tools(server: MCPServer, services: Services) -> None:
     ) -> str:
         """What the three edit tools share (each is the tool `symbol_<mode>`)."""
         require_approval(approval, f"symbol_{mode}", "the file is unchanged")
-        target = services.workspace.resolve_for_write(path)
-        deadline = await lsp.before_edit(target)
-        result = await symbols.edit(mode, name_path, path, text, line)
-        services.repomap.note(target)
-        return with_diagnostics(result, await lsp.after_edit([target], deadline))
+        target = services().workspace.resolve_for_write(path)
+        deadline = await services().lsp.before_edit(target)
+        result = await services().symbols.edit(mode, name_path, path, text, line)
+        services().repomap.note(target)
+        return with_diagnostics(result, await services().lsp.after_edit([target], deadline))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def symbol_overview(
@@ -58,7 +57,7 @@ def register_symbol_tools(server: MCPServer, services: Services) -> None:
 
         Name paths shown here are what symbol_find, symbol_references and the symbol edits take.
         """
-        return await symbols.overview(path)
+        return await services().symbols.overview(path)
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def symbol_find(
@@ -70,12 +69,12 @@ def register_symbol_tools(server: MCPServer, services: Services) -> None:
         line: LineArg = None,
     ) -> str:
         """Find symbols by name path, with their file and lines, optionally with their source and children."""
-        return await symbols.find(name_path, path, include_body, depth, substring, line)
+        return await services().symbols.find(name_path, path, include_body, depth, substring, line)
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def symbol_references(name_path: NamePathArg, path: FileArg, line: LineArg = None) -> str:
         """The places that use a symbol, each with the name path of the symbol it is in, its line and a snippet."""
-        return await symbols.references(name_path, path, line)
+        return await services().symbols.references(name_path, path, line)
 
     @server.tool(annotations=EDITS_FILES, structured_output=False)
     async def symbol_replace_body(

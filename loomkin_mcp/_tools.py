@@ -8,6 +8,7 @@ No `from __future__ import annotations` here: the SDK evaluates the tools' and r
 annotations, and these are closures whose names only exist inside `register_tools`.
 """
 
+from collections.abc import Callable
 from typing import Annotated
 
 import anyio
@@ -34,32 +35,31 @@ RUNS_GIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempote
 ApprovalOutcome = ElicitationResult[Approval]
 
 
-def register_tools(server: MCPServer, services: Services) -> None:
-    workspace, files, commands, lsp = services.workspace, services.files, services.shell, services.lsp
+def register_tools(server: MCPServer, services: Callable[[], Services]) -> None:
 
     # Resolvers run before the tool body: each refuses what the rules forbid first, so the
     # person is never asked to approve something that would be refused anyway.
     def ask(ctx: Context, tool: str, action: str) -> Approval | Elicit[Approval]:
-        return ask_person(services.permissions, ctx, tool, action)
+        return ask_person(services().permissions, ctx, tool, action)
 
     def approve_write(ctx: Context, file_path: str, content: str) -> Approval | Elicit[Approval]:
-        workspace.resolve_for_write(file_path)
-        services.decisions.require_why("file_write")
+        services().workspace.resolve_for_write(file_path)
+        services().decisions.require_why("file_write")
         return ask(ctx, "file_write", f"write {len(content)} characters to {file_path}")
 
     def approve_edit(ctx: Context, file_path: str) -> Approval | Elicit[Approval]:
-        workspace.resolve_for_write(file_path)
-        services.decisions.require_why("file_edit")
+        services().workspace.resolve_for_write(file_path)
+        services().decisions.require_why("file_edit")
         return ask(ctx, "file_edit", f"edit {file_path}")
 
     def approve_shell(ctx: Context, command: str) -> Approval | Elicit[Approval]:
-        commands.authorize(command)
+        services().shell.authorize(command)
         return ask(ctx, "shell", f"run `{command}`")
 
     def approve_git(ctx: Context, operation: str, args: GitArgs | None) -> Approval | Elicit[Approval]:
         if is_read_only(operation, args):
             return Approval()
-        return ask(ctx, "git", f"run `{services.git.command_line(operation, args)}`")
+        return ask(ctx, "git", f"run `{services().git.command_line(operation, args)}`")
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     async def file_read(
@@ -69,13 +69,13 @@ def register_tools(server: MCPServer, services: Services) -> None:
     ) -> str:
         """Read a text file with numbered lines. Long files and long lines are cut with a note saying how to read on."""
         # A small file is read at once: the hop to a worker thread would cost more than the read.
-        read = files.read(file_path, offset, limit, max_size=INLINE_READ_BYTES)
+        read = services().files.read(file_path, offset, limit, max_size=INLINE_READ_BYTES)
         if read is None:
-            read = await anyio.to_thread.run_sync(files.read, file_path, offset, limit)
+            read = await anyio.to_thread.run_sync(services().files.read, file_path, offset, limit)
         assert read is not None
         # A file that is read is often edited next: let its language server look at it now.
-        lsp.prefetch(read.path)
-        services.repomap.note(read.path)
+        services().lsp.prefetch(read.path)
+        services().repomap.note(read.path)
         return read.text
 
     @server.tool(annotations=WRITES_FILES, structured_output=False)
@@ -89,13 +89,13 @@ def register_tools(server: MCPServer, services: Services) -> None:
         The result ends with the language server's fresh diagnostics for the file, when one is configured.
         """
         require_approval(approval, "file_write", "nothing was written")
-        path = workspace.resolve_for_write(file_path)
-        deadline = await lsp.before_edit(path)
-        result = await anyio.to_thread.run_sync(files.write, file_path, content)
-        services.repomap.note(path)
+        path = services().workspace.resolve_for_write(file_path)
+        deadline = await services().lsp.before_edit(path)
+        result = await anyio.to_thread.run_sync(services().files.write, file_path, content)
+        services().repomap.note(path)
         verb = "Created" if result.created else "Wrote"
         return with_diagnostics(
-            f"{verb} '{result.relative}' ({result.size} bytes).", await lsp.after_edit([path], deadline)
+            f"{verb} '{result.relative}' ({result.size} bytes).", await services().lsp.after_edit([path], deadline)
         )
 
     @server.tool(annotations=EDITS_FILES, structured_output=False)
@@ -111,11 +111,11 @@ def register_tools(server: MCPServer, services: Services) -> None:
         The result ends with the language server's fresh diagnostics: what the edit introduced and resolved.
         """
         require_approval(approval, "file_edit", "the file is unchanged")
-        path = workspace.resolve_for_write(file_path)
-        deadline = await lsp.before_edit(path)
-        diff = await anyio.to_thread.run_sync(files.edit, file_path, old_string, new_string, replace_all)
-        services.repomap.note(path)
-        return with_diagnostics(diff, await lsp.after_edit([path], deadline))
+        path = services().workspace.resolve_for_write(file_path)
+        deadline = await services().lsp.before_edit(path)
+        diff = await anyio.to_thread.run_sync(services().files.edit, file_path, old_string, new_string, replace_all)
+        services().repomap.note(path)
+        return with_diagnostics(diff, await services().lsp.after_edit([path], deadline))
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     def directory_list(
@@ -123,7 +123,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
         include_ignored: Annotated[bool, Field(description="Also show entries .gitignore hides.")] = False,
     ) -> str:
         """List a directory's entries with their type and size; .gitignore'd entries are hidden unless asked for."""
-        return files.list_directory(path, include_ignored)
+        return services().files.list_directory(path, include_ignored)
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     def file_search(
@@ -134,7 +134,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
         max_results: Annotated[int, Field(ge=1, le=5000, description="Most paths to list.")] = DEFAULT_MAX_RESULTS,
     ) -> str:
         """Find files by glob, newest-modified first; .gitignore is respected."""
-        return services.search.find_files(pattern, path, include_hidden, include_ignored, max_results)
+        return services().search.find_files(pattern, path, include_hidden, include_ignored, max_results)
 
     @server.tool(annotations=READ_ONLY, structured_output=False)
     def content_search(
@@ -152,7 +152,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
         include_hidden: Annotated[bool, Field(description="Also search dot-files.")] = False,
     ) -> str:
         """Search file contents with a regular expression (ripgrep); paths are relative to the project root."""
-        return services.search.search(
+        return services().search.search(
             pattern, path, glob, case_insensitive, context_lines, output_mode, max_results, include_hidden
         )
 
@@ -170,7 +170,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
         Output (stdout and stderr together) is cut to its head and tail.
         """
         require_approval(approval, "shell", "the command did not run")
-        result = await commands.run(commands.authorize(command), timeout)
+        result = await services().shell.run(services().shell.authorize(command), timeout)
         if result.timed_out:
             status = f"timed out after {timeout} ms and was stopped"
         else:
@@ -186,7 +186,7 @@ def register_tools(server: MCPServer, services: Services) -> None:
     ) -> str:
         """Run a git operation in the project: status, diff, log, show (read-only), add, commit, reset, stash."""
         require_approval(approval, "git", "git was not run")
-        return services.git.run(operation, args)
+        return services().git.run(operation, args)
 
 
 def ask_person(permissions: PermissionService, ctx: Context, tool: str, action: str) -> Approval | Elicit[Approval]:

@@ -69,16 +69,23 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 
 @asynccontextmanager
 async def http_daemon(
-    root: Path, transport: str, *args: str, env: dict[str, str] | None = None, trusted: bool = True
+    root: Path,
+    transport: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    trusted: bool = True,
+    pinned: bool = True,
 ) -> AsyncIterator[str]:
-    """`loomkin-mcp --http|--sse` on a free loopback port; yields its URL; SIGTERM at the end."""
+    """`loomkin-mcp --http|--sse` on a free loopback port, started in ROOT and (when `pinned`) with `--root ROOT`;
+    yields its URL; SIGTERM at the end."""
     if trusted:
         trust_project(root)
     port = free_port()
     flag = "--sse" if transport == "sse" else "--http"
+    rooted = ["--root", str(root)] if pinned else []
     with open(root.parent / "server-stderr.log", "a") as errlog:
         process = subprocess.Popen(
-            [LOOMKIN, flag, "--port", str(port), "--root", str(root), *args],
+            [LOOMKIN, flag, "--port", str(port), *rooted, *args],
             stdout=subprocess.DEVNULL, stderr=errlog, env=os.environ | server_env(env), cwd=root,
         )  # fmt: skip
     try:

@@ -22,7 +22,6 @@ import mcp_types as types
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.shared.exceptions import MCPError
 
 from conftest import (
     GIT_IDENTITY,
@@ -493,8 +492,9 @@ async def test_client_roots_in_system_or_private_places_are_refused(place: str) 
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write, list_roots_callback=roots, read_timeout_seconds=30) as session:
             await session.initialize()
-            with pytest.raises(MCPError):
-                await session.call_tool("file_read", {"file_path": "passwd" if place == "/etc" else "version"})
+            refused = await fails(session, "file_read", file_path="passwd" if place == "/etc" else "version")
+    assert f"your editor's root {root} cannot be served because" in refused, refused
+    assert "open a project folder in the editor, or pass --root" in refused
 
 
 async def test_an_upstreams_deep_reply_fails_at_once_naming_it(project: Path) -> None:

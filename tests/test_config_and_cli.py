@@ -147,9 +147,11 @@ def test_version_help_tools_and_call(tmp_path: Path) -> None:
     assert written.returncode == 0 and (tmp_path / "new.txt").read_text() == "x"
 
 
-def test_serving_refuses_the_filesystem_root_by_default(tmp_path: Path) -> None:
+def test_serving_never_takes_the_filesystem_root_for_the_project(tmp_path: Path) -> None:
+    # Each client is served its own first root instead (test_roots); one that declares none is refused.
     done = run_cli("--stdio", cwd=Path("/"))
-    assert done.returncode == 2 and "pass --root" in done.stderr
+    assert "the current directory / is not served because it is a system directory" in done.stderr
+    assert "pass --root" in done.stderr
 
 
 def test_the_readme_config_examples_load(tmp_path: Path) -> None:

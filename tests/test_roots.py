@@ -1,8 +1,12 @@
-"""An editor that starts loomkin-mcp in / without --root (as Claude Desktop does) and declares roots gets
-its first root served; one that declares none gets the refusal as the answer to its initialize."""
+"""Which project a client is served: `--root` when given, else its first root, else (a client that declares no
+roots) the current directory; one HTTP daemon serves each session its own project; refused roots get one sentence."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -12,60 +16,97 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from conftest import LOOMKIN, ok, serve, server_env, trust_project
+from conftest import (
+    LOOMKIN,
+    _http_streams,
+    fails,
+    http_daemon,
+    ok,
+    processes,
+    serve,
+    server_env,
+    trust_project,
+    write_rules,
+)
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+PYLSP = '[lsp]\nservers = [{ name = "pylsp", command = "pylsp" }]\n'
 
 
-def started_in_slash(*args: str) -> StdioServerParameters:
-    return StdioServerParameters(command=LOOMKIN, args=["--stdio", *args], env=server_env(), cwd="/")
+def started_in(cwd: Path | str, *args: str) -> StdioServerParameters:
+    return StdioServerParameters(command=LOOMKIN, args=["--stdio", *args], env=server_env(), cwd=str(cwd))
 
 
-async def test_the_editors_first_root_is_served(project: Path, tmp_path: Path) -> None:
-    (project / "README.md").write_text("the editor's project\n")
-    other = tmp_path / "second-root"
-    other.mkdir()
-    trust_project(project)
-    logged: list[str] = []
+def make_project(path: Path, readme: str, config: str = "") -> Path:
+    path.mkdir(parents=True)
+    (path / "README.md").write_text(readme)
+    if config:
+        (path / ".loomkin.toml").write_text(config)
+    trust_project(path)
+    return path
 
-    async def roots(context: object) -> types.ListRootsResult:
-        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri()), types.Root(uri=other.as_uri())])
 
-    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
-        logged.append(str(params.data))
+def roots_of(current: list[Path]) -> object:
+    async def answer(context: object) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=path.as_uri()) for path in current])
 
-    async with stdio_client(started_in_slash()) as (read, write):
-        async with ClientSession(read, write, list_roots_callback=roots, logging_callback=on_log) as session:
+    return answer
+
+
+async def test_the_editors_first_root_is_served_wherever_it_started_us(tmp_path: Path) -> None:
+    elsewhere = make_project(tmp_path / "elsewhere", "the directory the editor started us in\n")
+    first = make_project(tmp_path / "first", "the editor's project\n")
+    second = make_project(tmp_path / "second", "its second root\n")
+    async with stdio_client(started_in(elsewhere)) as (read, write):
+        async with ClientSession(read, write, list_roots_callback=roots_of([first, second])) as session:
             result = await session.initialize()
-            assert result.server_info.name == "loomkin"
+            assert result.server_info.name == "loomkin" and "first root" in (result.instructions or "")
             assert "the editor's project" in await ok(session, "file_read", file_path="README.md")
-            assert "file_edit" in {tool.name for tool in (await session.list_tools()).tools}
-            rules = (await session.read_resource("loomkin://rules")).contents[0].text
-            assert "No LOOMKIN.md in this project" in rules
-            with anyio.fail_after(10):
-                while not any(f"serving {project}, the editor's first root of 2" in line for line in logged):
-                    await anyio.sleep(0.05)
-            # A later change of roots is answered, not ignored: one process serves one project.
+            assert "outside the project" in await fails(session, "file_read", file_path="../elsewhere/README.md")
+            listed = (await session.read_resource("loomkin://projects")).contents[0].text
+            assert f"This session is served {first}." in listed, listed
+            assert f"other roots (not served; reconnect with one first to serve it): {second}" in listed, listed
+
+
+async def test_a_change_of_roots_moves_the_next_call_to_the_new_project(tmp_path: Path) -> None:
+    first = make_project(tmp_path / "first", "first project\n")
+    second = make_project(tmp_path / "second", "second project\n")
+    current = [first]
+    async with stdio_client(started_in(tmp_path)) as (read, write):
+        async with ClientSession(read, write, list_roots_callback=roots_of(current)) as session:
+            await session.initialize()
+            assert "first project" in await ok(session, "file_read", file_path="README.md")
+            current[:] = [second]
             await session.send_roots_list_changed()
-            with anyio.fail_after(10):
-                while not any(f"keeps serving {project} until it is restarted" in line for line in logged):
+            with anyio.fail_after(20):
+                while "second project" not in await ok(session, "file_read", file_path="README.md"):
                     await anyio.sleep(0.05)
+            listed = (await session.read_resource("loomkin://projects")).contents[0].text
+            assert f"This session is served {second}." in listed
+
+
+async def test_a_client_without_roots_is_served_the_directory_it_started_us_in(tmp_path: Path) -> None:
+    here = make_project(tmp_path / "here", "the current directory\n")
+    write_rules(here, "Always answer in haiku.\n")
+    async with stdio_client(started_in(here)) as (read, write):
+        async with ClientSession(read, write) as session:
+            result = await session.initialize()
+            # Its project is known at initialize: the instructions are that project's.
+            assert "Always answer in haiku." in (result.instructions or "")
+            assert "the current directory" in await ok(session, "file_read", file_path="README.md")
 
 
 async def test_the_answer_to_initialize_is_the_same_as_a_rooted_start(project: Path) -> None:
-    async def roots(context: object) -> types.ListRootsResult:
-        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])
-
-    async with stdio_client(started_in_slash()) as (read, write):
-        async with ClientSession(read, write, list_roots_callback=roots) as session:
+    async with stdio_client(started_in("/")) as (read, write):
+        async with ClientSession(read, write, list_roots_callback=roots_of([project])) as session:
             rootless = await session.initialize()
     async with serve(project) as session:
         rooted = session.initialize_result
     assert rootless.capabilities == rooted.capabilities and rootless.protocol_version == rooted.protocol_version
 
 
-async def test_without_roots_the_refusal_is_the_answer(tmp_path: Path) -> None:
-    async with stdio_client(started_in_slash()) as (read, write):
+async def test_without_roots_in_slash_the_refusal_is_the_answer() -> None:
+    async with stdio_client(started_in("/")) as (read, write):
         async with ClientSession(read, write) as session:
             with pytest.raises(MCPError) as refused:
                 await session.initialize()
@@ -75,14 +116,71 @@ async def test_without_roots_the_refusal_is_the_answer(tmp_path: Path) -> None:
 
 async def test_root_still_wins_over_the_editors_roots(project: Path, tmp_path: Path) -> None:
     (project / "README.md").write_text("named by --root\n")
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / "README.md").write_text("the editor's root\n")
-
-    async def roots(context: object) -> types.ListRootsResult:
-        return types.ListRootsResult(roots=[types.Root(uri=elsewhere.as_uri())])
-
-    async with stdio_client(started_in_slash("--root", str(project))) as (read, write):
-        async with ClientSession(read, write, list_roots_callback=roots) as session:
+    elsewhere = make_project(tmp_path / "elsewhere", "the editor's root\n")
+    async with stdio_client(started_in("/", "--root", str(project))) as (read, write):
+        async with ClientSession(read, write, list_roots_callback=roots_of([elsewhere])) as session:
             await session.initialize()
             assert "named by --root" in await ok(session, "file_read", file_path="README.md")
+
+
+@asynccontextmanager
+async def client_of_daemon(url: str, roots: list[Path]) -> AsyncIterator[ClientSession]:
+    async with _http_streams(url) as streams:
+        async with ClientSession(streams[0], streams[1], list_roots_callback=roots_of(roots)) as session:
+            await session.initialize()
+            yield session
+
+
+async def test_one_daemon_serves_each_session_its_own_project(tmp_path: Path) -> None:
+    """Two projects, three concurrent sessions: each reads its own files only; one pylsp per project, shared by
+    the sessions of that project; one trusted project runs its shell rule while the untrusted one beside it may
+    not; /status.json lists both with their sessions."""
+    alpha = make_project(tmp_path / "alpha", "alpha's readme\n", PYLSP)
+    write_rules(alpha, "## Allowed Operations\n- Shell: `echo *`\n")
+    trust_project(alpha)
+    beta = tmp_path / "beta"
+    beta.mkdir()
+    (beta / "README.md").write_text("beta's readme\n")
+    (beta / ".loomkin.toml").write_text(PYLSP)
+    write_rules(beta, "## Allowed Operations\n- Shell: `echo *`\n")  # held back: nobody trusted beta
+    for root in (alpha, beta):
+        (root / "app.py").write_text("import os\n")
+    start = make_project(tmp_path / "start", "where the daemon started\n")
+    async with http_daemon(start, "http", pinned=False) as url:
+        async with (
+            client_of_daemon(url, [alpha]) as first,
+            client_of_daemon(url, [beta]) as second,
+            client_of_daemon(url, [alpha]) as third,
+        ):
+            assert "alpha's readme" in await ok(first, "file_read", file_path="README.md")
+            assert "beta's readme" in await ok(second, "file_read", file_path="README.md")
+            assert "alpha's readme" in await ok(third, "file_read", file_path="README.md")
+            assert "outside the project" in await fails(second, "file_read", file_path="../alpha/README.md")
+            for session in (first, second, third):
+                assert "imported but unused" in await ok(session, "lsp_diagnostics", file_path="app.py")
+            alpha_servers, beta_servers = processes("bin/pylsp", cwd=alpha), processes("bin/pylsp", cwd=beta)
+            assert len(alpha_servers) == 1 and len(beta_servers) == 1 and alpha_servers != beta_servers
+            assert "hello" in await ok(first, "shell", command="echo hello")
+            refused = await fails(second, "shell", command="echo hello")
+            assert "trust" in refused, refused
+            with urllib.request.urlopen(url.removesuffix("/mcp") + "/status.json", timeout=10) as answer:
+                status = json.loads(answer.read())
+            listed = {row["root"]: row for row in status["projects"]}
+            assert set(listed) == {str(alpha), str(beta)}
+            assert listed[str(alpha)]["sessions"] == 2 and listed[str(beta)]["sessions"] == 1
+            assert listed[str(alpha)]["trusted"] and not listed[str(beta)]["trusted"]
+            assert [server["pid"] for server in listed[str(beta)]["language_servers"]] == beta_servers
+
+
+async def test_an_idle_project_closes_its_servers_and_its_next_call_reopens_it(tmp_path: Path) -> None:
+    alpha = make_project(tmp_path / "alpha", "alpha\n", PYLSP)
+    (alpha / "app.py").write_text("import os\n")
+    async with http_daemon(alpha, "http", "--project-idle-timeout", "1", pinned=False) as url:
+        async with client_of_daemon(url, [alpha]) as session:
+            assert "imported but unused" in await ok(session, "lsp_diagnostics", file_path="app.py")
+            assert len(processes("bin/pylsp", cwd=alpha)) == 1
+            with anyio.fail_after(20):
+                while processes("bin/pylsp", cwd=alpha):
+                    await anyio.sleep(0.1)
+            assert "imported but unused" in await ok(session, "lsp_diagnostics", file_path="app.py")
+            assert len(processes("bin/pylsp", cwd=alpha)) == 1

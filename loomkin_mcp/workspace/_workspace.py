@@ -51,6 +51,13 @@ class Workspace:
         """AGENTS.md, CLAUDE.md, `.cursorrules`…: instructions for the model, never permissions."""
         return self._convention_files.current()
 
+    def close(self) -> None:
+        """Let go of the root's descriptor (the project is no longer served): a later file operation fails (EBADF)
+        rather than reach whatever would reuse the number."""
+        fd, self.root_fd = self.root_fd, -1
+        if fd >= 0:
+            os.close(fd)
+
     def resolve(self, raw: str, *, what: str = "file_path") -> Path:
         return self.guard.resolve(raw, what=what)
 
