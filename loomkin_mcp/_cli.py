@@ -283,7 +283,9 @@ def _serving(args: argparse.Namespace, idle_timeout: float | None) -> ProjectReg
     if why is not None:
         logging.getLogger("loomkin_mcp.roots").info(
             "the current directory %s is not served because %s: each client is served its editor's first root "
-            "(pass --root /path/to/project to serve one project)", cwd, why
+            "(pass --root /path/to/project to serve one project)",
+            cwd,
+            why,
         )
     start = _enabled(load_settings(cwd, config), cwd) if why is None else None
 
