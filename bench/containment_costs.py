@@ -78,7 +78,7 @@ async def interleaved_calls(tmp: Path, root: Path, calls: int, tool: str, argume
 async def language_server_starts(tmp: Path, root: Path, starts: int) -> dict:
     from loomkin_lsp_client import ServerConnection, detect_servers
     from loomkin_mcp.config import load_settings
-    from loomkin_mcp.services.sandbox import Sandbox
+    from loomkin_mcp.sandbox._service import Sandbox
     from loomkin_mcp.workspace import Workspace
 
     (root / "app.py").write_text("def main():\n    return 1\n")
@@ -124,7 +124,7 @@ async def language_server_starts(tmp: Path, root: Path, starts: int) -> dict:
 
 def file_reads(root: Path) -> dict:
     from loomkin_mcp.config import load_settings
-    from loomkin_mcp.services.files import FileService, _numbered_lines
+    from loomkin_mcp.files._service import FileService, _numbered_lines
     from loomkin_mcp.workspace import Workspace
 
     service = FileService(Workspace(root, load_settings(root)))

@@ -5,7 +5,10 @@ Measured in one run, interleaved, against:
   with one tool, and `@modelcontextprotocol/server-filesystem` (npm) for context;
 - a 4 KB file_read round trip through the Python SDK client over stdio: server-filesystem's
   `read_text_file` on the same file, and a bare `MCPServer` echoing the same 4 KB (the SDK's floor);
-  the three answers are compared before any time counts.
+  the three answers are compared before any time counts;
+- one HTTP daemon without `--root`, two projects: the first call of a session of the second project (its project
+  opened on demand: roots asked, config read, services made) against the first project's first call, in fresh
+  daemons, the order of the two projects alternating; both answers compared first.
 
 Usage: python bench/server_costs.py [--repetitions N] [--json OUT]
 """
@@ -161,12 +164,78 @@ async def file_read_round_trips(root: Path, calls: int) -> dict:
     }
 
 
+async def second_project_first_call(root: Path, repetitions: int) -> dict:
+    """ms as the client waits for each project's first file_read in one rootless daemon (session set up first)."""
+    import socket
+
+    import httpx2
+    import mcp_types as types
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    projects = [root / "alpha", root / "beta"]
+    for project in projects:
+        project.mkdir()
+        (project / "four_kb.txt").write_text(("y" * 63 + "\n") * 64)
+    first: list[float] = []
+    second: list[float] = []
+    for repetition in range(repetitions):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        daemon = subprocess.Popen(
+            [str(BIN / "loomkin-mcp"), "--http", "--port", str(port)], cwd=root,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            for _ in range(300):
+                with socket.socket() as attempt:
+                    if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.05)
+            order = projects if repetition % 2 == 0 else projects[::-1]
+            answers = []
+            for index, project in enumerate(order):
+
+                async def roots(context: object, project: Path = project) -> types.ListRootsResult:
+                    return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])
+
+                async with (
+                    httpx2.AsyncClient(timeout=60) as http,
+                    streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http) as streams,
+                    ClientSession(streams[0], streams[1], list_roots_callback=roots) as session,
+                ):
+                    await session.initialize()
+                    started = time.perf_counter()
+                    result = await session.call_tool("file_read", {"file_path": "four_kb.txt"})
+                    (first if index == 0 else second).append((time.perf_counter() - started) * 1000)
+                    answers.append(result.content[0].text)  # type: ignore[union-attr]
+            same_or_exit("a project's first file_read", answers[1], answers[0])
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=30)
+    ratio = statistics.median(second) / statistics.median(first)
+    return {
+        "measure": "a second project's first call, one daemon without --root (file_read 4 KB)",
+        "ours_ms": summary(second),
+        "reference": "the same daemon's first project's first call",
+        "reference_ms": summary(first),
+        "ratio": round(ratio, 2),
+        "target": "≤ 1.0× the first project's",
+        "met": ratio <= 1.0,
+        "load": load(),
+    }
+
+
 def run(repetitions: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "stdlib"
         copy_corpus(root)
         rows = startup_and_idle_memory(root, repetitions)
         rows.append(anyio.run(file_read_round_trips, root, 10 * repetitions))
+        projects = Path(tmp) / "projects"
+        projects.mkdir()
+        rows.append(anyio.run(second_project_first_call, projects, max(repetitions // 3, 4)))
     return {"rows": rows}
 
 

@@ -49,7 +49,7 @@ WITH_PYRIGHT = (
 HTTPX_BUNDLE = HERE.parent.parent / "shared" / "corpora" / "httpx.bundle"
 # (file, name path) to find and list the references of, per project.
 PYRIGHT_TARGETS = {"httpx": ("httpx/_client.py", "Client/send"),
-                   "loomkin-mcp": ("loomkin_mcp/services/_lsp_session.py", "LspSession/request")}  # fmt: skip
+                   "loomkin-mcp": ("loomkin_mcp/lsp/_session.py", "LspSession/request")}  # fmt: skip
 SERENA_ARGS = ["start-mcp-server", "--context", "ide", "--agent-interface", "tools", "--transport", "stdio",
                "--enable-web-dashboard", "false", "--enable-gui-log-window", "false"]  # fmt: skip
 

@@ -20,7 +20,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # The server pulls in the MCP SDK (~0.7 s); import it only when asked for.
     if name == "build_server":
-        from ._server import build_server
+        from .server._server import build_server
 
         return build_server
     raise AttributeError(f"module 'loomkin_mcp' has no attribute {name!r}")

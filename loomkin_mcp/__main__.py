@@ -2,7 +2,7 @@
 
 import sys
 
-from ._cli import main
+from .cli._main import main
 
 # (The guard: the repo map's worker processes import this module again, and must not start a server.)
 if __name__ == "__main__":

@@ -387,7 +387,7 @@ async def test_planted_huge_titles_are_cut_on_read(project: Path) -> None:
 
 
 async def test_the_status_page_for_an_untrusted_project_shows_no_secret_and_bounds_its_feeds(project: Path) -> None:
-    from loomkin_mcp._http import MAX_STATUS_STREAMS
+    from loomkin_mcp.transports._http import MAX_STATUS_STREAMS
 
     (project / ".loomkin.toml").write_text(
         "[mcp]\nservers = [\n"

@@ -15,7 +15,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from loomkin_mcp._editors import (
+from loomkin_mcp.cli._editors import (
     COMMAND_PLACEHOLDER,
     EDITORS,
     ROOT_PLACEHOLDER,

@@ -161,8 +161,8 @@ async def test_with_a_token_the_page_asks_for_it_and_keeps_it_out_of_reach(proje
 
 async def test_a_thousand_nodes_and_two_hundred_diagnostics_still_draw(project: Path, tmp_path: Path) -> None:
     from loomkin_mcp.config import load_settings
-    from loomkin_mcp.services.decisions import DecisionService
-    from loomkin_mcp.services.sandbox import Sandbox
+    from loomkin_mcp.decisions._service import DecisionService
+    from loomkin_mcp.sandbox._service import Sandbox
     from loomkin_mcp.workspace import Workspace
 
     workspace = Workspace(project, load_settings(project))

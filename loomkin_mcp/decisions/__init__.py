@@ -1,7 +1,35 @@
 """Loomkin's decision graph: goals, options, decisions, actions and outcomes, with why they connect."""
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from . import _render as render
 from ._schema import EDGE_TYPES, NODE_TYPES, STATUSES
 from ._store import DecisionStore, Edge, Node, StoreError
 
-__all__ = ["EDGE_TYPES", "NODE_TYPES", "STATUSES", "DecisionStore", "Edge", "Node", "StoreError", "render"]
+if TYPE_CHECKING:
+    from ._service import DecisionService, ExportFormat, QueryType
+
+# The service (which reaches git and the sandbox) loads on first use: the store's users do not pay for it.
+_LAZY = {"DecisionService": "._service", "ExportFormat": "._service", "QueryType": "._service"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "EDGE_TYPES",
+    "NODE_TYPES",
+    "STATUSES",
+    "DecisionService",
+    "DecisionStore",
+    "Edge",
+    "ExportFormat",
+    "Node",
+    "QueryType",
+    "StoreError",
+    "render",
+]

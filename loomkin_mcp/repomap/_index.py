@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._fs import OwnFileRefused, atomic_write, open_file_beneath, open_root, read_own_file
-from ._languages import grammar_for
+from ..syntax import grammar_for
 from ._tags import FileTags, extract
 
 logger = logging.getLogger("loomkin_mcp.repomap")

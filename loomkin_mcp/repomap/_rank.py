@@ -22,7 +22,7 @@ from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING
 
-from ._languages import grammar_for
+from ..syntax import grammar_for
 from ._tags import FileTags
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from sys import intern
 
 from tree_sitter import Node, QueryCursor
 
-from ._languages import Grammar, grammar_for, parser_and_query
+from ..syntax import Grammar, grammar_for, parser_and_query
 
 
 @dataclass

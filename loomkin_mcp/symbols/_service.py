@@ -26,12 +26,12 @@ from .._errors import ToolInputError
 from ._model import NamePath, Symbol
 
 if TYPE_CHECKING:
-    from ..repomap._languages import Grammar
+    from ..files._service import FileService
+    from ..lsp._service import LspService
+    from ..repomap._service import RepoMapService
     from ..repomap._tags import FileTags
-    from ..services.files import FileService
-    from ..services.lsp import LspService
-    from ..services.repomap import RepoMapService
-    from ..services.search import SearchService
+    from ..search._service import SearchService
+    from ..syntax import Grammar
     from ..workspace import Workspace
 
 EditMode = Literal["replace_body", "insert_before", "insert_after"]
@@ -401,13 +401,13 @@ def _parsed(path: Path, relative: str, text: str) -> FileSymbols:
 
 
 def _first_error_line(relative: str, text: str) -> int | None:
-    from ..repomap._languages import first_error_line
+    from ..syntax import first_error_line
 
     return first_error_line(relative, text)
 
 
 def _grammar_for(relative: str) -> Grammar | None:
-    from ..repomap._languages import grammar_for
+    from ..syntax import grammar_for
 
     return grammar_for(relative)
 

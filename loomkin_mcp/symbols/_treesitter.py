@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tree_sitter import Node, QueryCursor
 
-from ..repomap._languages import grammar_for, parser_and_query
+from ..syntax import grammar_for, parser_and_query
 from ._model import Symbol, group_clauses, nest
 
 # A tag query may capture only the declarator of a C or C++ function: its definition is the node above.

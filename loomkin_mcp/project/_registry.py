@@ -1,0 +1,233 @@
+"""Projects: one root with its trust, rules and path guard (the Workspace) and everything that serves it — files,
+search, shell, git, language servers, repo index, decision store and upstream MCP servers.
+
+A project is made on demand and kept in a ProjectRegistry keyed by its resolved root, so every session serving the
+same root shares one set of language servers, one index and one store, while other roots get their own. Nothing
+here knows about MCP sessions: the server decides which root a session is served (`--root`, the client's roots, or
+the current directory) and asks the registry for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from .._errors import ConfigError, LoomkinError, one_line
+from ..upstream import UpstreamPool
+from ..workspace import Workspace, refused_root
+from ._services import Services
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+logger = logging.getLogger("loomkin_mcp.project")
+
+# How often new commits are looked for, to log them in the decision graph.
+COMMIT_SCAN_SECONDS = 2.0
+# How long closing a project may take: language servers get `shutdown`, `exit`, then a kill.
+SHUTDOWN_SECONDS = 6
+# How often idle projects are looked for, at most (an idle timeout shorter than this is checked as often as it).
+REAP_SECONDS = 30.0
+
+
+class Project:
+    """One served root and its services; `run` keeps its upstreams connected and its commits logged until closed."""
+
+    def __init__(self, workspace: Workspace, reserved_names: set[str]) -> None:
+        self.workspace = workspace
+        self.services = Services.for_workspace(workspace)
+        self.upstreams = UpstreamPool(workspace.config.mcp, workspace.root)
+        # Loomkin's own tool and prompt names, which no upstream may take.
+        self.upstreams.reserve(reserved_names)
+        self.last_used = time.monotonic()
+        self._requests = 0
+        self.closed = False
+        self._stopped = False
+        self._scope: anyio.CancelScope | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.workspace.root
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around a request: the project is not idle while one is in flight, nor for its idle timeout after."""
+        self._requests += 1
+        try:
+            yield
+        finally:
+            self._requests -= 1
+            self.touch()
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since its last request ended; 0 while one is in flight."""
+        return 0.0 if self._requests else now - self.last_used
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Connect its upstreams (in the background: a slow one never delays a call) and watch its commits,
+        until `close`; what the tools started is stopped on the way out."""
+        try:
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self.upstreams.run)
+                    group.start_soon(watch_commits, self.services)
+                    task_status.started()
+        finally:
+            await self.stop()
+
+    def close(self) -> None:
+        """End `run`, which then stops what the project's tools started."""
+        self.closed = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def stop(self) -> None:
+        """Stop the project's commands and language servers and close its store (once; shielded, so a cancelled
+        daemon still stops what it started)."""
+        if self._stopped:
+            return
+        self._stopped = self.closed = True
+        self.services.shell.stop_all()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
+            await self.services.lsp.shutdown()
+            await self.services.repomap.shutdown()
+            self.services.decisions.close()
+        self.workspace.close()
+
+
+class ProjectRegistry:
+    """The projects a process serves, keyed by resolved root, each made on first use.
+
+    `pinned` (`--root`) is the only project when given. `fallback` is the current directory, served to a client that
+    declares no roots (None when it may not be served). `idle_timeout`: a project no session has used for this long
+    closes its servers (reopened by its next call); None keeps every project open (a stdio session's).
+    """
+
+    def __init__(
+        self,
+        settings_for: Callable[[Path], Settings],
+        *,
+        pinned: Path | None = None,
+        fallback: Path | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        self.pinned = pinned
+        self.fallback = fallback
+        self._settings_for = settings_for
+        self._idle_timeout = idle_timeout
+        self._projects: dict[Path, Project] = {}
+        self._group: anyio.abc.TaskGroup | None = None
+        self._reserved_names: set[str] = set()
+        self._opened: list[Callable[[Project], None]] = []
+
+    def reserve(self, names: set[str]) -> None:
+        """Loomkin's own tool and prompt names, kept from every project's upstreams."""
+        self._reserved_names = set(names)
+
+    def on_open(self, listener: Callable[[Project], None]) -> None:
+        """Call `listener` with each project as it is made (to route its change notices to clients)."""
+        self._opened.append(listener)
+
+    def projects(self) -> list[Project]:
+        """The open projects, the most recently used first."""
+        return sorted(self._projects.values(), key=lambda project: -project.last_used)
+
+    def find(self, root: Path) -> Project | None:
+        project = self._projects.get(Path(os.path.realpath(root)))
+        return project if project is not None and not project.closed else None
+
+    def default_root(self) -> Path | None:
+        """The root served where no client says otherwise: `--root`, else the current directory when allowed."""
+        return self.pinned or self.fallback
+
+    def project(self, root: Path) -> Project:
+        """The open project at `root`, made (and started, when the registry runs) if needed.
+
+        Raises ConfigError for a root that may not be served, or whose config cannot be read.
+        """
+        real = Path(os.path.realpath(root))
+        found = self._projects.get(real)
+        if found is not None and not found.closed:
+            found.touch()
+            return found
+        if real != self.pinned and (why := refused_root(real)) is not None:
+            raise ConfigError(f"{one_line(str(root))} cannot be served as a project because {why}; open a project "
+                              "folder in the editor, or pass --root /path/to/project.")  # fmt: skip
+        project = Project(Workspace(real, self._settings_for(real)), self._reserved_names)
+        self._projects[real] = project
+        logger.info("serving %s", real)
+        if notice := project.workspace.trust.notice():
+            logger.warning("%s", notice)
+        for listener in self._opened:
+            listener(project)
+        if self._group is not None:
+            self._group.start_soon(self._run_project, project)
+        return project
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run every project's background work, close idle ones, and close them all when cancelled."""
+        try:
+            async with anyio.create_task_group() as group:
+                self._group = group
+                for project in list(self._projects.values()):
+                    group.start_soon(self._run_project, project)
+                if self._idle_timeout is not None:
+                    group.start_soon(self._close_idle, self._idle_timeout)
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            self._group = None
+            for project in list(self._projects.values()):
+                project.close()
+
+    async def _run_project(self, project: Project) -> None:
+        try:
+            await project.run()
+        except LoomkinError as exc:
+            logger.warning("%s: %s", project.root, exc)
+        finally:
+            if self._projects.get(project.root) is project:
+                del self._projects[project.root]
+
+    async def _close_idle(self, timeout: float) -> None:
+        while True:
+            await anyio.sleep(min(REAP_SECONDS, timeout))
+            now = time.monotonic()
+            for project in list(self._projects.values()):
+                if project.root != self.pinned and project.idle_for(now) >= timeout:
+                    logger.info("closing %s: no session has used it for %.0f s", project.root, timeout)
+                    project.close()
+
+    async def close_all(self) -> None:
+        """Close every project now (for a registry that never ran: the CLI's one-shot commands)."""
+        for project in list(self._projects.values()):
+            project.close()
+            await project.stop()
+        self._projects.clear()
+
+
+async def watch_commits(services: Services) -> None:
+    """Log new commits (made by anyone) while serving; one failed look is retried at the next."""
+    decisions = services.decisions
+    config = services.workspace.config.decisions
+    if not (config.enabled and config.auto_log_commits and (services.workspace.root / ".git").exists()):
+        return
+    while True:
+        try:
+            await anyio.to_thread.run_sync(decisions.scan_commits)
+        except LoomkinError as exc:
+            logger.warning("auto_log_commits: %s", exc)
+            return
+        await anyio.sleep(COMMIT_SCAN_SECONDS)

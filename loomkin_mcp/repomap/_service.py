@@ -1,0 +1,362 @@
+"""The repo map service: build on first use (in a worker thread), keep fresh, rank for the caller.
+
+The index lives in memory, with its tags cached in `.loomkin/repomap/` so a restart is warm.
+With `[repo].watch_enabled` a watchfiles task updates it file by file, tells subscribers of
+`loomkin://repo-map`, and tells the language servers what changed on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+import subprocess
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .._errors import ToolInputError
+from .._fs import open_file_beneath
+from ..git._service import run_git
+from ..lsp._service import LspService
+from ..sandbox._service import Sandbox
+from ..search._service import SearchService
+from ..workspace import Workspace
+
+if TYPE_CHECKING:
+    from . import FileTags, RankEngine, RepoIndex, SourceLines
+
+logger = logging.getLogger("loomkin_mcp.repomap")
+
+CACHE_FILE = Path("repomap") / "tags.json"  # under the workspace's state dir
+RECENT_FILES = 20
+RENDERED_MAPS_KEPT = 16
+FILE_LINES_KEPT = 256
+# A file's lines shown in the map, or read for its exports, come from its first megabytes only.
+MAX_SOURCE_BYTES = 4 * 1024 * 1024
+# How much of the last map the status page shows.
+STATUS_MAP_LINES = 25
+# The history read for files changed with the focus files, and how long it is reused.
+HISTORY_COMMITS = 500
+HISTORY_FRESH_SECONDS = 30.0
+# Focus weight in the personalisation; the files changed with them draw half as much, together.
+FOCUS_WEIGHT = 10.0
+CO_CHANGED_SHARE = 0.5
+ProgressReport = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class RepoMapService:
+    def __init__(self, workspace: Workspace, search: SearchService, lsp: LspService, sandbox: Sandbox) -> None:
+        self._ws = workspace
+        self._search = search
+        self._lsp = lsp
+        self._sandbox = sandbox
+        self._history: tuple[float, list[list[str]]] | None = None
+        """(when read, each recent commit's files): which files change together."""
+        self._index: RepoIndex | None = None
+        self._building = anyio.Lock()
+        self._recent: deque[str] = deque(maxlen=RECENT_FILES)
+        self._listeners: list[Callable[[], None]] = []
+        self._watcher: asyncio.Task[None] | None = None
+        self._stop_watching = anyio.Event()
+        self._engine: RankEngine | None = None
+        """The reference graph between maps: after a change only the touched edges are rebuilt."""
+        self._trimmed_generation = -1
+        """The index generation after whose first ranking freed memory was last handed back."""
+        self._language_counts: tuple[tuple[object, ...], dict[str, int]] | None = None
+        self._rendered: OrderedDict[tuple[object, ...], str] = OrderedDict()
+        """Maps already rendered, by index generation and request: an unchanged repeated call costs a lookup."""
+        self._file_lines: dict[str, tuple[tuple[int, int], SourceLines]] = {}
+        self._public_surface: tuple[int, Mapping[str, frozenset[str]]] | None = None
+        """Lines of the files maps show, by (mtime, size)."""
+        self.last_map: str | None = None
+        """The last map rendered (the status page shows its top)."""
+        self.last_change_at: float | None = None
+        """When the watcher last applied a change (monotonic), for tests and benchmarks."""
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def note(self, path: Path) -> None:
+        """A file the model read or edited: the map leans towards it."""
+        relative = self._ws.relative(path)
+        with contextlib.suppress(ValueError):
+            self._recent.remove(relative)
+        self._recent.append(relative)
+
+    # -- building and watching ------------------------------------------------------------
+
+    async def index(self, progress: ProgressReport | None = None) -> RepoIndex:
+        async with self._building:
+            if self._index is not None:
+                return self._index
+            from . import RepoIndex
+
+            cache = self._ws.state_file(*CACHE_FILE.parts)
+            index = RepoIndex(self._ws.root, cache, self._search.list_source_files)
+            reporter = _thread_progress(progress) if progress else None
+            started = time.monotonic()
+            stats = await anyio.to_thread.run_sync(index.build, reporter)
+            logger.info(
+                "repo map: %d files indexed in %.1f s (%d parsed, %d from cache)",
+                stats.files, time.monotonic() - started, stats.parsed, stats.from_cache,
+            )  # fmt: skip
+            self._index = index
+            if self._ws.config.repo.watch_enabled and self._watcher is None:
+                self._watcher = asyncio.ensure_future(self._watch())
+            return index
+
+    async def _watch(self) -> None:
+        import watchfiles
+
+        assert self._index is not None
+        index = self._index
+        root = self._ws.root
+        try:
+            async for changes in watchfiles.awatch(root, stop_event=self._stop_watching, debounce=10, step=5):
+                names = {}
+                for change, raw in changes:
+                    path = Path(raw)
+                    if not path.is_relative_to(root):
+                        continue
+                    relative = path.relative_to(root).as_posix()
+                    if relative.startswith((".git/", ".loomkin/")) or self._ws.ignore.is_ignored(relative, False):
+                        continue
+                    names[relative] = change
+                if not names:
+                    continue
+                changed = await anyio.to_thread.run_sync(index.update, list(names))
+                self.last_change_at = time.monotonic()
+                self._lsp.files_changed([(root / name, change.name.lower()) for name, change in names.items()])
+                if changed:
+                    for listener in self._listeners:
+                        listener()
+        except Exception:  # noqa: BLE001 - a dead watcher leaves a map that refreshes on demand
+            logger.warning("the repo map stopped watching files; it refreshes on each request instead", exc_info=True)
+            self._watcher = None
+
+    async def refresh_if_not_watching(self, index: RepoIndex) -> None:
+        if self._watcher is None:
+            await anyio.to_thread.run_sync(index.update, list(self._search.list_source_files()) + list(index.tags))
+
+    async def shutdown(self) -> None:
+        self._stop_watching.set()
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._watcher), 2)
+            self._watcher.cancel()
+        if self._index is not None:
+            await anyio.to_thread.run_sync(self._index.save)
+
+    def summary(self) -> dict[str, object]:
+        """For the status page: what is indexed (nothing is built for it)."""
+        index = self._index
+        if index is None:
+            return {"indexed": False, "files": 0, "languages": {}, "watching": False}
+        languages = self._languages(index)
+        last = None if self.last_change_at is None else round(time.monotonic() - self.last_change_at, 1)
+        watching = self._watcher is not None
+        top = self.last_map.splitlines()[:STATUS_MAP_LINES] if self.last_map else []
+        return {"indexed": True, "files": len(index.tags), "languages": languages, "watching": watching,
+                "seconds_since_last_change": last, "top": top}  # fmt: skip
+
+    def _languages(self, index: RepoIndex) -> dict[str, int]:
+        """Files per language, counted again only when the index changed (the status page asks 4 times a second)."""
+        stamp = (id(index), len(index.tags), self.last_change_at)
+        if self._language_counts is None or self._language_counts[0] != stamp:
+            from . import grammar_for
+
+            counts: dict[str, int] = {}
+            for name in index.tags:
+                grammar = grammar_for(name)
+                if grammar is not None:
+                    counts[grammar.name] = counts.get(grammar.name, 0) + 1
+            self._language_counts = (stamp, counts)
+        return self._language_counts[1]
+
+    # -- the map --------------------------------------------------------------------------
+
+    async def render(
+        self,
+        focus_files: list[str] | None = None,
+        identifiers: list[str] | None = None,
+        max_tokens: int | None = None,
+        progress: ProgressReport | None = None,
+    ) -> str:
+        from . import RankEngine, estimate_tokens, release_freed_memory, render, render_limit
+
+        budget = max_tokens if max_tokens is not None else self._ws.config.context.max_repo_map_tokens
+        focus = [self._ws.relative(self._ws.resolve(path, what="focus_files entry")) for path in focus_files or []]
+        index = await self.index(progress)
+        await self.refresh_if_not_watching(index)
+        focused = frozenset(path for path in focus if path in index.tags)
+        personal = self._personalization(focus)
+        if focused:
+            from . import co_changed
+
+            commits = await anyio.to_thread.run_sync(self._recent_commits)
+            together = co_changed(commits, focused, index.tags)
+            total = sum(together.values())
+            for path, weight in together.items():
+                share = weight / total * CO_CHANGED_SHARE * FOCUS_WEIGHT * len(focused)
+                personal[path] = personal.get(path, 0.0) + share
+        mentioned = frozenset(identifiers or [])
+
+        key = (index.generation, tuple(sorted(personal.items())), mentioned, budget)
+        cached = self._rendered.get(key)
+        if cached is not None:
+            self._rendered.move_to_end(key)
+            self.last_map = cached
+            return cached
+        engine = self._engine = self._engine or RankEngine()
+
+        def header(used: int) -> str:
+            return (
+                f"Repo map: {len(index.tags)} files, ~{used} of {budget} tokens (chars / 4); name paths "
+                "(`Class/method`) read and edit definitions with the symbol_* tools."
+            )
+
+        # The model has the focus files whole: a line each says so, and the budget goes to other files.
+        focus_lines = "".join(
+            f"{path}: in focus, {_definitions(index.tags[path])} not repeated\n" for path in sorted(focused)
+        )
+        # The budget covers all that is returned: the header, at its widest, comes off the map's share.
+        map_budget = max(budget - estimate_tokens(header(budget) + "\n" + focus_lines), 1)
+
+        def build() -> str:
+            # With no focus and no names asked for, the map leads with what the project offers its users (the
+            # files read lately still weigh in the rest).
+            public = self._public(index) if not focus and not mentioned else None
+            ranked = engine.rank(index.tags, personal, mentioned, render_limit(map_budget), focused, public)
+            if self._trimmed_generation != index.generation:
+                # Indexing and a first ranking drop tens of MB of short-lived objects; ~1 ms to hand them back.
+                self._trimmed_generation = index.generation
+                release_freed_memory()
+            return render(ranked, map_budget, self._source, lambda path: _definition_lines(index.tags.get(path)))
+
+        text = await anyio.to_thread.run_sync(build)
+        if not text and not focus_lines:
+            return f"The repo map is empty: no source files in a language it reads ({len(index.tags)} indexed)."
+        whole = f"{header(budget)}\n{focus_lines}{text}"
+        self.last_map = self._rendered[key] = f"{header(estimate_tokens(whole))}\n{focus_lines}{text}"
+        if len(self._rendered) > RENDERED_MAPS_KEPT:
+            self._rendered.popitem(last=False)
+        return self.last_map
+
+    def _recent_commits(self) -> list[list[str]]:
+        """The files of the project's recent commits (none outside git), read again after HISTORY_FRESH_SECONDS.
+
+        git runs as the git tool runs it: no program the repository names, sandboxed where trusted to."""
+        from . import commits_of_log
+
+        now = time.monotonic()
+        if self._history is not None and now - self._history[0] < HISTORY_FRESH_SECONDS:
+            return self._history[1]
+        args = [
+            "log",
+            "--no-merges",
+            "--no-renames",
+            "--relative",
+            f"-n{HISTORY_COMMITS}",
+            "--format=%x00",
+            "--name-only",
+        ]
+        try:
+            done = run_git(self._ws, args, 10, self._sandbox)
+            log = done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else ""
+        except (OSError, subprocess.TimeoutExpired, ToolInputError):
+            log = ""
+        self._history = (now, commits_of_log(log))
+        return self._history[1]
+
+    def _personalization(self, focus: list[str]) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        for path in focus:
+            weights[path] = weights.get(path, 0.0) + FOCUS_WEIGHT
+        for path in self._recent:
+            weights[path] = weights.get(path, 0.0) + 3.0
+        for path in self._lsp.files_with_diagnostics():
+            weights[path] = weights.get(path, 0.0) + 2.0
+        return weights
+
+    def _source(self, relative: str) -> SourceLines:
+        """A file's lines for rendering (and the blocks they open), read again only when it changed (a render
+        shows lines of a few dozen)."""
+        from . import SourceLines
+
+        cached = self._file_lines.get(relative)
+        read = self._read(relative, MAX_SOURCE_BYTES, unless=cached[0] if cached is not None else None)
+        if read is None:
+            return SourceLines([])
+        stamp, text = read
+        if text is None:
+            assert cached is not None
+            return cached[1]
+        source = SourceLines(text.split("\n"))
+        self._file_lines[relative] = (stamp, source)
+        if len(self._file_lines) > FILE_LINES_KEPT:
+            del self._file_lines[next(iter(self._file_lines))]
+        return source
+
+    def _read(
+        self, relative: str, limit: int, unless: tuple[int, int] | None = None
+    ) -> tuple[tuple[int, int], str | None] | None:
+        """((mtime_ns, size), text) of a project file opened beneath the root by descriptor (never through a
+        link), at most `limit` bytes — the text None when the stamp is `unless` (what the caller holds is
+        current); None when the file cannot be read."""
+        try:
+            fd = open_file_beneath(self._ws.root_fd, tuple(relative.split("/")), os.O_RDONLY)
+        except (OSError, ValueError):
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return None
+            stamp = (info.st_mtime_ns, info.st_size)
+            if stamp == unless:
+                return stamp, None
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                data = handle.read(limit)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return stamp, data.decode("utf-8", errors="replace")
+
+    def _public(self, index: RepoIndex) -> Mapping[str, frozenset[str]]:
+        """The project's public surface (repomap._public), worked out once per index generation."""
+        from . import public_surface
+
+        if self._public_surface is None or self._public_surface[0] != index.generation:
+
+            def read(relative: str) -> str:
+                found = self._read(relative, MAX_SOURCE_BYTES)
+                return (found[1] or "") if found is not None else ""
+
+            self._public_surface = (index.generation, public_surface(index.tags, read))
+        return self._public_surface[1]
+
+
+def _definition_lines(tags: FileTags | None) -> frozenset[int]:
+    return frozenset(line for _, line, _ in tags.definitions) if tags is not None else frozenset()
+
+
+def _definitions(tags: FileTags) -> str:
+    count = len(tags.definitions)
+    return "1 definition" if count == 1 else f"{count} definitions"
+
+
+def _thread_progress(report: ProgressReport) -> Callable[[int, int], None]:
+    """A progress callback for the indexing thread that reports on the event loop."""
+
+    def progress(done: int, total: int) -> None:
+        with contextlib.suppress(Exception):
+            anyio.from_thread.run(report, float(done), float(total), f"indexed {done} of {total} files")
+
+    return progress

@@ -1,0 +1,189 @@
+"""What the server is doing, for people and scripts: `/health`, `/status.json` and `loomkin-mcp status`.
+
+Read-only: a snapshot starts nothing (no language server, no index, no store is opened for it),
+and shows no secret — tool arguments are shortened, file contents never shown, credentials masked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from .._errors import counted
+from .._redact import redacted
+from .._version import __version__
+from ._subscriptions import client_of
+
+if TYPE_CHECKING:
+    from ..project._registry import Project
+    from ..project._services import Services
+    from ._server import LoomkinServer
+
+# The status page lists each open file's first diagnostics, worst first (the counts cover them all).
+MESSAGES_PER_FILE = 25
+# A live daemon's /status.json is read up to this size (the page's own feed caps what it holds).
+MAX_LIVE_STATUS_BYTES = 16 * 1024 * 1024
+
+
+def health(started: float) -> dict[str, Any]:
+    return {"status": "ok", "version": __version__, "uptime_s": round(time.monotonic() - started, 1)}
+
+
+def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
+    """Everything the status page shows: every open project in brief, and the most recently used one in full
+    (the default one before any client came; none for a daemon whose clients have not opened one yet).
+    `open_store` for a person's `loomkin-mcp status` in a terminal."""
+    projects = server.projects.projects()
+    shown = projects[0] if projects else _default(server)
+    sessions = [(session, since) for session, since in reversed(server.notifier.clients())]
+    state: dict[str, Any] = {
+        **health(server.started),
+        "projects": [_brief(server, project, sessions) for project in projects],
+        "sessions": [_session(server, session, since) for session, since in sessions],
+        "tool_calls": server.calls.recent(),
+    }
+    if shown is None:
+        return redacted({**state, "project": None, "language_servers": [], "upstreams": [],
+                         "diagnostics": {"total": 0, "files": {}, "messages": {}},
+                         "repo_map": {"indexed": False}, "decisions": {"open": False}})  # fmt: skip
+    services, workspace = shown.services, shown.workspace
+    rules = workspace.rules
+    held = workspace.trust.held_back()
+    return redacted(
+        {
+            **state,
+            "project": {
+                "root": str(workspace.root),
+                "config": str(workspace.settings.path) if workspace.settings.path else None,
+                "trusted": not held,
+                "held_back": [grant.text for grant in held],
+                "rules": {
+                    "file": rules.path.name if rules.path else None,
+                    "rules": list(rules.rules),
+                    "shell_allowed": [] if held else list(rules.shell_allowed),
+                    "shell_denied": list(rules.shell_denied),
+                    "write_allowed": list(rules.write_allowed),
+                    "write_denied": list(rules.write_denied),
+                },
+            },
+            "language_servers": [dataclasses.asdict(row) for row in services.lsp.status()],
+            "upstreams": [dataclasses.asdict(row) for row in shown.upstreams.status()],
+            "diagnostics": _diagnostics(services),
+            "repo_map": services.repomap.summary(),
+            "decisions": services.decisions.summary(open_store),
+        }
+    )
+
+
+def _default(server: LoomkinServer) -> Project | None:
+    from .._errors import LoomkinError
+
+    try:
+        return server.project()
+    except LoomkinError:
+        return None
+
+
+def _brief(server: LoomkinServer, project: Project, sessions: list[tuple[Any, float]]) -> dict[str, Any]:
+    root_of = server.session_projects.root_of
+    return {
+        "root": str(project.root),
+        "trusted": not project.workspace.trust.held_back(),
+        "sessions": sum(1 for session, _ in sessions if root_of(client_of(session)) == project.root),
+        "language_servers": [
+            {"name": row.name, "state": row.state, "pid": row.pid} for row in project.services.lsp.status()
+        ],
+        "idle_s": round(project.idle_for(time.monotonic()), 1),
+    }
+
+
+def page_state(server: LoomkinServer) -> dict[str, Any]:
+    """What the status page draws: the snapshot (less the clocks, so an unchanged state is not resent) and
+    the decision graph laid out."""
+    state = snapshot(server)
+    del state["uptime_s"]
+    for project in state["projects"]:
+        del project["idle_s"]
+    shown = server.projects.projects()[:1] or [p for p in [_default(server)] if p is not None]
+    state["graph"] = shown[0].services.decisions.picture() if shown else None
+    return state
+
+
+def _session(server: LoomkinServer, session: Any, since: float) -> dict[str, Any]:
+    params = getattr(session, "client_params", None)
+    info = getattr(params, "client_info", None)
+    root = server.session_projects.root_of(client_of(session))
+    return {
+        "client": getattr(info, "name", None),
+        "client_version": getattr(info, "version", None),
+        "protocol_version": getattr(params, "protocol_version", None),
+        "project": str(root) if root is not None else None,
+        "since": round(since, 3),
+    }
+
+
+def _diagnostics(services: Services) -> dict[str, Any]:
+    files, messages = services.lsp.diagnostic_summary(MESSAGES_PER_FILE)
+    return {"total": sum(sum(counts.values()) for counts in files.values()), "files": files, "messages": messages}
+
+
+def live_status(url: str, token: str | None) -> tuple[dict[str, Any] | None, str]:
+    """(`/status.json` of the daemon at `url`, or None and why not, as the end of a sentence)."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/status.json", headers=headers), timeout=5) as got:
+            data = json.loads(got.read(MAX_LIVE_STATUS_BYTES))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            return None, "asks for its token (set LOOMKIN_TOKEN to it)"
+        return None, f"answered {exc.code}"
+    except (OSError, ValueError):
+        return None, "does not answer"
+    return (data, "") if isinstance(data, dict) and "project" in data else (None, "answered something else")
+
+
+def render_text(status: dict[str, Any]) -> str:
+    """The snapshot for a terminal (`loomkin-mcp status`)."""
+    project = status["project"]
+    lines = [f"loomkin-mcp {status['version']}" + (f" for {project['root']}" if project else "")]
+    if len(status.get("projects", [])) > 1 or project is None:
+        lines.append(
+            "Open projects:" if status.get("projects") else "Open projects: none yet (no client has opened one)"
+        )
+        for row in status.get("projects", []):
+            servers = ", ".join(f"{server['name']} {server['state']}" for server in row["language_servers"]) or "none"
+            trust = "trusted" if row["trusted"] else "restricted"
+            lines.append(
+                f"  {row['root']}: {trust}, {counted(row['sessions'], 'session')}, language servers: {servers}"
+            )
+    if project is None:
+        return "\n".join(lines)
+    rules = project["rules"]
+    trust = "trusted" if project["trusted"] else f"{counted(len(project['held_back']), 'item')} held back until trusted"
+    lines += [
+        f"  config: {project['config'] or 'none (the defaults serve)'}",
+        f"  trust: {trust}",
+        f"  LOOMKIN.md: {rules['file'] or 'none'}, {counted(len(rules['rules']), 'rule')}, "
+        f"shell: {', '.join(rules['shell_allowed']) or 'off'}",
+        "Language servers:",
+    ]
+    for row in status["language_servers"] or [None]:
+        lines.append("  none" if row is None else _row(row["name"], row["state"], row["pid"], row["last_error"]))
+    lines.append("Upstream MCP servers:")
+    for row in status["upstreams"] or [None]:
+        lines.append("  none" if row is None else _row(row["name"], f"{row['state']}, {row['tools']} tools", None,
+                                                      row["last_error"]))  # fmt: skip
+    repo, decisions = status["repo_map"], status["decisions"]
+    lines.append("Repo map: " + (f"{repo['files']} files indexed" if repo["indexed"] else "not built yet"))
+    graph = f"{decisions['nodes']} nodes ({decisions['store']})" if decisions.get("open") else None
+    lines.append("Decision graph: " + (graph or decisions.get("error") or "not opened yet"))
+    return "\n".join(lines)
+
+
+def _row(name: str, state: str, pid: int | None, error: str | None) -> str:
+    return f"  {name}: {state}" + (f" (pid {pid})" if pid else "") + (f"; last error: {error}" if error else "")
