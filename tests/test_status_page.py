@@ -210,3 +210,32 @@ async def test_a_stdio_session_shows_its_page_with_status_port(project: Path) ->
             )
             assert foreign.status_code == 403
     assert processes("pylsp", cwd=project) == []
+
+
+async def test_a_daemon_without_root_lists_each_project_its_clients_opened(tmp_path: Path) -> None:
+    from test_roots import client_of_daemon, make_project
+
+    alpha = make_project(tmp_path / "alpha", "alpha\n")
+    beta = make_project(tmp_path / "beta", "beta\n")
+    start = tmp_path / "start"
+    start.mkdir()
+    async with browser_page() as page, http_daemon(start, "http", pinned=False) as url:
+        await page.goto(url.removesuffix("/mcp") + "/")
+        await page.wait_for_selector("#projects >> text=none yet: each client is served its editor's first root")
+        assert await page.inner_text("#root") == "no project open yet"
+        async with client_of_daemon(url, [alpha]) as first, client_of_daemon(url, [beta]) as second:
+            await ok(first, "file_read", file_path="README.md")
+            await ok(second, "file_read", file_path="README.md")
+            rows = page.locator("#projects tr")
+
+            async def listed() -> list[str]:
+                texts = [await rows.nth(index).inner_text() for index in range(await rows.count())]
+                return texts if len(texts) == 3 else []
+
+            shown = await until(listed)
+            assert any(str(alpha) in row and "trusted" in row for row in shown), shown
+            assert any(str(beta) in row for row in shown), shown
+            sessions = page.locator("#sessions")
+            await until(lambda: sessions.inner_text())
+            assert alpha.name in await sessions.inner_text() and beta.name in await sessions.inner_text()
+            await page.screenshot(path=str(screenshot_path(tmp_path, "status-page-projects.png")), full_page=True)

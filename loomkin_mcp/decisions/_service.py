@@ -78,6 +78,15 @@ class DecisionService:
                     raise ToolInputError(str(exc)) from None
             return self._store
 
+    def node_count(self) -> int | None:
+        """How many nodes the graph has; None while the store is closed (nothing is opened for it)."""
+        if self._store is None:
+            return None
+        try:
+            return self._store.count()
+        except LoomkinError:
+            return None
+
     def summary(self, open_store: bool = False) -> dict[str, object]:
         """For the status page: the store, its node count, active goals and recent decisions.
 

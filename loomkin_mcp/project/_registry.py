@@ -9,6 +9,7 @@ the current directory) and asks the registry for it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -129,6 +130,7 @@ class ProjectRegistry:
         self._idle_timeout = idle_timeout
         self._projects: dict[Path, Project] = {}
         self._group: anyio.abc.TaskGroup | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._reserved_names: set[str] = set()
         self._opened: list[Callable[[Project], None]] = []
 
@@ -172,15 +174,27 @@ class ProjectRegistry:
             logger.warning("%s", notice)
         for listener in self._opened:
             listener(project)
-        if self._group is not None:
-            self._group.start_soon(self._run_project, project)
+        self._start(project)
         return project
+
+    def _start(self, project: Project) -> None:
+        """Run the project's background work in the registry's task group, from the event loop or a worker thread."""
+        if self._group is None or self._loop is None:
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._group.start_soon(self._run_project, project)
+        else:
+            self._loop.call_soon_threadsafe(self._group.start_soon, self._run_project, project)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run every project's background work, close idle ones, and close them all when cancelled."""
         try:
             async with anyio.create_task_group() as group:
-                self._group = group
+                self._group, self._loop = group, asyncio.get_running_loop()
                 for project in list(self._projects.values()):
                     group.start_soon(self._run_project, project)
                 if self._idle_timeout is not None:
@@ -188,7 +202,7 @@ class ProjectRegistry:
                 task_status.started()
                 await anyio.sleep_forever()
         finally:
-            self._group = None
+            self._group = self._loop = None
             for project in list(self._projects.values()):
                 project.close()
 

@@ -33,10 +33,10 @@ def health(started: float) -> dict[str, Any]:
 
 def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
     """Everything the status page shows: every open project in brief, and the most recently used one in full
-    (the default one before any client came; none for a daemon whose clients have not opened one yet).
+    (none for a daemon whose clients have not opened one yet: a snapshot opens nothing).
     `open_store` for a person's `loomkin-mcp status` in a terminal."""
     projects = server.projects.projects()
-    shown = projects[0] if projects else _default(server)
+    shown = projects[0] if projects else None
     sessions = [(session, since) for session, since in reversed(server.notifier.clients())]
     state: dict[str, Any] = {
         **health(server.started),
@@ -77,15 +77,6 @@ def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
     )
 
 
-def _default(server: LoomkinServer) -> Project | None:
-    from .._errors import LoomkinError
-
-    try:
-        return server.project()
-    except LoomkinError:
-        return None
-
-
 def _brief(server: LoomkinServer, project: Project, sessions: list[tuple[Any, float]]) -> dict[str, Any]:
     root_of = server.session_projects.root_of
     return {
@@ -95,6 +86,8 @@ def _brief(server: LoomkinServer, project: Project, sessions: list[tuple[Any, fl
         "language_servers": [
             {"name": row.name, "state": row.state, "pid": row.pid} for row in project.services.lsp.status()
         ],
+        "repo_map_files": project.services.repomap.summary()["files"],
+        "decision_nodes": project.services.decisions.node_count(),
         "idle_s": round(project.idle_for(time.monotonic()), 1),
     }
 
@@ -106,7 +99,7 @@ def page_state(server: LoomkinServer) -> dict[str, Any]:
     del state["uptime_s"]
     for project in state["projects"]:
         del project["idle_s"]
-    shown = server.projects.projects()[:1] or [p for p in [_default(server)] if p is not None]
+    shown = server.projects.projects()[:1]
     state["graph"] = shown[0].services.decisions.picture() if shown else None
     return state
 
