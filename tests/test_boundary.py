@@ -479,11 +479,13 @@ async def test_a_config_home_inside_the_project_is_not_the_persons(project: Path
     assert not (project / "notes.txt").exists()
 
 
-@pytest.mark.parametrize("place", ["/etc", "/proc", "config"])
-async def test_client_roots_in_system_or_private_places_are_refused(place: str) -> None:
+@pytest.mark.parametrize("place", ["/", "/etc", "/proc", "/sys", "/dev", "/usr", "home", "config", "a file"])
+async def test_client_roots_in_system_or_private_places_are_refused(place: str, tmp_path: Path) -> None:
     config = Path(os.environ["XDG_CONFIG_HOME"])
     config.mkdir(parents=True, exist_ok=True)
-    root = config if place == "config" else Path(place)
+    (tmp_path / "notes.txt").write_text("not a directory\n")
+    special = {"config": config, "home": Path(os.environ["HOME"]), "a file": tmp_path / "notes.txt"}
+    root = special.get(place, Path(place))
 
     async def roots(context: object) -> types.ListRootsResult:
         return types.ListRootsResult(roots=[types.Root(uri=root.as_uri())])

@@ -94,6 +94,24 @@ async def test_status_beside_a_running_daemon_shows_the_daemons_live_servers(pro
     assert after.stdout.startswith("No daemon serves this project now"), after.stdout
 
 
+async def test_status_finds_a_daemon_without_root_once_it_serves_the_project(tmp_path: Path) -> None:
+    from test_roots import client_of_daemon, make_project
+
+    alpha, beta = make_project(tmp_path / "alpha", "alpha\n"), make_project(tmp_path / "beta", "beta\n")
+
+    def status(root: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([LOOMKIN, "status"], cwd=root, capture_output=True, text=True, timeout=60,
+                              env=server_env())  # fmt: skip
+
+    async with http_daemon(tmp_path, "http", pinned=False) as url, client_of_daemon(url, [alpha]) as session:
+        await ok(session, "file_read", file_path="README.md")
+        served, other = status(alpha), status(beta)
+    assert served.stdout.startswith("The daemon serving this project (pid "), served
+    assert f"for {alpha}" in served.stdout, served.stdout
+    assert "serves other projects and has not opened this one; this is a fresh look instead" in other.stderr
+    assert other.stdout.startswith("No daemon serves this project now"), other.stdout
+
+
 async def test_the_banner_prints_the_page(project: Path) -> None:
     async with http_daemon(project, "http") as url:
         base = url.removesuffix("/mcp")

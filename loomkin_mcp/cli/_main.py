@@ -378,7 +378,9 @@ def _status(root: Path, settings: Settings, bridge: McpLogBridge, as_json: bool)
 
     daemon = running(root)
     if daemon is not None:
-        status, problem = live_status(daemon.url, os.environ.get("LOOMKIN_TOKEN"))
+        status, problem = live_status(daemon.url, os.environ.get("LOOMKIN_TOKEN"), root)
+        if status is not None and status["project"] is None:
+            status, problem = None, "serves other projects and has not opened this one"
         if status is not None:
             print(
                 json.dumps(status, indent=2, ensure_ascii=False)
@@ -386,8 +388,8 @@ def _status(root: Path, settings: Settings, bridge: McpLogBridge, as_json: bool)
                 else f"The daemon serving this project (pid {daemon.pid}, {daemon.url}/) shows:\n{render_text(status)}"
             )
             return 0
-        print(f"loomkin-mcp: the daemon serving this project (pid {daemon.pid}, {daemon.url}/) {problem}; "
-              "this is a fresh look instead.", file=sys.stderr)  # fmt: skip
+        print(f"loomkin-mcp: the daemon at {daemon.url}/ (pid {daemon.pid}) {problem}; this is a fresh look "
+              "instead.", file=sys.stderr)  # fmt: skip
     server = _build(root, settings, bridge)
 
     async def gather() -> dict[str, Any]:

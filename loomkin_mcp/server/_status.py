@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import counted
@@ -31,12 +32,13 @@ def health(started: float) -> dict[str, Any]:
     return {"status": "ok", "version": __version__, "uptime_s": round(time.monotonic() - started, 1)}
 
 
-def snapshot(server: LoomkinServer, open_store: bool = False) -> dict[str, Any]:
+def snapshot(server: LoomkinServer, open_store: bool = False, project: Path | None = None) -> dict[str, Any]:
     """Everything the status page shows: every open project in brief, and the most recently used one in full
     (none for a daemon whose clients have not opened one yet: a snapshot opens nothing).
-    `open_store` for a person's `loomkin-mcp status` in a terminal."""
+    `open_store` for a person's `loomkin-mcp status` in a terminal; `project` shows that one in full instead (none
+    when it is not open)."""
     projects = server.projects.projects()
-    shown = projects[0] if projects else None
+    shown = server.projects.find(project) if project is not None else projects[0] if projects else None
     sessions = [(session, since) for session, since in reversed(server.notifier.clients())]
     state: dict[str, Any] = {
         **health(server.started),
@@ -122,14 +124,17 @@ def _diagnostics(services: Services) -> dict[str, Any]:
     return {"total": sum(sum(counts.values()) for counts in files.values()), "files": files, "messages": messages}
 
 
-def live_status(url: str, token: str | None) -> tuple[dict[str, Any] | None, str]:
-    """(`/status.json` of the daemon at `url`, or None and why not, as the end of a sentence)."""
+def live_status(url: str, token: str | None, project: Path) -> tuple[dict[str, Any] | None, str]:
+    """(`/status.json` of the daemon at `url` with `project` in full, or None and why not, as the end of a
+    sentence)."""
     import urllib.error
+    import urllib.parse
     import urllib.request
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(urllib.request.Request(f"{url}/status.json", headers=headers), timeout=5) as got:
+        asked = f"{url}/status.json?{urllib.parse.urlencode({'project': str(project)})}"
+        with urllib.request.urlopen(urllib.request.Request(asked, headers=headers), timeout=5) as got:
             data = json.loads(got.read(MAX_LIVE_STATUS_BYTES))
     except urllib.error.HTTPError as exc:
         if exc.code == 401:

@@ -28,6 +28,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -212,7 +213,12 @@ def _add_status_routes(
 
     async def status_route(request: Request) -> Response:
         # In a worker thread: what the snapshot reads (the decision store above all) never stalls the event loop.
-        return await guard.validate_request(request) or JSONResponse(await anyio.to_thread.run_sync(snapshot, server))
+        refused = await guard.validate_request(request)
+        if refused is not None:
+            return refused
+        asked = request.query_params.get("project")  # one project in full (`loomkin-mcp status` in it)
+        project = Path(asked) if asked else None
+        return JSONResponse(await anyio.to_thread.run_sync(lambda: snapshot(server, project=project)))
 
     shared = PageFeed(server, page_state)
 
