@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -22,12 +23,12 @@ import anyio
 import anyio.abc
 
 from .._errors import ConfigError, LoomkinError, one_line
-from ..upstream import UpstreamPool
 from ..workspace import Workspace, refused_root
-from ._services import Services
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..upstream import UpstreamPool
+    from ._services import Services
 
 logger = logging.getLogger("loomkin_mcp.project")
 
@@ -44,10 +45,8 @@ class Project:
 
     def __init__(self, workspace: Workspace, reserved_names: set[str]) -> None:
         self.workspace = workspace
-        self.services = Services.for_workspace(workspace)
-        self.upstreams = UpstreamPool(workspace.config.mcp, workspace.root)
-        # Loomkin's own tool and prompt names, which no upstream may take.
-        self.upstreams.reserve(reserved_names)
+        self._reserved_names = reserved_names
+        self._made: list[Callable[[Project], None]] = []
         self.last_used = time.monotonic()
         self._requests = 0
         self.closed = False
@@ -57,6 +56,36 @@ class Project:
     @property
     def root(self) -> Path:
         return self.workspace.root
+
+    # Made on first use: a session's `initialize` needs the workspace (its rules) and none of the services.
+    @functools.cached_property
+    def services(self) -> Services:
+        from ._services import Services
+
+        services = self.__dict__["services"] = Services.for_workspace(self.workspace)
+        self._announce()
+        return services
+
+    @functools.cached_property
+    def upstreams(self) -> UpstreamPool:
+        from ..upstream import UpstreamPool
+
+        pool = self.__dict__["upstreams"] = UpstreamPool(self.workspace.config.mcp, self.workspace.root)
+        # Loomkin's own tool and prompt names, which no upstream may take.
+        pool.reserve(self._reserved_names)
+        self._announce()
+        return pool
+
+    def when_made(self, listener: Callable[[Project], None]) -> None:
+        """Call `listener` once the services and the upstreams both exist (at once if they do)."""
+        self._made.append(listener)
+        self._announce()
+
+    def _announce(self) -> None:
+        if "services" in self.__dict__ and "upstreams" in self.__dict__:
+            made, self._made = self._made, []
+            for listener in made:
+                listener(self)
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
@@ -100,6 +129,9 @@ class Project:
         if self._stopped:
             return
         self._stopped = self.closed = True
+        if "services" not in self.__dict__:  # never used: nothing was started
+            self.workspace.close()
+            return
         self.services.shell.stop_all()
         with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
             await self.services.lsp.shutdown()
@@ -133,10 +165,14 @@ class ProjectRegistry:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reserved_names: set[str] = set()
         self._opened: list[Callable[[Project], None]] = []
+        self._background = anyio.Event()
 
     def reserve(self, names: set[str]) -> None:
         """Loomkin's own tool and prompt names, kept from every project's upstreams."""
         self._reserved_names = set(names)
+        for project in self._projects.values():
+            if "upstreams" in project.__dict__:
+                project.upstreams.reserve(self._reserved_names)
 
     def on_open(self, listener: Callable[[Project], None]) -> None:
         """Call `listener` with each project as it is made (to route its change notices to clients)."""
@@ -206,8 +242,14 @@ class ProjectRegistry:
             for project in list(self._projects.values()):
                 project.close()
 
+    def begin_background(self) -> None:
+        """Let the projects' background work start (upstream connections, commit watchers): held until a client
+        has finished its handshake, so that a stdio session's `initialize` is answered first."""
+        self._background.set()
+
     async def _run_project(self, project: Project) -> None:
         try:
+            await self._background.wait()
             await project.run()
         except LoomkinError as exc:
             logger.warning("%s: %s", project.root, exc)

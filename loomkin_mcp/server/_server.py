@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import mcp_types as types
@@ -36,23 +37,16 @@ from .._logging import McpLogBridge
 from .._redact import redact
 from .._version import __version__
 from ..config import McpSection
-from ..decisions._tools import register_decision_tools
-from ..files._tools import register_file_tools
-from ..git._tools import register_git_tool
-from ..lsp._tools import register_lsp_tools
-from ..project._context import register_context_tools
 from ..project._registry import Project, ProjectRegistry
-from ..project._services import Services
-from ..repomap._tools import register_repo_map_tool
-from ..search._tools import register_search_tools
-from ..shell._tools import register_shell_tool
-from ..symbols._tools import register_symbol_tools
-from ..upstream import UpstreamDown, UpstreamPool
-from ..upstream._tools import listed, proxy_tool
+from ..upstream import UpstreamDown
 from ..workspace import Grant, Workspace
 from ._calls import CallLog
 from ._roots import ROOTS_INSTRUCTIONS, SessionProjects
 from ._subscriptions import ClientNotifier, client_of
+
+if TYPE_CHECKING:
+    from ..project import Services
+    from ..upstream import UpstreamPool
 
 SERVER_NAME = "loomkin"
 DIAGNOSTICS_URI = "loomkin://diagnostics"
@@ -88,6 +82,24 @@ class LoomkinServer(MCPServer):
     """When the server was built (time.monotonic)."""
     # (project root, exported upstream tool name) -> (the upstream's tool it was built for, its proxy).
     _proxies: dict[tuple[Path, str], tuple[types.Tool, Tool]]
+    # Registers loomkin's own tools and prompts; None once done (see `ensure_tools`).
+    _register_tools: Callable[[], None] | None
+
+    def ensure_tools(self) -> None:
+        """Register loomkin's own tools and prompts, once. Their schemas take ~70 ms to build and `initialize`
+        needs none of them: they are built when the handshake completes, or by the first request that needs them."""
+        register, self._register_tools = self._register_tools, None
+        if register is not None:
+            register()
+
+    async def tools_after_handshake(self, ctx: Any, call_next: Any) -> Any:
+        """Once a client is past `initialize`: the projects' background work may start, and the tools are built
+        as the client says the handshake is done (while it prepares its first requests)."""
+        if ctx.method != "initialize":
+            self.projects.begin_background()
+        if ctx.method == "notifications/initialized":
+            self.ensure_tools()
+        return await call_next(ctx)
 
     def project(self) -> Project:
         """The project of the request being handled (outside a request: the default one); see `_roots`."""
@@ -103,7 +115,7 @@ class LoomkinServer(MCPServer):
         try:
             return self.project().upstreams
         except LoomkinError:
-            return _NO_UPSTREAMS
+            return _no_upstreams()
 
     @asynccontextmanager
     async def shared_resources(self) -> AsyncIterator[None]:
@@ -126,6 +138,9 @@ class LoomkinServer(MCPServer):
     # -- tools ----------------------------------------------------------------------------
 
     async def list_tools(self) -> list[types.Tool]:
+        self.ensure_tools()
+        from ..upstream._tools import listed
+
         own = await super().list_tools()
         return own + [listed(name, upstream, tool) for name, upstream, tool in self.upstreams.tools()]
 
@@ -143,6 +158,7 @@ class LoomkinServer(MCPServer):
     async def _call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None
     ) -> CallToolResult | InputRequiredResult:
+        self.ensure_tools()
         try:
             if self._tool_manager.get_tool(name) is None and self.upstreams.names_upstream(name) is not None:
                 return await self._call_upstream(name, arguments, context)
@@ -162,6 +178,8 @@ class LoomkinServer(MCPServer):
             upstream = self.upstreams.names_upstream(name)
             assert upstream is not None
             raise UpstreamDown(upstream.down_message())
+        from ..upstream._tools import proxy_tool
+
         upstream, tool = found
         project = self.project()
         cached = self._proxies.get((project.root, name))
@@ -190,12 +208,14 @@ class LoomkinServer(MCPServer):
         return await super().list_resource_templates() + self.upstreams.templates()
 
     async def list_prompts(self) -> list[types.Prompt]:
+        self.ensure_tools()
         upstream = [prompt.model_copy(update={"name": name}) for name, prompt in self.upstreams.prompts()]
         return await super().list_prompts() + upstream
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
     ) -> types.GetPromptResult | InputRequiredResult:
+        self.ensure_tools()
         if self.upstreams.names_upstream(name) is None:
             self._check_prompt_call(name, arguments or {})
             return await super().get_prompt(name, arguments, context)
@@ -277,18 +297,31 @@ def build_server(
     def workspace() -> Workspace:
         return server.project().workspace
 
-    # In this order: `tools/list` keeps the order the tools have always had.
-    register_file_tools(server, services)
-    register_search_tools(server, services)
-    register_shell_tool(server, services)
-    register_git_tool(server, services)
-    register_lsp_tools(server, services)
-    register_symbol_tools(server, services)
-    register_repo_map_tool(server, services)
-    register_context_tools(server, services)
-    register_decision_tools(server, services)
-    projects.reserve({tool.name for tool in server._tool_manager.list_tools()}
-                     | {prompt.name for prompt in server._prompt_manager.list_prompts()})  # fmt: skip
+    def register_tools() -> None:
+        from ..decisions._tools import register_decision_tools
+        from ..files._tools import register_file_tools
+        from ..git._tools import register_git_tool
+        from ..lsp._tools import register_lsp_tools
+        from ..project._context import register_context_tools
+        from ..repomap._tools import register_repo_map_tool
+        from ..search._tools import register_search_tools
+        from ..shell._tools import register_shell_tool
+        from ..symbols._tools import register_symbol_tools
+
+        # In this order: `tools/list` keeps the order the tools have always had.
+        register_file_tools(server, services)
+        register_search_tools(server, services)
+        register_shell_tool(server, services)
+        register_git_tool(server, services)
+        register_lsp_tools(server, services)
+        register_symbol_tools(server, services)
+        register_repo_map_tool(server, services)
+        register_context_tools(server, services)
+        register_decision_tools(server, services)
+        projects.reserve({tool.name for tool in server._tool_manager.list_tools()}
+                         | {prompt.name for prompt in server._prompt_manager.list_prompts()})  # fmt: skip
+
+    server._register_tools = register_tools
 
     async def repo_map() -> str:
         return await services().repomap.render()
@@ -330,7 +363,9 @@ def build_server(
     bridge = log_bridge or McpLogBridge().install()
     notifier = server.notifier = ClientNotifier(server._subscriptions)
     # The session's project first: everything after it (and every handler) serves that project.
-    server.middleware.extend([sessions.middleware, bridge.middleware, notifier.middleware])
+    server.middleware.extend(
+        [sessions.middleware, bridge.middleware, notifier.middleware, server.tools_after_handshake]
+    )
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
     own_uris = {uri for uri, *_ in resources}
 
@@ -352,20 +387,26 @@ def build_server(
     lowlevel.add_notification_handler("notifications/roots/list_changed", NotificationParams, sessions.roots_changed)
 
     def opened(project: Project) -> None:
-        # Change notices go to every client that subscribed; one of another project re-reads its own, unchanged.
+        # Once its services exist. Change notices go to every client that subscribed (another project's client
+        # re-reads its own, unchanged).
         project.services.lsp.on_diagnostics_changed(lambda: notifier.resource_updated(DIAGNOSTICS_URI))
         project.services.repomap.on_change(lambda: notifier.resource_updated(REPO_MAP_URI))
         project.services.decisions.sampler = lambda prompt, model: sample_from_client(notifier, prompt, model)
         project.upstreams.on_change(notifier.lists_changed)
         project.upstreams.on_change(lambda: notifier.resource_updated(UPSTREAMS_URI))
 
-    projects.on_open(opened)
+    projects.on_open(lambda project: project.when_made(opened))
     for project in projects.projects():
-        opened(project)
+        project.when_made(opened)
     return server
 
 
-_NO_UPSTREAMS = UpstreamPool(McpSection(), Path("/"))
+@functools.cache
+def _no_upstreams() -> UpstreamPool:
+    """The upstreams of a client without a project: none."""
+    from ..upstream import UpstreamPool
+
+    return UpstreamPool(McpSection(), Path("/"))
 
 
 class TrustPrompt:

@@ -177,6 +177,8 @@ def build_app(
     async def lifespan(application: Any) -> AsyncIterator[Any]:
         # Shared by every client, entered once for the daemon's life.
         async with server.shared_resources(), inner(application) as state:
+            # A daemon's projects connect their upstreams at once, not at their first client's handshake.
+            server.projects.begin_background()
             yield state
 
     app.router.lifespan_context = lifespan

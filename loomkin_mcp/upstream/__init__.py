@@ -6,18 +6,18 @@ Importing the package is cheap (`doctor` reads `_preflight` alone); what loads t
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ._down import UpstreamDown
 from ._names import MAX_NAME_LENGTH, SEPARATOR, exported_names
 
 if TYPE_CHECKING:
     from ._forward import Caller
     from ._pool import UpstreamPool
-    from ._upstream import Upstream, UpstreamDown, UpstreamStatus
+    from ._upstream import Upstream, UpstreamStatus
 
 _LAZY = {
     "Caller": "._forward",
     "UpstreamPool": "._pool",
     "Upstream": "._upstream",
-    "UpstreamDown": "._upstream",
     "UpstreamStatus": "._upstream",
 }
 

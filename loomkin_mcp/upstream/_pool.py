@@ -12,9 +12,10 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
 from ..config import McpSection
+from ._down import UpstreamDown
 from ._forward import Caller
 from ._names import SEPARATOR, exported_names
-from ._upstream import Upstream, UpstreamDown, UpstreamStatus
+from ._upstream import Upstream, UpstreamStatus
 
 logger = logging.getLogger("loomkin_mcp.upstream")
 
@@ -63,8 +64,10 @@ class UpstreamPool:
         self._listeners.append(listener)
 
     def reserve(self, names: set[str]) -> None:
-        """Names of loomkin's own tools and prompts, which no upstream may take."""
+        """Names of loomkin's own tools and prompts, which no upstream may take (what is exported is listed again)."""
         self._reserved = frozenset(names)
+        if self._tools or self._prompts:
+            self._changed()
 
     async def run(self) -> None:
         """Keep every upstream connected until cancelled (at shutdown); one failing never stops the rest."""

@@ -16,7 +16,6 @@ import mcp_types as types
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
 
-from .._errors import LoomkinError
 from ..config import McpServerEntry
 from ._forward import Forwarder
 from ._preflight import fix_for, not_found
@@ -44,10 +43,6 @@ class UpstreamStatus:
     last_error: str | None
     fix: str | None = None
     """What the person can do about `last_error`, when loomkin-mcp knows."""
-
-
-class UpstreamDown(LoomkinError):
-    """The upstream is not connected, or failed the call (its message says why and what happens next)."""
 
 
 class Upstream:
