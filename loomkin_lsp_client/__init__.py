@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._detect import detect_servers, first_file_for, languages_present, uncovered_languages
 from ._errors import LspError, ServerCrashed, ServerTimeout
-from ._languages import KNOWN_SERVERS, KnownServer, find_executable, known_server, language_of
+from ._languages import KNOWN_SERVERS, KnownServer, find_executable, known_server, language_of, program_missing
 from ._process import die_with_parent
 from ._spec import Launch, Launcher, ServerSpec
 
@@ -56,6 +56,7 @@ __all__ = [
     "detect_servers",
     "die_with_parent",
     "find_executable",
+    "program_missing",
     "first_file_for",
     "known_server",
     "language_of",

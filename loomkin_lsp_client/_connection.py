@@ -21,7 +21,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
 
 from ._errors import LspError, ServerCrashed, ServerTimeout
-from ._languages import find_executable
+from ._languages import find_executable, program_missing
 from ._process import die_with_parent
 from ._spec import Launcher, ServerSpec
 
@@ -136,13 +136,15 @@ class ServerConnection:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
-        except FileNotFoundError:
-            missing = self.spec.missing_program() or f"{self.spec.name}: `{self.spec.command}` was not found."
-            raise LspError(missing) from None
-        except PermissionError:
-            raise LspError(
-                f"{self.spec.name}: `{self.spec.command}` is not executable; check its permissions."
-            ) from None
+        except OSError as exc:
+            if program_missing(argv[0], exc):
+                missing = self.spec.missing_program() or f"{self.spec.name}: `{self.spec.command}` was not found."
+                raise LspError(missing) from None
+            if isinstance(exc, PermissionError):
+                raise LspError(
+                    f"{self.spec.name}: `{self.spec.command}` is not executable; check its permissions."
+                ) from None
+            raise
         finally:
             if launch is not None:
                 launch.close()

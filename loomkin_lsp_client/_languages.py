@@ -166,3 +166,12 @@ def find_executable(command: str, outside: Path | None = None) -> str | None:
 
 def _within(path: str, directory: Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(directory))
+
+
+def program_missing(command: str, error: OSError) -> bool:
+    """Whether starting `command` failed because there is no such program: not found at all, or, for a bare name,
+    refused because a PATH entry this user may not read came first while no readable entry has it (execvp reports
+    EACCES then, as for a non-root user whose PATH still names root's directories)."""
+    if isinstance(error, FileNotFoundError):
+        return True
+    return isinstance(error, PermissionError) and os.sep not in command and find_executable(command) is None

@@ -272,3 +272,22 @@ async def test_an_upstreams_sampling_elicitation_and_roots_reach_the_editor(proj
         declined = await session.call_tool("everything__trigger-sampling-request", {"prompt": "x", "maxTokens": 5})
         assert "the editor does not offer sampling" in text_of(declined), text_of(declined)
         assert project.as_uri() in await ok(session, "everything__get-roots-list")
+
+
+def test_a_program_refused_on_an_unreadable_path_entry_is_reported_as_not_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-root user whose PATH still names a directory they may not read gets EACCES from execvp for a program
+    that exists nowhere (seen running `make test` as such a user); it is "not found", as for everyone else. Root
+    reads every directory, so the error execvp gives is made here."""
+    from loomkin_lsp_client import program_missing
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    refused = PermissionError(13, "Permission denied")
+    assert program_missing("no-such-mcp-server", refused)
+    present = tmp_path / "present-server"
+    present.write_text("#!/bin/sh\n")
+    present.chmod(0o755)
+    assert not program_missing("present-server", refused)  # there but refused: "not executable"
+    assert not program_missing("./local-server", refused)  # a path is run as named, never searched
+    assert program_missing("anything", FileNotFoundError(2, "No such file or directory"))

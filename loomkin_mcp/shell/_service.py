@@ -22,6 +22,8 @@ from pathlib import Path
 import anyio
 from anyio.abc import Process
 
+from loomkin_lsp_client import program_missing
+
 from .._confine import Confined
 from .._errors import PermissionRefused, ToolInputError
 from .._fs import proc_stat
@@ -276,10 +278,12 @@ class ShellService:
                 pass_fds=confined.pass_fds,
                 start_new_session=True,
             )
-        except FileNotFoundError:
-            raise ToolInputError(f"`{argv[0]}` was not found; check that it is installed and on PATH.") from None
-        except PermissionError:
-            raise ToolInputError(f"`{argv[0]}` is not executable; check its permissions.") from None
+        except OSError as exc:
+            if program_missing(argv[0], exc):
+                raise ToolInputError(f"`{argv[0]}` was not found; check that it is installed and on PATH.") from None
+            if isinstance(exc, PermissionError):
+                raise ToolInputError(f"`{argv[0]}` is not executable; check its permissions.") from None
+            raise
         finally:
             confined.close()
         timed_out = False

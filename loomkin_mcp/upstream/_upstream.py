@@ -16,6 +16,8 @@ import mcp_types as types
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
 
+from loomkin_lsp_client import program_missing
+
 from ..config import McpServerEntry
 from ._forward import Forwarder
 from ._preflight import fix_for, not_found
@@ -269,7 +271,7 @@ class Upstream:
         exc = _root_cause(exc)
         if self._process is not None and self._process.exited.is_set():
             return f"{self.name} {self._process.describe_exit()}"
-        if isinstance(exc, FileNotFoundError):
+        if isinstance(exc, OSError) and program_missing(self.entry.command or "", exc):
             return not_found(self.entry)
         if isinstance(exc, TimeoutError):
             return f"{self.name} did not finish connecting within {_CONNECT_TIMEOUT_SECONDS:.0f} s"
