@@ -138,7 +138,7 @@ async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> As
                 # stdout's end can reach the session before the exit is recorded: wait for the exit code and
                 # stderr's last lines, so the failure is described the same way every time.
                 with anyio.move_on_after(_STOP_GRACE_SECONDS):
-                    await info.exited.wait()
+                    await _exited(process, info)
                     await stderr_read.wait()
             group.cancel_scope.cancel()
 
@@ -181,13 +181,20 @@ async def _stop(process: asyncio.subprocess.Process, info: ProcessInfo) -> None:
         with contextlib.suppress(Exception):
             process.stdin.close()
         with anyio.move_on_after(_STOP_GRACE_SECONDS / 2):
-            await info.exited.wait()
+            await _exited(process, info)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, sig)
         if sig == signal.SIGTERM and process.returncode is None:
             with anyio.move_on_after(_STOP_GRACE_SECONDS):
-                await info.exited.wait()
+                await _exited(process, info)
+
+
+async def _exited(process: asyncio.subprocess.Process, info: ProcessInfo) -> None:
+    """Until the process has exited, its code recorded. Awaits the process itself: when the server is shutting
+    down, the task that records the exit has been cancelled with the rest."""
+    info.returncode = await process.wait()
+    info.exited.set()
 
 
 @asynccontextmanager
