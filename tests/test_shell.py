@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -155,3 +156,38 @@ def test_stopping_the_server_mid_command_leaves_no_orphans(project: Path, stop: 
     while processes(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert processes(marker) == []
+
+
+def test_one_failed_bubblewrap_probe_does_not_turn_the_sandbox_off_for_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A probe that fails once (it timed out under load, seen once: "none can be had here" with bwrap working) is
+    tried again after a while; a success is kept. The failing probe is a `bwrap` on PATH that fails its first run
+    and then runs the real one; the clock is the module's, moved on by hand."""
+    import shutil
+
+    import loomkin_mcp._confine as confine
+
+    real = shutil.which("bwrap")
+    if real is None:
+        pytest.skip("bubblewrap is not installed (make test installs it)")
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    failed_once = tmp_path / "failed-once"
+    fake = directory / "bwrap"
+    fake.write_text(
+        f'#!/bin/sh\nif [ ! -e "{failed_once}" ]; then touch "{failed_once}"; exit 1; fi\nexec {real} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}:{os.environ['PATH']}")
+    monkeypatch.setattr(confine, "_probe", None)
+    now = [1000.0]
+    monkeypatch.setattr(confine.time, "monotonic", lambda: now[0])
+    assert confine.find_bubblewrap() is None and failed_once.exists()
+    now[0] += confine._PROBE_RETRY_SECONDS / 2
+    assert confine.find_bubblewrap() is None  # within the retry window the failure stands
+    now[0] += confine._PROBE_RETRY_SECONDS
+    assert confine.find_bubblewrap() == str(fake)
+    failed_once.unlink()  # the next run of the fake would fail again: a success is not probed again
+    now[0] += 10 * confine._PROBE_RETRY_SECONDS
+    assert confine.find_bubblewrap() == str(fake) and not failed_once.exists()
