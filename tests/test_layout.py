@@ -12,7 +12,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "loomkin_mcp"
 # What sits at the top of the package besides the domain packages: shared primitives and the entry points.
 TOP_LEVEL_MODULES = {
-    "__init__", "__main__", "_confine", "_errors", "_fs", "_limits", "_logging", "_redact", "_version", "providers",
+    "__init__", "__main__", "_confine", "_errors", "_fs", "_lazy", "_limits", "_logging", "_redact", "_version",
+    "providers",
 }  # fmt: skip
 
 

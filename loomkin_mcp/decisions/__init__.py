@@ -1,8 +1,8 @@
 """Loomkin's decision graph: goals, options, decisions, actions and outcomes, with why they connect."""
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes
 from . import _render as render
 from ._schema import EDGE_TYPES, NODE_TYPES, STATUSES
 from ._store import DecisionStore, Edge, Node, StoreError
@@ -14,10 +14,7 @@ if TYPE_CHECKING:
 _LAZY = {"DecisionService": "._service", "ExportFormat": "._service", "QueryType": "._service"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

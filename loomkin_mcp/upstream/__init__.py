@@ -3,9 +3,9 @@
 Importing the package is cheap (`doctor` reads `_preflight` alone); what loads the MCP client comes on first use.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes
 from ._down import UpstreamDown
 from ._names import MAX_NAME_LENGTH, SEPARATOR, exported_names
 
@@ -22,10 +22,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [
