@@ -195,7 +195,8 @@ class ProjectRegistry:
 
         Raises ConfigError for a root that may not be served, or whose config cannot be read.
         """
-        real = Path(os.path.realpath(root))
+        # The keys are resolved roots, and each request passes one back: looked up as given before resolving.
+        real = root if root in self._projects else Path(os.path.realpath(root))
         found = self._projects.get(real)
         if found is not None and not found.closed:
             found.touch()
