@@ -184,3 +184,43 @@ async def test_an_idle_project_closes_its_servers_and_its_next_call_reopens_it(t
                     await anyio.sleep(0.1)
             assert "imported but unused" in await ok(session, "lsp_diagnostics", file_path="app.py")
             assert len(processes("bin/pylsp", cwd=alpha)) == 1
+
+
+async def test_a_projects_changes_are_told_to_its_own_clients_only(tmp_path: Path) -> None:
+    """Both clients subscribe to loomkin://diagnostics; a breaking edit in alpha is told to alpha's client, and
+    beta's, which shares the daemon, hears nothing of it."""
+    alpha = make_project(tmp_path / "alpha", "alpha\n", PYLSP)
+    beta = make_project(tmp_path / "beta", "beta\n", PYLSP)
+    heard: dict[str, list[str]] = {"alpha": [], "beta": []}
+
+    def listener(name: str) -> object:
+        async def on_message(message: object) -> None:
+            if isinstance(message, types.ResourceUpdatedNotification):
+                heard[name].append(str(message.params.uri))
+
+        return on_message
+
+    @asynccontextmanager
+    async def subscribed(url: str, name: str, root: Path) -> AsyncIterator[ClientSession]:
+        async with _http_streams(url) as streams:
+            async with ClientSession(
+                streams[0], streams[1], list_roots_callback=roots_of([root]), message_handler=listener(name)
+            ) as session:
+                await session.initialize()
+                await session.subscribe_resource("loomkin://diagnostics")  # type: ignore[arg-type]
+                yield session
+
+    async with (
+        http_daemon(tmp_path, "http", pinned=False) as url,
+        subscribed(url, "alpha", alpha) as first,
+        subscribed(url, "beta", beta) as second,
+    ):
+        edited = await ok(first, "file_write", file_path="app.py", content="import os\n")
+        assert "imported but unused" in edited, edited
+        with anyio.fail_after(20):
+            while "loomkin://diagnostics" not in heard["alpha"]:
+                await anyio.sleep(0.05)
+        # Told in the same pass as alpha's notice, beta's would be here by the end of two round trips of its own.
+        await ok(second, "file_read", file_path="README.md")
+        await ok(second, "file_read", file_path="README.md")
+        assert heard["beta"] == [], heard

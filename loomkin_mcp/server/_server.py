@@ -361,7 +361,7 @@ def build_server(
         NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True),
     )
     bridge = log_bridge or McpLogBridge().install()
-    notifier = server.notifier = ClientNotifier(server._subscriptions)
+    notifier = server.notifier = ClientNotifier(server._subscriptions, sessions.root_of)
     # The session's project first: everything after it (and every handler) serves that project.
     server.middleware.extend(
         [sessions.middleware, bridge.middleware, notifier.middleware, server.tools_after_handshake]
@@ -387,13 +387,13 @@ def build_server(
     lowlevel.add_notification_handler("notifications/roots/list_changed", NotificationParams, sessions.roots_changed)
 
     def opened(project: Project) -> None:
-        # Once its services exist. Change notices go to every client that subscribed (another project's client
-        # re-reads its own, unchanged).
-        project.services.lsp.on_diagnostics_changed(lambda: notifier.resource_updated(DIAGNOSTICS_URI))
-        project.services.repomap.on_change(lambda: notifier.resource_updated(REPO_MAP_URI))
-        project.services.decisions.sampler = lambda prompt, model: sample_from_client(notifier, prompt, model)
-        project.upstreams.on_change(notifier.lists_changed)
-        project.upstreams.on_change(lambda: notifier.resource_updated(UPSTREAMS_URI))
+        # Once its services exist: its changes are told to its own clients.
+        root = project.root
+        project.services.lsp.on_diagnostics_changed(lambda: notifier.resource_updated(DIAGNOSTICS_URI, root))
+        project.services.repomap.on_change(lambda: notifier.resource_updated(REPO_MAP_URI, root))
+        project.services.decisions.sampler = lambda prompt, model: sample_from_client(notifier, prompt, model, root)
+        project.upstreams.on_change(lambda: notifier.lists_changed(root))
+        project.upstreams.on_change(lambda: notifier.resource_updated(UPSTREAMS_URI, root))
 
     projects.on_open(lambda project: project.when_made(opened))
     for project in projects.projects():
@@ -490,10 +490,10 @@ def _can_ask(session: Any, wanted: types.ClientCapabilities) -> bool:
         return False
 
 
-async def sample_from_client(notifier: ClientNotifier, prompt: str, model: str) -> str | None:
-    """Ask the newest connected client that offers sampling; None when none does (or it fails)."""
+async def sample_from_client(notifier: ClientNotifier, prompt: str, model: str, project: Path) -> str | None:
+    """Ask the newest connected client of `project` that offers sampling; None when none does (or it fails)."""
     wanted = types.ClientCapabilities(sampling=types.SamplingCapability())
-    for session in reversed(notifier.sessions()):
+    for session in reversed(notifier.sessions(project)):
         if not session.check_client_capability(wanted):
             continue
         try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,12 +32,16 @@ def client_of(session: ServerSession) -> Any:
 
 
 class ClientNotifier:
-    def __init__(self, bus: SubscriptionBus) -> None:
+    """`project_of(client)`: the root a client is served (None while unknown), so that a project's changes reach
+    its own clients only."""
+
+    def __init__(self, bus: SubscriptionBus, project_of: Callable[[Any], Path | None] = lambda client: None) -> None:
         self._bus = bus
+        self._project_of = project_of
         # Per client (connection): its latest session object, and when it was first seen.
         self._clients: dict[Any, tuple[ServerSession, float]] = {}
         self._subscribed: dict[str, dict[Any, ServerSession]] = {}
-        self._pending: set[str] = set()
+        self._pending: set[tuple[str, Path | None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -63,34 +69,45 @@ class ClientNotifier:
         """Each client seen (latest first went quiet last): a session object of it, and since when (Unix time)."""
         return list(self._clients.values())
 
-    def sessions(self) -> list[ServerSession]:
-        """A session object of each client seen, the most recently active last."""
-        return [session for session, _ in self._clients.values()]
+    def sessions(self, project: Path | None = None) -> list[ServerSession]:
+        """A session object of each client seen (of `project`'s, when given), the most recently active last."""
+        return [
+            session
+            for client, (session, _) in self._clients.items()
+            if project is None or self._project_of(client) == project
+        ]
 
-    def resource_updated(self, uri: str) -> None:
-        self._soon(f"resource:{uri}")
+    def resource_updated(self, uri: str, project: Path | None = None) -> None:
+        """`uri` changed (for the clients of `project` only, when given)."""
+        self._soon(f"resource:{uri}", project)
 
-    def lists_changed(self) -> None:
-        """Tools, prompts and resources may all have changed (an upstream came or went)."""
-        self._soon("lists")
+    def lists_changed(self, project: Path | None = None) -> None:
+        """Tools, prompts and resources may all have changed (an upstream of `project`, when given, came or went)."""
+        self._soon("lists", project)
 
-    def _soon(self, what: str) -> None:
-        if what in self._pending:
+    def _soon(self, what: str, project: Path | None) -> None:
+        if (what, project) in self._pending:
             return
-        self._pending.add(what)
-        task = asyncio.ensure_future(self._notify(what))
+        self._pending.add((what, project))
+        task = asyncio.ensure_future(self._notify(what, project))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _notify(self, what: str) -> None:
+    async def _notify(self, what: str, project: Path | None) -> None:
         from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ResourceUpdated, ToolsListChanged
 
         await asyncio.sleep(_COALESCE_SECONDS)
-        self._pending.discard(what)
+        self._pending.discard((what, project))
+
+        def concerned(client: Any) -> bool:
+            return project is None or self._project_of(client) == project
+
         if what == "lists":
             for event in (ToolsListChanged(), PromptsListChanged(), ResourcesListChanged()):
                 await self._bus.publish(event)
             for client, (session, _) in list(self._clients.items()):
+                if not concerned(client):
+                    continue
                 for method in ("send_tool_list_changed", "send_prompt_list_changed", "send_resource_list_changed"):
                     if not await self._send(session, method):
                         self._clients.pop(client, None)
@@ -100,7 +117,7 @@ class ClientNotifier:
         await self._bus.publish(ResourceUpdated(uri=uri))
         subscribed = self._subscribed.get(uri, {})
         for client, session in list(subscribed.items()):
-            if not await self._send(session, "send_resource_updated", uri):
+            if concerned(client) and not await self._send(session, "send_resource_updated", uri):
                 subscribed.pop(client, None)
 
     @staticmethod
