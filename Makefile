@@ -55,7 +55,7 @@ apt-needs:
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then apt="apt-get"; elif sudo -n true 2>/dev/null; then apt="sudo -n apt-get"; \
-	else echo "make test: not root and no password-less sudo, so$$missing stay(s) missing; tests that need it skip"; \
+	else echo "make test: not root and no password-less sudo, so what these Debian packages give stays missing:$$missing (the tests that need it skip)"; \
 		exit 0; fi; \
 	echo "make test: from Debian's packages,$$missing (log: .apt-install.log)"; \
 	($$apt update -qq && DEBIAN_FRONTEND=noninteractive $$apt install -y -qq --no-install-recommends $$missing) \

@@ -124,3 +124,23 @@ async def test_uvx_runs_it_from_the_clone_without_installing(clone: Path, tmp_pa
     assert run([str(BIN / "uvx"), "--from", ".[python]", "loomkin-mcp", "--version"], clone, env).startswith(
         "loomkin-mcp "
     )
+
+
+def test_make_test_as_a_user_without_sudo_names_what_stays_missing_and_goes_on() -> None:
+    """`make apt-needs` (the system packages `make test` installs) for a user who is neither root nor has
+    password-less sudo: one line naming what stays missing, and success, so the tests run and those that need it
+    skip. Run as `nobody` when the suite runs as root; a package name that exists nowhere stands for a missing one."""
+    makefile = Path(__file__).resolve().parent.parent / "Makefile"
+    needs = "APT_NEEDS=loomkin-no-such-program=loomkin-no-such-package"
+    command = ["make", "--no-print-directory", "-f", str(makefile), "apt-needs", needs]
+    if os.getuid() == 0:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    elif shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
+        pytest.skip("this user has password-less sudo: make test would install, which is what it should do")
+    env = server_env({"PATH": os.environ["PATH"]})
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "make test: not root and no password-less sudo, so what these Debian packages give stays missing: "
+        "loomkin-no-such-package (the tests that need it skip)"
+    ), done.stdout
