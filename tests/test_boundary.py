@@ -22,6 +22,7 @@ import mcp_types as types
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import MCPError
 
 from conftest import (
     GIT_IDENTITY,
@@ -495,6 +496,14 @@ async def test_client_roots_in_system_or_private_places_are_refused(place: str, 
         async with ClientSession(read, write, list_roots_callback=roots, read_timeout_seconds=30) as session:
             await session.initialize()
             refused = await fails(session, "file_read", file_path="passwd" if place == "/etc" else "version")
+            # The project's resources and prompt say the same, in the same words (not a generic error).
+            for ask in (
+                lambda: session.read_resource("loomkin://rules"),
+                lambda: session.get_prompt("project_context"),
+            ):
+                with pytest.raises(MCPError) as also:
+                    await ask()
+                assert f"your editor's root {root} cannot be served because" in str(also.value), also.value
     assert f"your editor's root {root} cannot be served because" in refused, refused
     assert "open a project folder in the editor, or pass --root" in refused
 

@@ -197,7 +197,13 @@ class LoomkinServer(MCPServer):
 
     async def read_resource(self, uri: Any, context: Context[Any, Any] | None = None) -> Any:
         if not self.upstreams.owns_resource(str(uri)):
-            return await super().read_resource(uri, context)
+            try:
+                return await super().read_resource(uri, context)
+            except ResourceError as exc:
+                # Our own failures (no project for this client, a store that cannot open) in their own words.
+                if (cause := _our_cause(exc)) is not None:
+                    raise ResourceError(one_line(str(cause))) from None
+                raise
         try:
             result = await self.upstreams.read_resource(str(uri))
         except UpstreamDown as exc:
@@ -218,7 +224,12 @@ class LoomkinServer(MCPServer):
         self.ensure_tools()
         if self.upstreams.names_upstream(name) is None:
             self._check_prompt_call(name, arguments or {})
-            return await super().get_prompt(name, arguments, context)
+            try:
+                return await super().get_prompt(name, arguments, context)
+            except ValueError as exc:
+                if (cause := _our_cause(exc)) is not None:
+                    raise MCPError(code=types.INVALID_REQUEST, message=one_line(str(cause))) from None
+                raise
         try:
             return await self.upstreams.get_prompt(name, arguments)
         except UpstreamDown as exc:
@@ -619,6 +630,14 @@ def _find_cause(exc: BaseException) -> BaseException | None:
     """The innermost exception under the SDK's ToolError wrappers."""
     cause = exc.__cause__
     while isinstance(cause, ToolError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    return cause
+
+
+def _our_cause(exc: BaseException) -> LoomkinError | None:
+    """Our own error under the SDK's wrapping of a failed resource read or prompt, if that is what it is."""
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, LoomkinError):
         cause = cause.__cause__
     return cause
 
