@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import time
@@ -46,6 +45,8 @@ class Project:
     def __init__(self, workspace: Workspace, reserved_names: set[str]) -> None:
         self.workspace = workspace
         self._reserved_names = reserved_names
+        self._services: Services | None = None
+        self._upstreams: UpstreamPool | None = None
         self._made: list[Callable[[Project], None]] = []
         self.last_used = time.monotonic()
         self._requests = 0
@@ -58,23 +59,30 @@ class Project:
         return self.workspace.root
 
     # Made on first use: a session's `initialize` needs the workspace (its rules) and none of the services.
-    @functools.cached_property
+    @property
     def services(self) -> Services:
-        from ._services import Services
+        if self._services is None:
+            from ._services import Services
 
-        services = self.__dict__["services"] = Services.for_workspace(self.workspace)
-        self._announce()
-        return services
+            self._services = Services.for_workspace(self.workspace)
+            self._announce()
+        return self._services
 
-    @functools.cached_property
+    @property
     def upstreams(self) -> UpstreamPool:
-        from ..upstream import UpstreamPool
+        if self._upstreams is None:
+            from ..upstream import UpstreamPool
 
-        pool = self.__dict__["upstreams"] = UpstreamPool(self.workspace.config.mcp, self.workspace.root)
-        # Loomkin's own tool and prompt names, which no upstream may take.
-        pool.reserve(self._reserved_names)
-        self._announce()
-        return pool
+            self._upstreams = UpstreamPool(self.workspace.config.mcp, self.workspace.root)
+            self._upstreams.reserve(self._reserved_names)
+            self._announce()
+        return self._upstreams
+
+    def reserve(self, names: set[str]) -> None:
+        """Loomkin's own tool and prompt names, which no upstream may take."""
+        self._reserved_names = names
+        if self._upstreams is not None:
+            self._upstreams.reserve(names)
 
     def when_made(self, listener: Callable[[Project], None]) -> None:
         """Call `listener` once the services and the upstreams both exist (at once if they do)."""
@@ -82,7 +90,7 @@ class Project:
         self._announce()
 
     def _announce(self) -> None:
-        if "services" in self.__dict__ and "upstreams" in self.__dict__:
+        if self._services is not None and self._upstreams is not None:
             made, self._made = self._made, []
             for listener in made:
                 listener(self)
@@ -129,14 +137,13 @@ class Project:
         if self._stopped:
             return
         self._stopped = self.closed = True
-        if "services" not in self.__dict__:  # never used: nothing was started
-            self.workspace.close()
-            return
-        self.services.shell.stop_all()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
-            await self.services.lsp.shutdown()
-            await self.services.repomap.shutdown()
-            self.services.decisions.close()
+        services = self._services
+        if services is not None:  # else never used: nothing was started
+            services.shell.stop_all()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_SECONDS):
+                await services.lsp.shutdown()
+                await services.repomap.shutdown()
+                services.decisions.close()
         self.workspace.close()
 
 
@@ -171,8 +178,7 @@ class ProjectRegistry:
         """Loomkin's own tool and prompt names, kept from every project's upstreams."""
         self._reserved_names = set(names)
         for project in self._projects.values():
-            if "upstreams" in project.__dict__:
-                project.upstreams.reserve(self._reserved_names)
+            project.reserve(self._reserved_names)
 
     def on_open(self, listener: Callable[[Project], None]) -> None:
         """Call `listener` with each project as it is made (to route its change notices to clients)."""
@@ -240,8 +246,8 @@ class ProjectRegistry:
                 await anyio.sleep_forever()
         finally:
             self._group = self._loop = None
-            for project in list(self._projects.values()):
-                project.close()
+            # Those whose background work never began (no client finished its handshake) stop here.
+            await self.close_all()
 
     def begin_background(self) -> None:
         """Let the projects' background work start (upstream connections, commit watchers): held until a client
@@ -268,7 +274,7 @@ class ProjectRegistry:
                     project.close()
 
     async def close_all(self) -> None:
-        """Close every project now (for a registry that never ran: the CLI's one-shot commands)."""
+        """Close every project now, each stopping what its tools started (the CLI's one-shot commands, shutdown)."""
         for project in list(self._projects.values()):
             project.close()
             await project.stop()
