@@ -103,9 +103,7 @@ class SessionProjects:
                 pending.add_done_callback(lambda _: self._asking.pop(client, None))
             root = await asyncio.shield(pending)
             self._roots[client] = root
-        project = self._registry.project(root)
-        project.touch()
-        return project
+        return self._registry.project(root)
 
     async def roots_changed(self, ctx: Any, params: Any) -> None:
         """The client's roots changed: its next request is served its new first root (asked now, so the log
