@@ -103,7 +103,11 @@ def _common_options(after_command: bool) -> argparse.ArgumentParser:
     command's own defaults (a parent parser's defaults would be).
     """
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if after_command else None)
-    common.add_argument("--root", metavar="DIR", help="project to serve (default: the current directory)")
+    common.add_argument(
+        "--root", metavar="DIR",
+        help="the project (default: serving, each client's first root, else the current directory; a command, the "
+        "current directory)",
+    )  # fmt: skip
     common.add_argument("--config", metavar="FILE", help="config file (default: <root>/.loomkin.toml)")
     common.add_argument(
         "--log-level",
