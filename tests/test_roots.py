@@ -145,8 +145,8 @@ async def test_one_daemon_serves_each_session_its_own_project(tmp_path: Path) ->
     write_rules(beta, "## Allowed Operations\n- Shell: `echo *`\n")  # held back: nobody trusted beta
     for root in (alpha, beta):
         (root / "app.py").write_text("import os\n")
-    start = make_project(tmp_path / "start", "where the daemon started\n")
-    async with http_daemon(start, "http", pinned=False) as url:
+    # Started above both projects: without a token it serves only projects beneath the folder it started in.
+    async with http_daemon(tmp_path, "http", pinned=False) as url:
         async with (
             client_of_daemon(url, [alpha]) as first,
             client_of_daemon(url, [beta]) as second,
@@ -224,3 +224,26 @@ async def test_a_projects_changes_are_told_to_its_own_clients_only(tmp_path: Pat
         await ok(second, "file_read", file_path="README.md")
         await ok(second, "file_read", file_path="README.md")
         assert heard["beta"] == [], heard
+
+
+async def test_a_daemon_without_a_token_follows_no_root_outside_its_folder(tmp_path: Path) -> None:
+    """Any local program can connect to a daemon without a token: naming a folder must not get it served (another
+    user on the machine naming ~/.ssh). Beneath the folder the daemon started in, roots are followed; elsewhere a
+    call says why and what to do; with a token, any root the client names is served."""
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    inside = make_project(here / "inside", "inside\n")
+    outside = make_project(elsewhere / "outside", "outside\n")
+    async with http_daemon(here, "http", pinned=False) as url:
+        async with client_of_daemon(url, [inside]) as session:
+            assert "inside" in await ok(session, "file_read", file_path="README.md")
+        async with client_of_daemon(url, [outside]) as session:
+            refused = await fails(session, "file_read", file_path="README.md")
+    assert f"your editor's root {outside} cannot be served because it is outside {here}" in refused, refused
+    assert "give it a token" in refused
+    token = {"LOOMKIN_TOKEN": "a-token-for-this-test"}
+    async with http_daemon(here, "http", pinned=False, env=token) as url:
+        headers = {"Authorization": "Bearer a-token-for-this-test"}
+        async with _http_streams(url, headers) as streams:
+            async with ClientSession(streams[0], streams[1], list_roots_callback=roots_of([outside])) as session:
+                await session.initialize()
+                assert "outside" in await ok(session, "file_read", file_path="README.md")

@@ -217,9 +217,7 @@ async def test_a_daemon_without_root_lists_each_project_its_clients_opened(tmp_p
 
     alpha = make_project(tmp_path / "alpha", "alpha\n")
     beta = make_project(tmp_path / "beta", "beta\n")
-    start = tmp_path / "start"
-    start.mkdir()
-    async with browser_page() as page, http_daemon(start, "http", pinned=False) as url:
+    async with browser_page() as page, http_daemon(tmp_path, "http", pinned=False) as url:
         await page.goto(url.removesuffix("/mcp") + "/")
         await page.wait_for_selector("#projects >> text=none yet: each client is served its editor's first root")
         assert await page.inner_text("#root") == "no project open yet"

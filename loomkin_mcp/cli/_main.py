@@ -269,7 +269,7 @@ def _build_for(projects: ProjectRegistry, bridge: McpLogBridge, asks_trust: Trus
     return build_server(projects, bridge, asks_trust)
 
 
-def _serving(args: argparse.Namespace, idle_timeout: float | None) -> ProjectRegistry:
+def _serving(args: argparse.Namespace, idle_timeout: float | None, any_root: bool = True) -> ProjectRegistry:
     """The projects a serving process may open: `--root`'s alone, else each client's first root, with the current
     directory for clients that declare none (when it may be served: never /, ~ or a system place)."""
     from ..config import load_settings
@@ -296,7 +296,8 @@ def _serving(args: argparse.Namespace, idle_timeout: float | None) -> ProjectReg
     def settings_for(root: Path) -> Settings:
         return start if root == cwd and start is not None else _enabled(load_settings(root, config), root)
 
-    return ProjectRegistry(settings_for, fallback=cwd if why is None else None, idle_timeout=idle_timeout)
+    fallback = cwd if why is None else None
+    return ProjectRegistry(settings_for, fallback=fallback, idle_timeout=idle_timeout, any_root=any_root)
 
 
 def _enabled(settings: Settings, root: Path) -> Settings:
@@ -314,13 +315,14 @@ def _serve_http(args: argparse.Namespace, bridge: McpLogBridge) -> int:
     from ..config import load_environment
     from ..transports._http import Limits, check_binding, check_port_free, connection_help, local_address, serve
 
-    projects = _serving(args, args.project_idle_timeout)
     token = os.environ.get("LOOMKIN_TOKEN") or None
     if args.token_file:
         try:
             token = Path(args.token_file).read_text(encoding="utf-8").strip() or None
         except OSError as exc:
             raise ConfigError(f"--token-file {args.token_file}: cannot be read ({exc.strerror}).") from None
+    # Without a token any local program can connect: it may name only folders beneath the daemon's own.
+    projects = _serving(args, args.project_idle_timeout, any_root=token is not None)
     check_binding(args.host, token)
     transport = "sse" if args.sse else "streamable-http"
     port = args.port or load_environment(os.environ).port

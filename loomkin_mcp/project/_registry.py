@@ -151,7 +151,9 @@ class ProjectRegistry:
     """The projects a process serves, keyed by resolved root, each made on first use.
 
     `pinned` (`--root`) is the only project when given. `fallback` is the current directory, served to a client that
-    declares no roots (None when it may not be served). `idle_timeout`: a project no session has used for this long
+    declares no roots (None when it may not be served). `any_root`: a client's roots are followed wherever they
+    are; else only beneath `fallback` (an HTTP daemon without a token: any local program can connect, and must not
+    get any folder of the person's served by naming it). `idle_timeout`: a project no session has used for this long
     closes its servers (reopened by its next call); None keeps every project open (a stdio session's).
     """
 
@@ -162,9 +164,11 @@ class ProjectRegistry:
         pinned: Path | None = None,
         fallback: Path | None = None,
         idle_timeout: float | None = None,
+        any_root: bool = True,
     ) -> None:
         self.pinned = pinned
         self.fallback = fallback
+        self.any_root = any_root
         self._settings_for = settings_for
         self._idle_timeout = idle_timeout
         self._projects: dict[Path, Project] = {}
@@ -191,6 +195,23 @@ class ProjectRegistry:
     def find(self, root: Path) -> Project | None:
         project = self._projects.get(Path(os.path.realpath(root)))
         return project if project is not None and not project.closed else None
+
+    def refuses_client_root(self, root: Path) -> str | None:
+        """Why a client's root `root` (resolved) is not followed, as the end of a sentence, or None."""
+        if self.any_root:
+            return None
+        if self.fallback is None:
+            return (
+                "this daemon has no token and was started in a folder it does not serve, so it follows no client's "
+                "roots; start it in your projects' folder, or give it a token (LOOMKIN_TOKEN or --token-file)"
+            )
+        if not root.is_relative_to(self.fallback):
+            return (
+                f"it is outside {self.fallback}, the folder this daemon serves projects beneath (it has no token, so "
+                "any local program could name any folder); start it in a folder above this one, or give it a token "
+                "(LOOMKIN_TOKEN or --token-file)"
+            )
+        return None
 
     def default_root(self) -> Path | None:
         """The root served where no client says otherwise: `--root`, else the current directory when allowed."""

@@ -143,7 +143,7 @@ class SessionProjects:
             ) from None
         except Exception as exc:  # noqa: BLE001 - the client's error, said in one sentence
             raise ConfigError(_refusal(f"your editor's roots/list failed ({one_line(str(exc))})")) from None
-        roots, refusals = _directories(result.roots)
+        roots, refusals = _directories(result.roots, self._registry.refuses_client_root)
         if not roots:
             why = refusals[0] if refusals else "your editor's roots list is empty"
             raise ConfigError(f"{why}; open a project folder in the editor, or pass --root /path/to/project.")
@@ -187,7 +187,7 @@ def _refusal(why: str) -> str:
     )
 
 
-def _directories(roots: list[types.Root]) -> tuple[list[Path], list[str]]:
+def _directories(roots: list[types.Root], refuses: Callable[[Path], str | None]) -> tuple[list[Path], list[str]]:
     """The roots that can be served, as real paths, and a sentence for each that cannot."""
     found: list[Path] = []
     refused: list[str] = []
@@ -197,7 +197,7 @@ def _directories(roots: list[types.Root]) -> tuple[list[Path], list[str]]:
             refused.append(f"your editor's root {one_line(str(root.uri))} is not a local folder")
             continue
         path = Path(unquote(parts.path))
-        why = refused_root(path)
+        why = refused_root(path) or refuses(path.resolve())
         if why is None:
             found.append(path.resolve())
         else:
