@@ -65,7 +65,7 @@ async def test_the_editors_first_root_is_served_wherever_it_started_us(tmp_path:
             assert "outside the project" in await fails(session, "file_read", file_path="../elsewhere/README.md")
             listed = (await session.read_resource("loomkin://projects")).contents[0].text
             assert f"This session is served {first}." in listed, listed
-            assert f"other roots (not served; reconnect with one first to serve it): {second}" in listed, listed
+            assert f"Your editor's other roots (not served; reconnect with one first to serve it): {second}" in listed
 
 
 async def test_a_change_of_roots_moves_the_next_call_to_the_new_project(tmp_path: Path) -> None:

@@ -78,6 +78,10 @@ class Project:
             self._announce()
         return self._upstreams
 
+    def made(self) -> tuple[Services | None, UpstreamPool | None]:
+        """The services and upstreams as far as they exist, making none (for what only looks: the status page)."""
+        return self._services, self._upstreams
+
     def reserve(self, names: set[str]) -> None:
         """Loomkin's own tool and prompt names, which no upstream may take."""
         self._reserved_names = names

@@ -40,6 +40,7 @@ ROOTS_INSTRUCTIONS = (
 )
 
 _current: ContextVar[Project | LoomkinError | None] = ContextVar("loomkin_project", default=None)
+_client: ContextVar[Any] = ContextVar("loomkin_client", default=None)
 
 
 class SessionProjects:
@@ -79,7 +80,7 @@ class SessionProjects:
             project: Project | LoomkinError = await self.project_for(ctx.session, ctx.request_id)
         except LoomkinError as exc:
             project = exc
-        token = _current.set(project)
+        token, client = _current.set(project), _client.set(client_of(ctx.session))
         try:
             if isinstance(project, LoomkinError):
                 return await call_next(ctx)
@@ -87,6 +88,7 @@ class SessionProjects:
                 return await call_next(ctx)
         finally:
             _current.reset(token)
+            _client.reset(client)
 
     async def project_for(self, session: Any, request_id: Any = None) -> Project:
         """`session`'s project, asking its client for its roots the first time. Raises ConfigError when none can
@@ -168,9 +170,10 @@ class SessionProjects:
             raise MCPError(code=types.INVALID_REQUEST, message=_refusal("your editor declares no roots"))
         return {**result, "instructions": self._instructions(self._registry.project(self._registry.fallback))}
 
-    def other_roots(self, client: Any) -> list[Path]:
-        """The client's roots after the first (not served; listed by loomkin://projects)."""
-        return self._others.get(client, [])
+    def other_roots(self) -> list[Path]:
+        """The calling client's roots after the first (not served; listed by loomkin://projects)."""
+        client = _client.get()
+        return self._others.get(client, []) if client is not None else []
 
 
 def _declares_roots(session: Any) -> bool:

@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -367,7 +366,7 @@ def build_server(
     # MCPServer serves neither logging/setLevel nor resources/subscribe; handshake-era clients send both.
     lowlevel = server._lowlevel_server
     # Upstream tools come and go: every transport (stdio, HTTP, SSE) tells clients the lists change.
-    lowlevel.create_initialization_options = partial(  # type: ignore[method-assign]
+    lowlevel.create_initialization_options = functools.partial(  # type: ignore[method-assign]
         lowlevel.create_initialization_options,
         NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True),
     )
@@ -544,14 +543,12 @@ def render_projects(server: LoomkinServer) -> str:
     except LoomkinError as exc:
         served = None
         lines.append(f"This session has no project: {exc}")
-    clients = [client_of(session) for session in server.notifier.sessions()]
-    others = {root for client in clients for root in server.session_projects.other_roots(client)}
-    if others:
-        lines.append("The editor's other roots (not served; reconnect with one first to serve it): "
-                     + ", ".join(str(root) for root in sorted(others)))  # fmt: skip
+    if others := server.session_projects.other_roots():
+        lines.append("Your editor's other roots (not served; reconnect with one first to serve it): "
+                     + ", ".join(str(root) for root in others))  # fmt: skip
     lines.append("Open projects:")
     for project in server.projects.projects():
-        count = sum(1 for client in clients if server.session_projects.root_of(client) == project.root)
+        count = len(server.notifier.sessions(project.root))
         trust = "trusted" if not project.workspace.trust.held_back() else "restricted until trusted"
         lines.append(f"- {project.root} ({trust}, {counted(count, 'session')})")
     return "\n".join(lines)

@@ -42,15 +42,14 @@ def snapshot(server: LoomkinServer, open_store: bool = False, project: Path | No
     sessions = [(session, since) for session, since in reversed(server.notifier.clients())]
     state: dict[str, Any] = {
         **health(server.started),
-        "projects": [_brief(server, project, sessions) for project in projects],
+        "projects": [_brief(server, project) for project in projects],
         "sessions": [_session(server, session, since) for session, since in sessions],
         "tool_calls": server.calls.recent(),
     }
     if shown is None:
-        return redacted({**state, "project": None, "language_servers": [], "upstreams": [],
-                         "diagnostics": {"total": 0, "files": {}, "messages": {}},
-                         "repo_map": {"indexed": False}, "decisions": {"open": False}})  # fmt: skip
-    services, workspace = shown.services, shown.workspace
+        return redacted({**state, "project": None, **_NOTHING_RUNS})
+    services, upstreams = shown.made()
+    workspace = shown.workspace
     rules = workspace.rules
     held = workspace.trust.held_back()
     return redacted(
@@ -70,28 +69,37 @@ def snapshot(server: LoomkinServer, open_store: bool = False, project: Path | No
                     "write_denied": list(rules.write_denied),
                 },
             },
-            "language_servers": [dataclasses.asdict(row) for row in services.lsp.status()],
-            "upstreams": [dataclasses.asdict(row) for row in shown.upstreams.status()],
-            "diagnostics": _diagnostics(services),
-            "repo_map": services.repomap.summary(),
-            "decisions": services.decisions.summary(open_store),
+            # A project no call has used yet has no services: nothing runs, and looking makes none.
+            **(_NOTHING_RUNS if services is None else {
+                "language_servers": [dataclasses.asdict(row) for row in services.lsp.status()],
+                "diagnostics": _diagnostics(services),
+                "repo_map": services.repomap.summary(),
+                "decisions": services.decisions.summary(open_store),
+            }),
+            "upstreams": [dataclasses.asdict(row) for row in upstreams.status()] if upstreams is not None else [],
         }
-    )
+    )  # fmt: skip
 
 
-def _brief(server: LoomkinServer, project: Project, sessions: list[tuple[Any, float]]) -> dict[str, Any]:
-    root_of = server.session_projects.root_of
+_NOTHING_RUNS: dict[str, Any] = {
+    "language_servers": [], "upstreams": [], "diagnostics": {"total": 0, "files": {}, "messages": {}},
+    "repo_map": {"indexed": False}, "decisions": {"open": False},
+}  # fmt: skip
+
+
+def _brief(server: LoomkinServer, project: Project) -> dict[str, Any]:
+    services, _ = project.made()
     return {
         "root": str(project.root),
         "trusted": not project.workspace.trust.held_back(),
-        "sessions": sum(1 for session, _ in sessions if root_of(client_of(session)) == project.root),
+        "sessions": len(server.notifier.sessions(project.root)),
         "language_servers": [
-            {"name": row.name, "state": row.state, "pid": row.pid} for row in project.services.lsp.status()
-        ],
-        "repo_map_files": project.services.repomap.summary()["files"],
-        "decision_nodes": project.services.decisions.node_count(),
+            {"name": row.name, "state": row.state, "pid": row.pid} for row in services.lsp.status()
+        ] if services is not None else [],
+        "repo_map_files": services.repomap.summary()["files"] if services is not None else 0,
+        "decision_nodes": services.decisions.node_count() if services is not None else None,
         "idle_s": round(project.idle_for(time.monotonic()), 1),
-    }
+    }  # fmt: skip
 
 
 def page_state(server: LoomkinServer) -> dict[str, Any]:
@@ -102,7 +110,8 @@ def page_state(server: LoomkinServer) -> dict[str, Any]:
     for project in state["projects"]:
         del project["idle_s"]
     shown = server.projects.projects()[:1]
-    state["graph"] = shown[0].services.decisions.picture() if shown else None
+    services = shown[0].made()[0] if shown else None
+    state["graph"] = services.decisions.picture() if services is not None else None
     return state
 
 
