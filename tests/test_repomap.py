@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import anyio
+import numpy as np
 import pytest
 
 from loomkin_mcp.repomap import FileTags, RankEngine, RepoIndex, extract
@@ -100,6 +101,26 @@ async def test_the_map_follows_edits_on_disk_while_watching(project: Path) -> No
                 await anyio.sleep(0.05)
 
 
+async def test_a_server_that_followed_edits_leaves_its_graph_for_the_next_run(project: Path) -> None:
+    """The graph a server kept in step with edits is saved when it stops: the next run maps from it, and its map
+    is the one a run without any cache makes."""
+    make_project(project)
+    async with serve(project) as session:
+        await ok(session, "repo_map")
+        (project / "core" / "extra.py").write_text("def brand_new_function():\n    return 1\n")
+        (project / "app" / "views.py").write_text(SOURCES["app/views.py"] + "\nbrand_new_function()\n")
+        with anyio.fail_after(10):
+            while "def brand_new_function" not in await ok(session, "repo_map", max_tokens=4096):
+                await anyio.sleep(0.05)
+    command = [LOOMKIN, "repo-map", "--tokens", "4096", "--log-level", "info"]
+    warm = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=60, env=server_env())
+    assert "0 parsed, 18 from cache" in warm.stderr and "graph of the last run" in warm.stderr, warm.stderr
+    shutil.rmtree(project / ".loomkin")
+    cold = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=60, env=server_env())
+    assert "graph of the last run" not in cold.stderr and "def brand_new_function" in cold.stdout
+    assert warm.stdout == cold.stdout
+
+
 async def test_without_watching_the_map_refreshes_on_request(project: Path) -> None:
     make_project(project)
     (project / ".loomkin.toml").write_text("[repo]\nwatch_enabled = false\n")
@@ -124,6 +145,7 @@ def test_the_cache_makes_a_restart_warm_and_the_cli_prints_the_map(project: Path
         text=True, timeout=60, env=server_env(),
     )  # fmt: skip
     assert "0 parsed, 17 from cache" in second.stderr and second.stdout == first.stdout
+    assert "graph of the last run" not in first.stderr and "graph of the last run" in second.stderr
 
 
 async def test_project_context_gathers_rules_map_and_diagnostics(project: Path) -> None:
@@ -162,7 +184,15 @@ def test_incremental_ranking_equals_a_fresh_one(project: Path) -> None:
 
 @pytest.mark.parametrize(
     "planted",
-    ["json list", "files as a list", "references as a list", "deeply nested", "fifo", "link to /dev/zero"],
+    [
+        "json list",
+        "files as a list",
+        "references as a list",
+        "tags not JSON",
+        "deeply nested",
+        "fifo",
+        "link to /dev/zero",
+    ],
 )
 def test_a_planted_or_broken_cache_is_ignored_and_rebuilt(project: Path, planted: str) -> None:
     """`.loomkin/` comes with the project, so its cache may hold anything: the map parses the sources instead."""
@@ -174,7 +204,10 @@ def test_a_planted_or_broken_cache_is_ignored_and_rebuilt(project: Path, planted
         "json list": "[]",
         "files as a list": json.dumps({"version": CACHE_VERSION, "files": []}),
         "references as a list": json.dumps(
-            {"version": CACHE_VERSION, "files": {"app.py": [info.st_mtime_ns, info.st_size, [], [], {}]}}
+            {"version": CACHE_VERSION, "files": {"app.py": [info.st_mtime_ns, info.st_size, "[[], [], []]"]}}
+        ),
+        "tags not JSON": json.dumps(
+            {"version": CACHE_VERSION, "files": {"app.py": [info.st_mtime_ns, info.st_size, "[[" * 100_000]}}
         ),
         "deeply nested": f'{{"version": {CACHE_VERSION}, "files": {"[" * 100_000 + "]" * 100_000}}}',
     }
@@ -185,9 +218,105 @@ def test_a_planted_or_broken_cache_is_ignored_and_rebuilt(project: Path, planted
     else:
         cache.write_text(shapes[planted])
     index = RepoIndex(project, cache, lambda: ["app.py"])
-    stats = index.build()
-    assert (stats.parsed, [name for name, _, _ in index.tags["app.py"].definitions]) == (1, ["handle_request"])
+    index.build()
+    # Parsed again, at once or (an entry whose stamp matches) when its tags are first read.
+    assert [name for name, _, _ in index.tags["app.py"].definitions] == ["handle_request"]
     assert cache.is_file() and not cache.is_symlink()  # written anew, over what was planted
+
+
+def _ranked(
+    engine: RankEngine,
+    tags: dict[str, FileTags],
+    personal: dict[str, float],
+    mentioned: frozenset[str],
+    public: dict[str, frozenset[str]] | None = None,
+) -> list[tuple[str, int, str, float]]:
+    """The ranking, scores to single precision (what orders the map: pagerank started from earlier ranks, as
+    an engine kept between maps does, differs in the last bits)."""
+    ranked = engine.rank(tags, personal, mentioned, public=public)
+    return [(r.path, r.line, r.name, float(np.float32(r.score))) for r in ranked]
+
+
+def test_a_saved_graph_ranks_as_the_rebuilt_one_and_follows_changes(tmp_path: Path) -> None:
+    """A new process ranks from the graph the last one saved: the same definitions, in the same order with the
+    same scores, as a graph built from the tags; and once files change, the same as a graph built anew."""
+    import email
+
+    from loomkin_mcp.repomap._saved_graph import load_graph, save_graph, tags_fingerprint
+
+    project = tmp_path / "email"
+    shutil.copytree(Path(email.__file__).parent, project, ignore=shutil.ignore_patterns("__pycache__"))
+    names = sorted(str(path.relative_to(project)) for path in project.rglob("*.py"))
+    index = RepoIndex(project, tmp_path / "tags.json", lambda: names)
+    index.build()
+    public = {"message.py": frozenset({"Message"}), "parser.py": frozenset({"Parser", "HeaderParser"})}
+    asks = [({}, frozenset(), public), ({"mime/text.py": 1.0}, frozenset(), None), ({}, frozenset({"walk"}), None)]
+    expected = [_ranked(RankEngine(), index.tags, personal, mentioned, shown) for personal, mentioned, shown in asks]
+    built = RankEngine()
+    built.rank(index.tags, {}, frozenset())
+    state = built.saved_state()
+    assert state is not None
+    save_graph(tmp_path / "graph.bin", tags_fingerprint(index.tags), state, {})
+
+    warm = RepoIndex(project, tmp_path / "tags.json", lambda: names)
+    warm.build()
+    saved = load_graph(tmp_path / "graph.bin")
+    assert saved is not None and saved.fingerprint == tags_fingerprint(warm.tags)
+    for (personal, mentioned, shown), wanted in zip(asks, expected, strict=True):
+        restored = RankEngine.restored(warm.tags, saved.arrays)  # each anew: packed, or unpacked by a name asked
+        assert restored is not None
+        assert _ranked(restored, warm.tags, personal, mentioned, shown) == wanted
+
+    restored = RankEngine.restored(warm.tags, saved.arrays)
+    assert restored is not None
+    with (project / "utils.py").open("a") as handle:
+        handle.write("\n\ndef walk_everything(x):\n    return x\n")
+    (project / "charset.py").unlink()
+    warm.update(["utils.py", "charset.py"])
+    for personal, mentioned, shown in asks:  # as an engine kept between maps does (see the incremental test)
+        updated = _ranked(restored, warm.tags, personal, mentioned, shown)
+        fresh = _ranked(RankEngine(), warm.tags, personal, mentioned, shown)
+        assert [ranked[:3] for ranked in updated] == [ranked[:3] for ranked in fresh]
+        assert all(abs(a[3] - b[3]) < 1e-6 for a, b in zip(updated, fresh, strict=True))
+    assert tags_fingerprint(warm.tags) != saved.fingerprint  # a graph of other tags would not be used
+
+
+@pytest.mark.parametrize("planted", ["garbage", "an index out of range", "a weight not finite", "truncated", "fifo"])
+def test_a_planted_or_broken_saved_graph_is_ignored(project: Path, planted: str) -> None:
+    """`.loomkin/` comes with the project: a saved graph that does not hold together is rebuilt, never used."""
+    from loomkin_mcp.repomap._saved_graph import load_graph, save_graph
+
+    make_project(project)
+    first = subprocess.run([LOOMKIN, "repo-map", "--tokens", "512"], cwd=project, capture_output=True, text=True,
+                           timeout=60, env=server_env())  # fmt: skip
+    graph = project / ".loomkin" / "repomap" / "graph.bin"
+    saved = load_graph(graph)
+    assert first.returncode == 0 and saved is not None
+    arrays = dict(saved.arrays)
+    if planted == "garbage":
+        graph.write_bytes(b"loomkin repo graph\n{" + os.urandom(4096))
+    elif planted == "an index out of range":
+        arrays["edge_keys"] = arrays["edge_keys"] + 10**9
+        save_graph(graph, saved.fingerprint, arrays, saved.kept)
+    elif planted == "a weight not finite":
+        arrays["edge_weights"] = np.full_like(arrays["edge_weights"], np.nan)
+        save_graph(graph, saved.fingerprint, arrays, saved.kept)
+    elif planted == "truncated":
+        graph.write_bytes(graph.read_bytes()[:-64])
+    else:
+        graph.unlink()
+        os.mkfifo(graph)
+    second = subprocess.run([LOOMKIN, "repo-map", "--tokens", "512", "--log-level", "info"], cwd=project,
+                            capture_output=True, text=True, timeout=60, env=server_env())  # fmt: skip
+    if planted == "fifo":  # as for every file loomkin keeps in `.loomkin/`: said, in one sentence
+        assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr
+        assert f"{graph} cannot be used because graph.bin is a FIFO, not a regular file; remove it" in second.stderr
+        return
+    assert second.returncode == 0 and second.stdout == first.stdout
+    assert "graph of the last run" not in second.stderr, second.stderr
+    third = subprocess.run([LOOMKIN, "repo-map", "--tokens", "512", "--log-level", "info"], cwd=project,
+                           capture_output=True, text=True, timeout=60, env=server_env())  # fmt: skip
+    assert "graph of the last run" in third.stderr and third.stdout == first.stdout  # saved anew by the second
 
 
 def test_a_big_build_parses_in_worker_processes_with_the_same_tags(
@@ -455,3 +584,28 @@ def test_the_public_surface_of_python_elixir_and_typescript_packages() -> None:
         "web/src/index.ts": {"start"},
         "web/src/util.ts": {"format"},
     }, public
+
+
+def test_a_saved_public_surface_is_read_again_when_the_package_manifest_changes(project: Path) -> None:
+    """The public surface saved with the graph came from files the index does not hold (package.json): when one
+    changes, the next run works the surface out again instead of reusing it."""
+    sources = {
+        "web/package.json": '{"main": "src/first.ts"}',
+        "web/src/first.ts": "export function startFirst(): void {}\n",
+        "web/src/second.ts": "export function startSecond(): void {}\n",
+    }
+    for name, text in sources.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+
+    def repo_map() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([LOOMKIN, "repo-map", "--tokens", "512", "--log-level", "info"], cwd=project,
+                              capture_output=True, text=True, timeout=60, env=server_env())  # fmt: skip
+
+    first = body(repo_map().stdout)
+    assert first.startswith("web/src/first.ts:"), first
+    warm = repo_map()
+    assert "graph of the last run" in warm.stderr and body(warm.stdout) == first
+    (project / "web" / "package.json").write_text('{"main": "src/second.ts"}')
+    moved = repo_map()
+    assert "graph of the last run" in moved.stderr and body(moved.stdout).startswith("web/src/second.ts:"), moved

@@ -8,6 +8,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from .._fs import OwnFileRefused, atomic_write, open_file_beneath, open_root, read_own_file
@@ -16,7 +17,9 @@ from ._tags import FileTags, extract
 
 logger = logging.getLogger("loomkin_mcp.repomap")
 
-CACHE_VERSION = 3  # 3: uses through modules (Elixir aliases, Python and JavaScript imports), JSX elements
+# 3: uses through modules (Elixir aliases, Python and JavaScript imports), JSX elements; 4: each file's tags kept as
+# one JSON text, decoded when first read.
+CACHE_VERSION = 4
 # Larger files are generated or vendored far more often than written by hand: not mapped.
 MAX_FILE_BYTES = 1024 * 1024
 # A build with this many files to parse parses them on every core (fewer are not worth starting workers for).
@@ -101,7 +104,8 @@ class RepoIndex:
         if not self._dirty:
             return
         self._cache_path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"version": CACHE_VERSION, "files": {name: tags.to_json() for name, tags in self.tags.items()}}
+        files = {name: [tags.mtime_ns, tags.size, tags.encoded()] for name, tags in self.tags.items()}
+        payload = {"version": CACHE_VERSION, "files": files}
         atomic_write(self._cache_path, json.dumps(payload, separators=(",", ":")).encode())
         self._dirty = False
 
@@ -115,7 +119,11 @@ class RepoIndex:
             payload = json.loads(found.data)
             if payload.get("version") != CACHE_VERSION:
                 return {}
-            return {str(name): FileTags.from_json(data) for name, data in payload["files"].items()}
+            root = str(self.root)
+            return {
+                str(name): FileTags.stored(int(stamp), int(size), str(encoded), partial(_parse_again, root, str(name)))
+                for name, (stamp, size, encoded) in payload["files"].items()
+            }
         except (OwnFileRefused, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return {}
 
@@ -156,6 +164,12 @@ def _parse_in_workers(root: str, names: list[str], workers: int) -> Iterator[tup
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
         for chunk in pool.map(parse_files, [root] * len(chunks), chunks):
             yield from chunk
+
+
+def _parse_again(root: str, name: str) -> FileTags | None:
+    """A file's tags parsed anew (its cached entry did not decode)."""
+    fresh = parse_files(root, [name])[0][1]
+    return None if fresh is None else fresh.interned()
 
 
 def _quiet_worker() -> None:

@@ -16,11 +16,11 @@ import math
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from ..syntax import grammar_for
 from ._tags import FileTags
@@ -193,8 +193,12 @@ class RankEngine:
         self._key_name: list[str] = []
         self._key_line: list[int] = []
         self._name_id: dict[str, int] = {}
-        self._lines: list[list[int]] = []
+        self._lines: list[list[int]] | _PackedLines = []
         """Each key's lines, in order (empty once its file no longer defines the name)."""
+        self._packed: list[str] | None = None
+        """When restored from a saved graph and not yet unpacked, the names by id: `_name_id`, `_key` and
+        `_definers` are empty and `_lines` reads the saved arrays (what a map with no names asked for needs
+        of them is found in the arrays; a change, or a name asked for, unpacks them)."""
         self._columns: _Columns | None = None
         """numpy copies of each key's node, first line and whether it is defined, kept in step with the lists."""
         self._path_order: np.ndarray | None = None
@@ -226,6 +230,8 @@ class RankEngine:
         import numpy as np
 
         self._sync(tags)
+        if mentioned:
+            self._unpack()
         paths = list(self._node)
         count = len(paths)
         if count == 0:
@@ -259,7 +265,7 @@ class RankEngine:
             return []
         in_public = np.zeros(columns.size, dtype=bool)
         for path, names in (public or {}).items():
-            keys_of = self._key.get(path, {})
+            keys_of = self._keys_of(path)
             in_public[[keys_of[name] for name in names if name in keys_of]] = True
         path_order = self._order_of_paths()
         tiers = []
@@ -401,6 +407,119 @@ class RankEngine:
             self._path_order[[self._node[path] for path in sorted(self._node)]] = np.arange(count)
         return self._path_order
 
+    # -- the graph saved between processes --------------------------------------------------
+
+    def sync(self, tags: Mapping[str, FileTags]) -> None:
+        """Bring the graph in step with `tags` now (before saving it), rather than at the next ranking."""
+        self._sync(tags)
+
+    def saved_state(self) -> dict[str, np.ndarray] | None:
+        """The graph as flat arrays, for a new process to `restored` instead of rebuilding it; None when a
+        name holds NUL, which the stored form uses between names."""
+        import numpy as np
+
+        self._unpack()
+        paths, names = list(self._node), list(self._name_id)
+        if any("\0" in name for name in names):
+            return None
+        edge_files = list(self._edges)
+        return {
+            "paths": np.frombuffer("\0".join(paths).encode(), dtype=np.uint8),
+            "names": np.frombuffer("\0".join(names).encode(), dtype=np.uint8),
+            "key_node": np.asarray(self._key_node, dtype=np.int64),
+            "key_name": np.asarray([self._name_id[name] for name in self._key_name], dtype=np.int64),
+            "key_line": np.asarray(self._key_line, dtype=np.int64),
+            "key_dunder": self._dunders(len(self._key_node)).astype(np.uint8),
+            "line_ends": np.cumsum([len(lines) for lines in self._lines], dtype=np.int64),
+            "lines": np.fromiter(chain.from_iterable(self._lines), dtype=np.int64),
+            "edge_files": np.asarray([self._node[path] for path in edge_files], dtype=np.int64),
+            "edge_counts": np.asarray([len(self._edges[path].keys) for path in edge_files], dtype=np.int64),
+            "edge_keys": _joined([self._edges[path].keys for path in edge_files], np.int64),
+            "edge_weights": _joined([self._edges[path].weights for path in edge_files], np.float64),
+            "edge_names": _joined([self._edges[path].names for path in edge_files], np.int64),
+        }
+
+    @classmethod
+    def restored(cls, tags: Mapping[str, FileTags], state: Mapping[str, np.ndarray]) -> RankEngine | None:
+        """The engine `saved_state` described, for `tags` (the caller has matched their fingerprint); None
+        when the arrays do not hold together. The saved file sits in the project, which may hold anything:
+        every index is checked, so a forged graph can mislead the map (as forged tags or code can) but not
+        fail or stall it."""
+        import numpy as np
+
+        try:
+            paths = bytes(state["paths"]).decode().split("\0")
+            names = bytes(state["names"]).decode().split("\0")
+            key_node, key_name, key_line = state["key_node"], state["key_name"], state["key_line"]
+            key_dunder = state["key_dunder"]
+            line_ends, lines = state["line_ends"], state["lines"]
+            edge_files, edge_counts = state["edge_files"], state["edge_counts"]
+            edge_keys, edge_weights, edge_names = state["edge_keys"], state["edge_weights"], state["edge_names"]
+        except (KeyError, UnicodeDecodeError):
+            return None
+        keys = len(key_node)
+        if not (
+            len(set(paths)) == len(paths) >= len(tags)
+            and len(set(names)) == len(names)
+            and len(key_name) == len(key_line) == len(key_dunder) == len(line_ends) == keys
+            and _within(key_node, len(paths))
+            and _within(key_name, len(names))
+            and (keys == 0 or (np.all(np.diff(line_ends) >= 0) and line_ends[0] >= 0 and line_ends[-1] == len(lines)))
+            and len(edge_files) == len(edge_counts)
+            and _within(edge_files, len(paths))
+            and len(np.unique(edge_files)) == len(edge_files)
+            and np.all(edge_counts >= 0)
+            and int(edge_counts.sum()) == len(edge_keys) == len(edge_weights) == len(edge_names)
+            and _within(edge_keys, keys)
+            and _within(edge_names, len(names))
+            and np.all(np.isfinite(edge_weights))
+        ):
+            return None
+        engine = cls()
+        engine._node = {path: node for node, path in enumerate(paths)}
+        if not all(path in engine._node for path in tags):
+            return None
+        engine._tags = dict(tags)
+        engine._key_node = key_node.tolist()
+        engine._key_name = [names[number] for number in key_name.tolist()]
+        engine._key_line = key_line.tolist()
+        engine._lines = _PackedLines(lines.tolist(), line_ends.tolist())
+        engine._packed = names
+        engine._dunder_flags = key_dunder.astype(bool)
+        ends_of_edges = np.cumsum(edge_counts)
+        for node, end, count in zip(edge_files.tolist(), ends_of_edges.tolist(), edge_counts.tolist(), strict=True):
+            part = slice(end - count, end)
+            engine._edges[paths[node]] = _Edges(edge_keys[part], edge_weights[part], edge_names[part])
+        defined = np.diff(line_ends, prepend=0) > 0
+        engine._columns = _Columns(key_node.copy(), key_line.copy(), defined, keys)
+        return engine
+
+    def _unpack(self) -> None:
+        """Make the name and line lookups a restored graph left in its arrays (before changing the graph)."""
+        names = self._packed
+        if names is None:
+            return
+        self._packed = None
+        self._name_id = {name: number for number, name in enumerate(names)}
+        self._lines = list(self._lines)
+        paths = list(self._node)
+        for key, (node, name) in enumerate(zip(self._key_node, self._key_name, strict=True)):
+            self._key.setdefault(paths[node], {})[name] = key
+            if self._lines[key]:
+                self._definers[name].append(paths[node])
+
+    def _keys_of(self, path: str) -> Mapping[str, int]:
+        """The keys of `path`'s definitions by name (found in the arrays while the graph is packed)."""
+        if self._packed is None:
+            return self._key.get(path, {})
+        import numpy as np
+
+        node = self._node.get(path)
+        if node is None or self._columns is None:
+            return {}
+        found = np.flatnonzero(self._columns.node[: self._columns.size] == node).tolist()
+        return {self._key_name[key]: key for key in found}
+
     # -- keeping the graph in step with the tags ------------------------------------------
 
     def _sync(self, tags: Mapping[str, FileTags]) -> None:
@@ -408,6 +527,7 @@ class RankEngine:
         changed |= self._tags.keys() - tags.keys()
         if not changed:
             return
+        self._unpack()
         if tags.keys() != self._tags.keys():
             self._python_index = None
             self._tests = None
@@ -734,6 +854,37 @@ class RankEngine:
                 break
         self._ranks = rank
         return rank
+
+
+class _PackedLines(Sequence[list[int]]):
+    """Each key's lines, read from a saved graph's flat arrays (as lists only when the graph changes)."""
+
+    def __init__(self, flat: list[int], ends: list[int]) -> None:
+        self._flat = flat
+        self._ends = ends
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, key: int) -> list[int]: ...
+    @overload
+    def __getitem__(self, key: slice) -> Sequence[list[int]]: ...
+    def __getitem__(self, key: int | slice) -> list[int] | Sequence[list[int]]:
+        if isinstance(key, slice):
+            return [self[index] for index in range(*key.indices(len(self)))]
+        return self._flat[self._ends[key - 1] if key else 0 : self._ends[key]]
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    import numpy as np
+
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+
+def _within(values: np.ndarray, count: int) -> bool:
+    """Every value is an index into `count` items."""
+    return len(values) == 0 or (int(values.min()) >= 0 and int(values.max()) < count)
 
 
 def rank_definitions(

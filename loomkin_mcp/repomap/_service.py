@@ -13,6 +13,7 @@ import logging
 import os
 import stat
 import subprocess
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,10 +32,12 @@ from ..workspace import Workspace
 
 if TYPE_CHECKING:
     from . import FileTags, RankEngine, RepoIndex, SourceLines
+    from ._saved_graph import SavedGraph
 
 logger = logging.getLogger("loomkin_mcp.repomap")
 
 CACHE_FILE = Path("repomap") / "tags.json"  # under the workspace's state dir
+GRAPH_FILE = Path("repomap") / "graph.bin"
 RECENT_FILES = 20
 RENDERED_MAPS_KEPT = 16
 FILE_LINES_KEPT = 256
@@ -67,14 +70,20 @@ class RepoMapService:
         self._stop_watching = anyio.Event()
         self._engine: RankEngine | None = None
         """The reference graph between maps: after a change only the touched edges are rebuilt."""
+        self._ranking = threading.RLock()
+        """One ranking (or save) at a time: the engine is updated in place."""
+        self._graph_on_disk: tuple[int, bool] | None = None
+        """(index generation, whether the public surface is in it) of the graph saved or restored."""
         self._trimmed_generation = -1
         """The index generation after whose first ranking freed memory was last handed back."""
         self._language_counts: tuple[tuple[object, ...], dict[str, int]] | None = None
         self._rendered: OrderedDict[tuple[object, ...], str] = OrderedDict()
         """Maps already rendered, by index generation and request: an unchanged repeated call costs a lookup."""
         self._file_lines: dict[str, tuple[tuple[int, int], SourceLines]] = {}
-        self._public_surface: tuple[int, Mapping[str, frozenset[str]]] | None = None
         """Lines of the files maps show, by (mtime, size)."""
+        self._public_surface: tuple[int, Mapping[str, frozenset[str]]] | None = None
+        self._manifests: dict[str, list[int] | None] = {}
+        """The files besides the indexed ones the public surface was read from (package.json), by stamp."""
         self.last_map: str | None = None
         """The last map rendered (the status page shows its top)."""
         self.last_change_at: float | None = None
@@ -153,6 +162,7 @@ class RepoMapService:
             self._watcher.cancel()
         if self._index is not None:
             await anyio.to_thread.run_sync(self._index.save)
+            await anyio.to_thread.run_sync(self._save_graph, self._index)
 
     def summary(self) -> dict[str, object]:
         """For the status page: what is indexed (nothing is built for it)."""
@@ -193,7 +203,7 @@ class RepoMapService:
 
         budget = max_tokens if max_tokens is not None else self._ws.config.context.max_repo_map_tokens
         focus = [self._ws.relative(self._ws.resolve(path, what="focus_files entry")) for path in focus_files or []]
-        index = await self.index(progress)
+        index, saved = await self._index_and_saved_graph(progress)
         await self.refresh_if_not_watching(index)
         focused = frozenset(path for path in focus if path in index.tags)
         personal = self._personalization(focus)
@@ -214,7 +224,6 @@ class RepoMapService:
             self._rendered.move_to_end(key)
             self.last_map = cached
             return cached
-        engine = self._engine = self._engine or RankEngine()
 
         def header(used: int) -> str:
             return (
@@ -230,10 +239,15 @@ class RepoMapService:
         map_budget = max(budget - estimate_tokens(header(budget) + "\n" + focus_lines), 1)
 
         def build() -> str:
-            # With no focus and no names asked for, the map leads with what the project offers its users (the
-            # files read lately still weigh in the rest).
-            public = self._public(index) if not focus and not mentioned else None
-            ranked = engine.rank(index.tags, personal, mentioned, render_limit(map_budget), focused, public)
+            with self._ranking:
+                if self._engine is None:
+                    self._engine = self._restored_engine(index, saved) or RankEngine()
+                # With no focus and no names asked for, the map leads with what the project offers its users
+                # (the files read lately still weigh in the rest).
+                public = self._public(index) if not focus and not mentioned else None
+                ranked = self._engine.rank(index.tags, personal, mentioned, render_limit(map_budget), focused, public)
+                if self._graph_on_disk is None:  # the first map of this process: the next one starts from it
+                    self._save_graph(index)
             if self._trimmed_generation != index.generation:
                 # Indexing and a first ranking drop tens of MB of short-lived objects; ~1 ms to hand them back.
                 self._trimmed_generation = index.generation
@@ -334,13 +348,94 @@ class RepoMapService:
         from . import public_surface
 
         if self._public_surface is None or self._public_surface[0] != index.generation:
+            manifests: dict[str, list[int] | None] = {}
 
             def read(relative: str) -> str:
                 found = self._read(relative, MAX_SOURCE_BYTES)
+                if relative not in index.tags:
+                    manifests[relative] = list(found[0]) if found is not None else None
                 return (found[1] or "") if found is not None else ""
 
             self._public_surface = (index.generation, public_surface(index.tags, read))
+            self._manifests = manifests
         return self._public_surface[1]
+
+    # -- the graph saved for the next process ------------------------------------------------
+
+    async def _index_and_saved_graph(self, progress: ProgressReport | None) -> tuple[RepoIndex, SavedGraph | None]:
+        """The index and, for the first map of this process, the graph the last one saved, read meanwhile (on
+        the other core while the listing waits for ripgrep)."""
+        if self._engine is not None:
+            return await self.index(progress), None
+        from ._saved_graph import load_graph
+
+        saved: list[SavedGraph | None] = [None]
+        path = self._ws.state_file(*GRAPH_FILE.parts)  # (something planted there is said here, not in the group)
+
+        async def read_saved_graph() -> None:
+            saved[0] = await anyio.to_thread.run_sync(load_graph, path)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(read_saved_graph)
+            index = await self.index(progress)
+        return index, saved[0]
+
+    def _restored_engine(self, index: RepoIndex, saved: SavedGraph | None) -> RankEngine | None:
+        """The graph (and public surface) the last process saved, when it was built from these very tags and
+        the manifests it read are unchanged."""
+        from ._rank import RankEngine
+        from ._saved_graph import tags_fingerprint
+
+        if saved is None or saved.fingerprint != tags_fingerprint(index.tags):
+            return None
+        engine = RankEngine.restored(index.tags, saved.arrays)
+        if engine is None:
+            return None
+        kept = saved.kept
+        public, manifests = kept.get("public"), kept.get("manifests")
+        with_public = isinstance(public, dict) and isinstance(manifests, dict) and self._manifests_unchanged(manifests)
+        if with_public:
+            assert isinstance(public, dict) and isinstance(manifests, dict)
+            surface = {str(path): frozenset(map(str, names)) for path, names in public.items() if path in index.tags}
+            self._public_surface, self._manifests = (index.generation, surface), manifests
+        self._graph_on_disk = (index.generation, with_public)
+        logger.info("repo map: the reference graph of the last run is used (%d files)", len(index.tags))
+        return engine
+
+    def _manifests_unchanged(self, manifests: dict[str, object]) -> bool:
+        for relative, stamp in manifests.items():
+            found = self._read(str(relative), 0)
+            if (list(found[0]) if found is not None else None) != stamp:
+                return False
+        return True
+
+    def _save_graph(self, index: RepoIndex) -> None:
+        """Save the graph for the tags it is now in step with, unless what is on disk is already that."""
+        from ._saved_graph import save_graph, tags_fingerprint
+
+        with self._ranking:
+            engine = self._engine
+            if engine is None:
+                return
+            with_public = self._public_surface is not None and self._public_surface[0] == index.generation
+            if self._graph_on_disk == (index.generation, with_public):
+                return
+            engine.sync(index.tags)
+            state = engine.saved_state()
+            if state is None:
+                return
+            kept: dict[str, object] = {}
+            if with_public:
+                assert self._public_surface is not None
+                kept["public"] = {path: sorted(names) for path, names in self._public_surface[1].items()}
+                kept["manifests"] = self._manifests
+            try:
+                save_graph(self._ws.state_file(*GRAPH_FILE.parts), tags_fingerprint(index.tags), state, kept)
+            except OSError as exc:
+                logger.warning("the repo map's graph was not saved (%s); the next start rebuilds it", exc)
+                self._graph_on_disk = (-1, False)  # tried: not again on every map
+                return
+            self._graph_on_disk = (index.generation, with_public)
 
 
 def _definition_lines(tags: FileTags | None) -> frozenset[int]:

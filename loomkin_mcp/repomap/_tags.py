@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import cache
 from sys import intern
 
@@ -12,7 +13,6 @@ from tree_sitter import Node, QueryCursor
 from ..syntax import Grammar, grammar_for, parser_and_query
 
 
-@dataclass
 class FileTags:
     """What one file defines (name, 1-based line, kind) and references (name -> count).
 
@@ -20,33 +20,84 @@ class FileTags:
     after `import numpy as np`, `join` after `from os.path import join`, `useStore()` imported from
     './store' — as module -> name -> count, the module resolved through the file's own aliases and imports
     (Elixir `App.Config`, Python `os.path` or `.sibling`, a TypeScript import's source): such a use reaches
-    only that module, and nothing when the project does not define it."""
+    only that module, and nothing when the project does not define it.
 
-    mtime_ns: int
-    size: int
-    definitions: list[tuple[str, int, str]] = field(default_factory=list)
-    references: dict[str, int] = field(default_factory=dict)
-    qualified: dict[str, dict[str, int]] = field(default_factory=dict)
+    Tags read from the cache are decoded on first use: a warm map reads the tags of the few files it shows,
+    not of the thousands it ranks from the saved graph."""
 
-    def to_json(self) -> list[object]:
-        return [self.mtime_ns, self.size, self.definitions, self.references, self.qualified]
+    __slots__ = ("mtime_ns", "size", "_definitions", "_references", "_qualified", "_stored", "_reread")
+
+    def __init__(
+        self,
+        mtime_ns: int,
+        size: int,
+        definitions: list[tuple[str, int, str]] | None = None,
+        references: dict[str, int] | None = None,
+        qualified: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        self.mtime_ns = mtime_ns
+        self.size = size
+        self._definitions = definitions if definitions is not None else []
+        self._references = references if references is not None else {}
+        self._qualified = qualified if qualified is not None else {}
+        self._stored: str | None = None
+        self._reread: Callable[[], FileTags | None] | None = None
 
     @classmethod
-    def from_json(cls, data: list[object]) -> FileTags:
-        mtime_ns, size, definitions, references, qualified = data
-        return cls(
-            int(mtime_ns),  # type: ignore[call-overload]
-            int(size),  # type: ignore[call-overload]
-            [(intern(str(n)), int(line), intern(str(kind))) for n, line, kind in definitions],  # type: ignore[attr-defined]
-            {intern(str(name)): int(count) for name, count in references.items()},  # type: ignore[attr-defined]
-            {str(module): {intern(str(n)): int(c) for n, c in uses.items()} for module, uses in qualified.items()},  # type: ignore[attr-defined]
-        )
+    def stored(cls, mtime_ns: int, size: int, encoded: str, reread: Callable[[], FileTags | None]) -> FileTags:
+        """Tags as `encoded()` wrote them, decoded when first read; should they not decode, `reread` parses
+        the file again."""
+        tags = cls(mtime_ns, size)
+        tags._stored, tags._reread = encoded, reread
+        return tags
+
+    @property
+    def definitions(self) -> list[tuple[str, int, str]]:
+        if self._stored is not None:
+            self._decode()
+        return self._definitions
+
+    @property
+    def references(self) -> dict[str, int]:
+        if self._stored is not None:
+            self._decode()
+        return self._references
+
+    @property
+    def qualified(self) -> dict[str, dict[str, int]]:
+        if self._stored is not None:
+            self._decode()
+        return self._qualified
+
+    def encoded(self) -> str:
+        """The definitions, references and qualified uses as one JSON text (the cache keeps it as it was read)."""
+        if self._stored is not None:
+            return self._stored
+        return json.dumps([self._definitions, self._references, self._qualified], separators=(",", ":"))
+
+    def _decode(self) -> None:
+        """Decode what the cache held. The cache sits in the project, which may hold anything: an entry that is
+        not what `encoded` writes is parsed from the file again."""
+        stored, self._stored = self._stored, None
+        reread, self._reread = self._reread, None
+        try:
+            definitions, references, qualified = json.loads(stored)  # type: ignore[arg-type]
+            self._definitions = [(intern(str(n)), int(line), intern(str(kind))) for n, line, kind in definitions]
+            self._references = {intern(str(name)): int(count) for name, count in references.items()}
+            self._qualified = {
+                str(module): {intern(str(n)): int(c) for n, c in uses.items()} for module, uses in qualified.items()
+            }
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            fresh = reread() if reread is not None else None
+            self._definitions = fresh.definitions if fresh is not None else []
+            self._references = fresh.references if fresh is not None else {}
+            self._qualified = fresh.qualified if fresh is not None else {}
 
     def interned(self) -> FileTags:
         """The same tags with names shared across files: thousands of files name `append` or `get` once each."""
-        self.definitions = [(intern(name), line, intern(kind)) for name, line, kind in self.definitions]
-        self.references = {intern(name): count for name, count in self.references.items()}
-        self.qualified = {m: {intern(n): c for n, c in uses.items()} for m, uses in self.qualified.items()}
+        self._definitions = [(intern(name), line, intern(kind)) for name, line, kind in self.definitions]
+        self._references = {intern(name): count for name, count in self.references.items()}
+        self._qualified = {m: {intern(n): c for n, c in uses.items()} for m, uses in self.qualified.items()}
         return self
 
 

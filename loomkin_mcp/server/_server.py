@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -90,6 +91,9 @@ class LoomkinServer(MCPServer):
         register, self._register_tools = self._register_tools, None
         if register is not None:
             register()
+            # What start-up made (modules, schemas) lives as long as the process: kept out of the collector's
+            # sight, a full collection walks only what requests made (it took ~40 ms in a warm map's call).
+            gc.freeze()
 
     async def tools_after_handshake(self, ctx: Any, call_next: Any) -> Any:
         """Once a client is past `initialize`: the projects' background work may start, and the tools are built
