@@ -103,24 +103,40 @@ def picked_changes(repo: Path, count: int) -> list[Change]:
     return changes
 
 
-def named_files(text: str, known: set[str]) -> set[str]:
-    """The files a map names: a line that starts with a path (ours `path:`, Aider's `path:` or a bare `path`)."""
-    named = set()
+_NUMBERED = re.compile(r"^\s*\d+│ ")
+
+
+def file_lines(text: str, known: set[str]) -> list[tuple[str, str | None]]:
+    """Each line of a map with the file it opens, if it opens one: a line that starts with a path (ours `path:`,
+    Aider's `path:` or a bare `path`), or ours `  name:` indented below a `dir/` line."""
+    lines: list[tuple[str, str | None]] = []
+    directory = None
     for line in text.splitlines():
         words = line.split()
-        if words and line[0] not in " \t│⋮" and (path := words[0].rstrip(":")) in known:
-            named.add(path)
-    return named
+        path = None
+        if _NUMBERED.match(line):
+            pass  # a line of code (ours)
+        elif words and line[0] not in " \t│⋮":
+            directory = line[:-1] if line.endswith("/") and len(words) == 1 else None
+            path = words[0].rstrip(":")
+        elif directory is not None and line.startswith("  ") and line.endswith(":") and "│" not in line:
+            path = f"{directory}/{line.strip().removesuffix(':')}"
+        lines.append((line, path if path in known else None))
+    return lines
+
+
+def named_files(text: str, known: set[str]) -> set[str]:
+    """The files a map names."""
+    return {path for _, path in file_lines(text, known) if path is not None}
 
 
 def code_blocks(text: str, known: set[str]) -> list[list[str]]:
     """The code lines a map shows, per file block."""
     blocks: list[list[str]] = []
-    for line in text.splitlines():
-        words = line.split()
-        if words and line[0] not in " \t│⋮" and words[0].rstrip(":") in known:
+    for line, path in file_lines(text, known):
+        if path is not None:
             blocks.append([])
-        elif blocks and (numbered := re.match(r"^\s*\d+│ ", line)):
+        elif blocks and (numbered := _NUMBERED.match(line)):
             blocks[-1].append(line[numbered.end() :])
         elif blocks and line.startswith("│"):
             blocks[-1].append(line[1:])

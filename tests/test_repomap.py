@@ -71,7 +71,7 @@ async def test_the_map_holds_the_definitions_ranks_and_fits(project: Path) -> No
         ]:  # fmt: skip
             assert expected in repo_map, expected
         # The module everyone uses outranks a file nobody references.
-        assert repo_map.index("core/models.py:") < repo_map.index("leaf.py:")
+        assert repo_map.index("core/models.py:") < repo_map.index("\nleaf.py:")
 
         for budget in (64, 128, 256, 1024):
             text = body(await ok(session, "repo_map", max_tokens=budget))
@@ -84,6 +84,32 @@ async def test_the_map_holds_the_definitions_ranks_and_fits(project: Path) -> No
 
         resource = (await session.read_resource("loomkin://repo-map")).contents[0].text
         assert "core/models.py:" in resource
+
+
+async def test_files_of_one_directory_are_listed_under_it_and_each_path_reads(project: Path) -> None:
+    """`app/views.py` and `app/api.py` under one `app/` line; a file alone in its directory keeps its whole path.
+    Read as a model reads it: every file the map names, put together from its lines, opens with file_read."""
+    make_project(project)
+    async with serve(project) as session:
+        text = body(await ok(session, "repo_map", max_tokens=4096))
+        lines = text.splitlines()
+        assert lines.index("app/") + 1 in (lines.index("  views.py:"), lines.index("  api.py:")), text
+        assert "core/models.py:" in lines and "core/" not in lines and "cli.py:" in lines, text
+        named, directory = [], None
+        for line in lines:
+            if "│" in line:
+                continue
+            if line.endswith("/"):
+                directory = line[:-1]
+            elif line.startswith("  "):
+                named.append(f"{directory}/{line.strip().removesuffix(':')}")
+            else:
+                directory = None
+                named.append(line.removesuffix(":"))
+        assert {"app/views.py", "app/api.py", "core/models.py"} <= set(named) <= set(SOURCES), named
+        assert len(named) == len(set(named)) > len(SOURCES) / 2, named
+        for path in named:
+            assert await ok(session, "file_read", file_path=path), path
 
 
 async def test_the_map_follows_edits_on_disk_while_watching(project: Path) -> None:
@@ -544,9 +570,9 @@ async def test_a_map_without_focus_leads_with_the_public_api_and_shows_each_memb
         whole = await ok(session, "repo_map", max_tokens=2000)
         small = await ok(session, "repo_map", max_tokens=100)
     body = whole.split("\n", 1)[1]
-    assert body.startswith("shop/_cart.py:\n1│ class Cart:") or body.startswith("shop/_pay.py:\n4│ def pay("), body
+    assert body.startswith(("shop/\n  _cart.py:\n1│ class Cart:", "shop/\n  _pay.py:\n4│ def pay(")), body
     files = [line for line in body.splitlines() if "│" not in line]
-    assert set(files[:2]) == {"shop/_cart.py:", "shop/_pay.py:"}, files
+    assert files[0] == "shop/" and set(files[1:3]) == {"  _cart.py:", "  _pay.py:"}, files
     assert whole.index("1│ class Cart:") < whole.index("5│     def add(self, item):"), whole
     assert len(small) <= 100 * 4 and "class Cart:" in small, small
     for text in (whole, small):
@@ -603,9 +629,9 @@ def test_a_saved_public_surface_is_read_again_when_the_package_manifest_changes(
                               capture_output=True, text=True, timeout=60, env=server_env())  # fmt: skip
 
     first = body(repo_map().stdout)
-    assert first.startswith("web/src/first.ts:"), first
+    assert first.startswith("web/src/\n  first.ts:"), first
     warm = repo_map()
     assert "graph of the last run" in warm.stderr and body(warm.stdout) == first
     (project / "web" / "package.json").write_text('{"main": "src/second.ts"}')
     moved = repo_map()
-    assert "graph of the last run" in moved.stderr and body(moved.stdout).startswith("web/src/second.ts:"), moved
+    assert "graph of the last run" in moved.stderr and body(moved.stdout).startswith("web/src/\n  second.ts:"), moved

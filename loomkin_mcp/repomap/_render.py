@@ -4,6 +4,7 @@ class, its module), fit to a token budget."""
 from __future__ import annotations
 
 import math
+import posixpath
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -83,7 +84,8 @@ def render(
     read_source: Callable[[str], SourceLines],
     defined: Callable[[str], Collection[int]] = lambda path: (),
 ) -> str:
-    """The most definitions that fit in `max_tokens`, grouped by file in rank order. A member is shown under the
+    """The most definitions that fit in `max_tokens`, grouped by file in rank order (the files of one directory
+    under its `dir/` line, by name, where the best of them ranks). A member is shown under the
     lines that open its owners (`class Client:` above `def send(`), which count against the budget; the line
     numbers show what is left out between. Of the blocks around a member, those that define something (the
     lines `defined` gives for a file) are its owners; only when none does, the nearest block (the `if` a
@@ -101,20 +103,20 @@ def render(
         files: dict[str, set[int]] = {}
         for item in ranked[:count]:
             files.setdefault(item.path, set()).add(item.line)
+        # Files of one directory are shown together, under it, where the best of them ranks: a path such as
+        # `server/lib/app/teams/` is written once, not on each of its files (in a deep tree, paths were ~40 %
+        # of a map).
+        directories: dict[str, list[str]] = {}
+        for path in files:
+            directories.setdefault(posixpath.dirname(path), []).append(path)
         out = []
-        for path, numbers in files.items():
-            source = source_of(path)
-            shown = set(numbers)
-            for number in numbers:
-                owners = source.owners(number)
-                shown.update([line for line in owners if line in definitions[path]] or owners[-1:])
-            out.append(f"{path}:")
-            width = len(str(max(shown)))  # the file's own widest number: aligned, and no wider
-            for number in sorted(shown):
-                text = source.lines[number - 1].rstrip() if 0 < number <= len(source.lines) else ""
-                if len(text) > MAX_LINE_CHARS:
-                    text = text[:MAX_LINE_CHARS] + "…"
-                out.append(f"{number:>{width}}│ {text}")
+        for directory, paths in directories.items():
+            grouped = len(paths) > 1 and directory != ""
+            if grouped:
+                out.append(f"{directory}/")
+            for path in paths:
+                out.append(f"  {posixpath.basename(path)}:" if grouped else f"{path}:")
+                out.extend(_code_lines(source_of(path), files[path], definitions[path]))
         return "\n".join(out)
 
     low, high = 0, min(len(ranked), max_tokens // _MIN_TOKENS_PER_LINE)
@@ -127,6 +129,22 @@ def render(
         else:
             high = middle - 1
     return best
+
+
+def _code_lines(source: SourceLines, numbers: set[int], defined: Collection[int]) -> list[str]:
+    """The lines `numbers` of a file and those opening their owners, numbered."""
+    shown = set(numbers)
+    for number in numbers:
+        owners = source.owners(number)
+        shown.update([line for line in owners if line in defined] or owners[-1:])
+    width = len(str(max(shown)))  # the file's own widest number: aligned, and no wider
+    out = []
+    for number in sorted(shown):
+        text = source.lines[number - 1].rstrip() if 0 < number <= len(source.lines) else ""
+        if len(text) > MAX_LINE_CHARS:
+            text = text[:MAX_LINE_CHARS] + "…"
+        out.append(f"{number:>{width}}│ {text}")
+    return out
 
 
 def render_limit(max_tokens: int) -> int:

@@ -227,8 +227,9 @@ class RepoMapService:
 
         def header(used: int) -> str:
             return (
-                f"Repo map: {len(index.tags)} files, ~{used} of {budget} tokens (chars / 4); name paths "
-                "(`Class/method`) read and edit definitions with the symbol_* tools."
+                f"Repo map: {len(index.tags)} files, ~{used} of {budget} tokens (chars / 4); a `dir/` line holds "
+                "the files indented below it; name paths (`Class/method`) read and edit definitions with the "
+                "symbol_* tools."
             )
 
         # The model has the focus files whole: a line each says so, and the budget goes to other files.
