@@ -479,6 +479,21 @@ def test_python_and_typescript_calls_through_imports_reach_only_the_projects_own
     assert links["web/own_user.ts"] == {"web/strings.ts"}
 
 
+def test_a_package_that_passes_on_a_name_it_imports_is_linked_to_its_definer() -> None:
+    """`from ._config import Limits` in an `__init__.py` that only passes it on is a use of `_config`'s `Limits`
+    (the file changes when the public API does); an import of a name the file also uses counts as that use
+    alone, and a name from outside the project links nowhere."""
+    sources = {
+        "pkg/__init__.py": "from ._config import Limits\nfrom typing import Any\n\n__all__ = ['Limits']\n",
+        "pkg/_config.py": "class Limits:\n    pass\n",
+        "pkg/_client.py": "from ._config import Limits\n\n\ndef make():\n    return Limits() or Limits()\n",
+    }
+    engine, links = _linked(sources)
+    assert links["pkg/__init__.py"] == {"pkg/_config.py"}
+    assert engine._tags["pkg/_client.py"].qualified == {"._config": {"Limits": 2}}
+    assert engine._tags["pkg/__init__.py"].qualified == {"._config": {"Limits": 1}, "typing": {"Any": 1}}
+
+
 def test_names_never_link_files_of_different_languages() -> None:
     """A TypeScript `join(...)` does not make the Elixir file defining `join` one of its neighbours."""
     sources = {

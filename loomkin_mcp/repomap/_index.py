@@ -18,8 +18,8 @@ from ._tags import FileTags, extract
 logger = logging.getLogger("loomkin_mcp.repomap")
 
 # 3: uses through modules (Elixir aliases, Python and JavaScript imports), JSX elements; 4: each file's tags kept as
-# one JSON text, decoded when first read.
-CACHE_VERSION = 4
+# one JSON text, decoded when first read; 5: a name imported and not used is a use (a re-export).
+CACHE_VERSION = 5
 # Larger files are generated or vendored far more often than written by hand: not mapped.
 MAX_FILE_BYTES = 1024 * 1024
 # A build with this many files to parse parses them on every core (fewer are not worth starting workers for).

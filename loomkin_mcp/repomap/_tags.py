@@ -162,6 +162,9 @@ def extract(relative: str, source: bytes, mtime_ns: int, size: int) -> FileTags 
         module, original = imports.members[used]
         uses = qualified.setdefault(module, {})
         uses[original] = uses.get(original, 0) + plain.pop(used)
+    for module, original in imports.members.values():
+        # Imported and not used here: passed on (a package's `__init__` re-exports it), a use all the same.
+        qualified.setdefault(module, {}).setdefault(original, 1)
     return FileTags(mtime_ns, size, definitions, plain, qualified)
 
 
