@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 from conftest import fails, ok, serve
@@ -160,6 +161,28 @@ def test_the_unsafe_ignore_file_check_follows_ignore_rule_changes(tmp_path: Path
         handle.write("b/\n")
     os.utime(tmp_path / ".gitignore", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert rules.unsafe_ignore_file(tmp_path) == tmp_path / "a" / ".gitignore"
+
+
+@pytest.mark.parametrize("planted", ["fifo", "link to /dev/zero"])
+async def test_an_ignore_file_made_unsafe_between_searches_is_never_left_to_ripgrep(
+    project: Path, planted: str
+) -> None:
+    """Once a directory was checked, the next search starts ripgrep at once and checks again while it runs: a
+    `.gitignore` made a FIFO (ripgrep would block on it for ever) or a link to /dev/zero (it would read without
+    end) since the last search stops that ripgrep, and the search answers from Python, whole."""
+    (project / "a.py").write_text("def hello():\n    pass\n")
+    (project / "sub").mkdir()
+    (project / "sub" / "b.py").write_text("hello = 1\n")
+    async with serve(project) as session:
+        first = await ok(session, "content_search", pattern="hello")
+        assert "a.py:1:def hello" in first and "sub/b.py:1:hello" in first
+        if planted == "fifo":
+            os.mkfifo(project / "sub" / ".gitignore")
+        else:
+            (project / "sub" / ".gitignore").symlink_to("/dev/zero")
+        with anyio.fail_after(30):
+            assert await ok(session, "content_search", pattern="hello") == first
+            assert set((await ok(session, "file_search", pattern="**/*.py")).splitlines()) == {"a.py", "sub/b.py"}
 
 
 async def test_file_search_returns_what_it_found_and_names_what_it_could_not_read(project: Path) -> None:

@@ -52,6 +52,10 @@ def find_rg() -> str | None:
     return str(beside_python) if beside_python.exists() else shutil.which("rg")
 
 
+class _RipgrepUnsafeHere(Exception):
+    """An ignore file under the search's base would hang or flood ripgrep (see `_unsafe_here`)."""
+
+
 @dataclass(frozen=True)
 class Hit:
     path: str
@@ -75,13 +79,11 @@ class SearchService:
         base, prefix = self._base(path)
         if not pattern.strip():
             raise ToolInputError("pattern is empty; give a glob such as `**/*.ex` or `lib/**/*.py`.")
-        rg = self._rg(base)
+        rg = find_rg()
         unread: list[str] = []
-        files = (
-            self._rg_files(rg, base, pattern, include_hidden, include_ignored, unread)
-            if rg
-            else self._walk_files(base, pattern, include_hidden, include_ignored)
-        )
+        files = self._rg_files(rg, base, pattern, include_hidden, include_ignored, unread) if rg else None
+        if files is None:
+            files = self._walk_files(base, pattern, include_hidden, include_ignored)
         found = [prefix + name for name in files]
         note = [_unsearched_note(unread)] if unread else []
         if not found:
@@ -92,12 +94,17 @@ class SearchService:
         tail = [f"… {more} more (newest {len(shown)} shown); narrow the pattern or the path."] if more else []
         return "\n".join(shown + tail + note)
 
-    def _rg_files(self, rg: str, base: Path, pattern: str, hidden: bool, ignored: bool, unread: list[str]) -> list[str]:
-        """The files matching `pattern`; what ripgrep could not read on the way is added to `unread`."""
+    def _rg_files(
+        self, rg: str, base: Path, pattern: str, hidden: bool, ignored: bool, unread: list[str]
+    ) -> list[str] | None:
+        """The files matching `pattern` (None when ripgrep must not be used here); what ripgrep could not read
+        on the way is added to `unread`."""
         argv = [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", pattern, "--glob", "!.git"]
         argv += ["--hidden"] if hidden else []
         argv += ["--no-ignore"] if ignored else []
         done = self._rg_run(argv, base)
+        if done is None:
+            return None
         if done.returncode not in (0, 1):
             problems = [line for line in done.stderr.splitlines() if line.strip()]
             # ripgrep lists what it can and exits 2 when a directory or file could not be read; a bad glob
@@ -115,14 +122,14 @@ class SearchService:
     def files_containing(self, literal: str, base: Path, whole_word: bool) -> list[str] | None:
         """Files under `base` (not hidden, not ignored) whose text holds `literal`, relative to the root; None when
         ripgrep cannot be used here (the caller then relies on what it already knows)."""
-        rg = self._rg(base)
+        rg = find_rg()
         if rg is None:
             return None
         argv = [rg, "--files-with-matches", "--fixed-strings", "--no-require-git", "--no-ignore-parent"]
         argv += ["--word-regexp"] if whole_word else []
         argv += ["--glob", "!.git", "--", literal, "."]
         done = self._rg_run(argv, base)
-        if done.returncode not in (0, 1):
+        if done is None or done.returncode not in (0, 1):
             return None
         prefix = self._ws.relative(base)
         prefix = "" if prefix == "." else prefix + "/"
@@ -131,10 +138,11 @@ class SearchService:
 
     def list_source_files(self) -> list[str]:
         """Every file of the project that is neither hidden nor ignored, relative to the root."""
-        rg = self._rg(self._ws.root)
-        if rg is None:
+        rg = find_rg()
+        argv = [rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", "!.git"]
+        done = self._rg_run(argv, self._ws.root) if rg else None  # type: ignore[list-item]
+        if done is None:
             return self._walk(self._ws.root, False, False)
-        done = self._rg_run([rg, "--files", "--no-require-git", "--no-ignore-parent", "--glob", "!.git"], self._ws.root)
         # ripgrep lists in parallel, in no fixed order.
         return sorted(line.removeprefix("./") for line in done.stdout.splitlines() if line)
 
@@ -169,10 +177,16 @@ class SearchService:
         self, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,
         output_mode: OutputMode, hidden: bool, unsearched: list[str],
     ) -> Iterator[Hit]:  # fmt: skip
-        rg = self._rg(base)
+        rg = find_rg()
         if rg:
-            return self._rg_search(rg, base, pattern, glob, case_insensitive, context, output_mode, hidden, unsearched)
-        return self._py_search(base, pattern, glob, case_insensitive, context, hidden, unsearched)
+            try:
+                yield from self._rg_search(
+                    rg, base, pattern, glob, case_insensitive, context, output_mode, hidden, unsearched
+                )
+                return
+            except _RipgrepUnsafeHere:  # (raised before any hit)
+                pass
+        yield from self._py_search(base, pattern, glob, case_insensitive, context, hidden, unsearched)
 
     def _rg_search(
         self, rg: str, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int,
@@ -224,11 +238,9 @@ class SearchService:
         self, argv: list[str], base: Path, pattern: str, unsearched: list[str]
     ) -> Iterator[subprocess.Popen[bytes]]:
         """ripgrep running in `base`; on a normal exit its problems are checked, and it is never left running."""
-        with self._started(argv, base) as (confined, cwd, fds):
-            process = subprocess.Popen(
-                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+        process = self._rg_checked(argv, base)
+        if process is None:
+            raise _RipgrepUnsafeHere
         assert process.stdout is not None and process.stderr is not None
         # Read beside stdout: a tree of thousands of unreadable directories must not fill the pipe and stall rg.
         errors = _StderrLines()
@@ -280,13 +292,37 @@ class SearchService:
 
     # -- shared ---------------------------------------------------------------------------
 
-    def _rg_run(self, argv: list[str], base: Path) -> subprocess.CompletedProcess[str]:
-        """ripgrep run to its end in `base` (see `_started`), its output as text."""
+    def _rg_run(self, argv: list[str], base: Path) -> subprocess.CompletedProcess[str] | None:
+        """ripgrep run to its end in `base` (see `_rg_checked`), its output as text; None when ripgrep must not
+        be used there."""
+        process = self._rg_checked(argv, base, text=True)
+        if process is None:
+            return None
+        stdout, stderr = process.communicate()
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+    def _rg_checked(self, argv: list[str], base: Path, text: bool = False) -> subprocess.Popen | None:  # type: ignore[type-arg]
+        """ripgrep started in `base` (see `_started`), its output piped; None when an ignore file under `base`
+        is unsafe for it (`_unsafe_here`). Under a directory checked before, the check (a stat per directory,
+        ~30 ms on 3,000) runs while ripgrep does, which is stopped, what it wrote unread, if the check fails: a
+        bad file put there since can hold it only those milliseconds. The first check of a directory reads
+        every directory below it, so it runs before."""
+        walked = self._ws.ignore.walked(base)
+        if not walked and self._unsafe_here(base):
+            return None
         with self._started(argv, base) as (confined, cwd, fds):
-            return subprocess.run(
-                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, capture_output=True, text=True,
-                stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(
+                confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=text,
             )  # fmt: skip
+        usable = not walked
+        try:
+            usable = usable or not self._unsafe_here(base)
+        finally:
+            if not usable:
+                process.kill()
+                process.communicate()
+        return process if usable else None
 
     @contextmanager
     def _started(self, argv: list[str], base: Path) -> Iterator[tuple[Confined, str, tuple[int, ...]]]:
@@ -318,21 +354,19 @@ class SearchService:
         finally:
             os.close(fd)
 
-    def _rg(self, base: Path) -> str | None:
-        """ripgrep, unless it is absent or an ignore file under `base` would hang or flood it: then Python."""
-        rg = find_rg()
-        if rg is None:
-            return None
+    def _unsafe_here(self, base: Path) -> bool:
+        """Whether an ignore file under `base` would hang or flood ripgrep (it opens them all, following links
+        and blocking on FIFOs): then Python searches instead."""
         unsafe = self._ws.ignore.unsafe_ignore_file(base)
         if unsafe is None:
-            return rg
+            return False
         if unsafe not in self._warned:
             self._warned.add(unsafe)
             logger.warning(
                 "%s is not a regular file of at most 1 MB inside the project, so it is not read and searches "
                 "run without ripgrep here; replace it with a regular file.", unsafe,
             )  # fmt: skip
-        return None
+        return True
 
     def _base(self, path: str) -> tuple[Path, str]:
         base = self._ws.resolve(path, what="path")

@@ -55,6 +55,10 @@ class IgnoreRules:
         self._cache: dict[Path, tuple[tuple[int, ...], list[_Rule]]] = {}
         self._scanned: dict[str, _Scanned] = {}
 
+    def walked(self, base: Path) -> bool:
+        """Whether `unsafe_ignore_file(base)` ran before (a next run stats what it read then)."""
+        return str(base) in self._scanned
+
     def unsafe_ignore_file(self, base: Path) -> Path | None:
         """An ignore file under `base` that ripgrep must not be left to open, or None.
 
