@@ -9,9 +9,11 @@ above the project root are not read (ripgrep would read them outside a git repos
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -50,6 +52,19 @@ def find_rg() -> str | None:
         return configured or None
     beside_python = Path(sys.executable).parent / "rg"
     return str(beside_python) if beside_python.exists() else shutil.which("rg")
+
+
+def _stop(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """Kill ripgrep and whatever its sandbox started, and close its pipes (nothing more is read from them).
+
+    The whole process group: bubblewrap's child that runs ripgrep asks to die with bubblewrap only once it
+    is set up, so one killed just after it started lives on, holding the pipes (and a FIFO it opened)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # (the group is gone: all ended)
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 class _RipgrepUnsafeHere(Exception):
@@ -260,11 +275,7 @@ class SearchService:
                 unsearched.extend(problems + [""] * (errors.count - len(errors.kept)))
         finally:
             # Stopped early at the cap: rg is killed rather than left to finish.
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            process.stdout.close()
-            process.stderr.close()
+            _stop(process)
 
     def _py_search(
         self, base: Path, pattern: str, glob: str | None, case_insensitive: bool, context: int, hidden: bool,
@@ -313,15 +324,14 @@ class SearchService:
         with self._started(argv, base) as (confined, cwd, fds):
             process = subprocess.Popen(
                 confined.argv, cwd=cwd, env=confined.env, pass_fds=fds, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=text,
+                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=text, start_new_session=True,
             )  # fmt: skip
         usable = not walked
         try:
             usable = usable or not self._unsafe_here(base)
         finally:
             if not usable:
-                process.kill()
-                process.communicate()
+                _stop(process)
         return process if usable else None
 
     @contextmanager
