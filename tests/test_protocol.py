@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -146,3 +148,43 @@ def test_stdout_carries_nothing_but_json_rpc(project: Path) -> None:
     assert answered[4]["result"]["isError"] is True
     assert "error" in answered[6]
     assert (project / "b.txt").read_text() == "x"
+
+
+def test_answers_larger_than_the_pipe_arrive_whole_while_the_editor_is_slow_to_read(project: Path) -> None:
+    """Answers are written on the event loop, without blocking: an editor that does not read for a while holds up
+    neither the requests it sends meanwhile nor any answer's bytes, which all arrive whole and in order."""
+    lines = [f"{n:05d} " + "x" * 90 for n in range(1500)]  # ~145 KB an answer, over twice a pipe's buffer
+    (project / "big.txt").write_text("\n".join(lines) + "\n")
+    server = RawServer(project)
+    try:
+        server.handshake()
+        for request_id in range(10, 16):
+            server.call_tool(request_id, "file_read", {"file_path": "big.txt"})
+        time.sleep(1.0)  # not reading: the server's writes find the pipe full
+        server.send({"jsonrpc": "2.0", "id": 20, "method": "tools/list"})
+        server.read_until({*range(10, 16), 20})
+    finally:
+        server.close()
+    for request_id in range(10, 16):
+        text = server.answered[request_id]["result"]["content"][0]["text"]
+        assert [line.split("\t", 1)[-1].split("│", 1)[-1].strip() for line in text.splitlines()[:1500]] == lines
+    assert "tools" in server.answered[20]["result"]
+
+
+def test_stray_output_misses_the_wire(tmp_path: Path) -> None:
+    """While serving, fd 1 points at stderr: what a library prints or a child inherits never reaches the editor."""
+    script = tmp_path / "stray.py"
+    script.write_text(
+        "import anyio, os, sys\n"
+        "from loomkin_mcp.transports._stdio import _protocol_stdout\n"
+        "async def main():\n"
+        "    with _protocol_stdout() as wire:\n"
+        "        print('stray print', flush=True)\n"
+        "        os.write(1, b'stray write\\n')\n"
+        '        await wire.write(\'{"jsonrpc": "2.0"}\\n\')\n'
+        "    print('after serving', flush=True)\n"
+        "anyio.run(main)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout == '{"jsonrpc": "2.0"}\nafter serving\n'
+    assert "stray print" in done.stderr and "stray write" in done.stderr

@@ -181,15 +181,17 @@ class LoomkinServer(MCPServer):
             upstream = self.upstreams.names_upstream(name)
             assert upstream is not None
             raise UpstreamDown(upstream.down_message())
-        from ..upstream._tools import proxy_tool
+        from ..upstream._tools import forward, proxy_tool, read_only
 
         upstream, tool = found
         project = self.project()
+        context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
+        if read_only(tool):  # nothing to ask the person: no tool of ours between the caller and the upstream
+            return await forward(name, arguments, project.upstreams, context)
         cached = self._proxies.get((project.root, name))
         if cached is None or cached[0] is not tool:
             cached = (tool, proxy_tool(name, upstream, tool, project.upstreams, project.services.permissions))
             self._proxies[(project.root, name)] = cached
-        context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
         # The proxy takes the caller's arguments whole; the upstream validates them against its schema.
         return await cached[1].run({"arguments": arguments}, context, convert_result=True)
 

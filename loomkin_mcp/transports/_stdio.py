@@ -1,19 +1,23 @@
-"""Serving over stdio, with lines from stdin that a cancellation can interrupt.
+"""Serving over stdio, reading and writing on the event loop.
 
 The SDK reads stdin in a worker thread, and a blocked read cannot be cancelled: on SIGTERM
 the server would wait for the editor to write or close the pipe before it could unwind and
 stop the commands it started. Waiting for readability on the event loop instead lets a
-cancellation through at once.
+cancellation through at once. It writes each message and flushes it in worker threads too:
+two thread hops an answer (~0.2 ms), where a non-blocking write waits only for an editor that
+is slow to read.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
 import stat
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -56,9 +60,55 @@ async def _run(server: LoomkinServer) -> None:
     stdin = cancellable_stdin()
     lowlevel = server._lowlevel_server
     options = lowlevel.create_initialization_options()
-    # The SDK types stdin as an AsyncFile; it only iterates it line by line.
-    async with server.shared_resources(), stdio_server(stdin=cast(Any, stdin)) as (read_stream, write_stream):
-        await lowlevel.run(read_stream, write_stream, options)
+    # The SDK types stdin and stdout as AsyncFiles; it only iterates one line by line and writes to the other.
+    with _protocol_stdout() as stdout:
+        async with (
+            server.shared_resources(),
+            stdio_server(stdin=cast(Any, stdin), stdout=cast(Any, stdout)) as (read_stream, write_stream),
+        ):
+            await lowlevel.run(read_stream, write_stream, options)
+
+
+@contextmanager
+def _protocol_stdout() -> Iterator[_Stdout | None]:
+    """The protocol's output: fd 1, moved to a descriptor of its own and made non-blocking, while fd 1 points
+    at stderr (a library's stray print, a child handed our stdout, misses the wire). None where stdout is not a
+    pipe or socket (a terminal, a file): then the SDK writes it as it does."""
+    try:
+        pollable = stat.S_ISFIFO(os.fstat(1).st_mode) or stat.S_ISSOCK(os.fstat(1).st_mode)
+    except OSError:
+        pollable = False
+    if not pollable:
+        yield None
+        return
+    private = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.dup2(2, 1)
+    os.set_blocking(private, False)
+    try:
+        yield _Stdout(private)
+    finally:
+        os.set_blocking(private, True)
+        os.dup2(private, 1)
+        os.close(private)
+
+
+class _Stdout:
+    """Messages written to a non-blocking descriptor from the event loop, whole and in order (the SDK writes
+    from one task); nothing is buffered, so `flush` has nothing to do."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    async def write(self, text: str) -> None:
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            try:
+                data = data[os.write(self._fd, data) :]
+            except BlockingIOError:
+                await anyio.wait_writable(self._fd)
+
+    async def flush(self) -> None:
+        return None
 
 
 def cancellable_stdin() -> AsyncIterator[str] | None:

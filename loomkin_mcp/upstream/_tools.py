@@ -18,13 +18,18 @@ from ..permissions import Approval, ApprovalOutcome, PermissionService, ask_pers
 from . import Caller, Upstream, UpstreamPool
 
 
+def read_only(tool: types.Tool) -> bool:
+    """An upstream tool that says it changes nothing: called without asking the person."""
+    return bool(tool.annotations and tool.annotations.read_only_hint)
+
+
 def proxy_tool(
     exported: str, upstream: Upstream, tool: types.Tool, pool: UpstreamPool, permissions: PermissionService
 ) -> Tool:
-    read_only = bool(tool.annotations and tool.annotations.read_only_hint)
+    """The tool that asks the person (in either protocol era, as the built-in tools do) before `forward`."""
 
     async def approve(ctx: Context) -> Approval | Elicit[Approval]:  # async: no worker-thread hop per call
-        if read_only:
+        if read_only(tool):
             return Approval()
         return ask_person(permissions, ctx, exported, f"call {tool.name} on {upstream.name}")
 
@@ -32,19 +37,25 @@ def proxy_tool(
         ctx: Context, approval: Annotated[ApprovalOutcome, Resolve(approve)], arguments: dict[str, Any] | None = None
     ) -> types.CallToolResult:
         require_approval(approval, exported, f"{tool.name} was not called")
-
-        async def forward_progress(progress: float, total: float | None, message: str | None) -> None:
-            # No progress token, or no request at all (`loomkin-mcp call`): nothing to forward to.
-            with contextlib.suppress(Exception):
-                await ctx.report_progress(progress, total, message)
-
-        try:
-            caller = Caller(ctx.session, ctx.request_context.request_id)
-        except ValueError:  # no request (`loomkin-mcp call`): no editor for the upstream to ask
-            caller = None
-        return await pool.call_tool(exported, arguments or {}, forward_progress, caller)
+        return await forward(exported, arguments or {}, pool, ctx)
 
     return Tool.from_function(proxy, name=exported, structured_output=False)
+
+
+async def forward(exported: str, arguments: dict[str, Any], pool: UpstreamPool, ctx: Context) -> types.CallToolResult:
+    """The call passed to its upstream as the caller made it (the upstream validates it against its schema), its
+    progress passed back, and the upstream's own requests (sampling…) sent to the caller's editor."""
+
+    async def forward_progress(progress: float, total: float | None, message: str | None) -> None:
+        # No progress token, or no request at all (`loomkin-mcp call`): nothing to forward to.
+        with contextlib.suppress(Exception):
+            await ctx.report_progress(progress, total, message)
+
+    try:
+        caller = Caller(ctx.session, ctx.request_context.request_id)
+    except ValueError:  # no request (`loomkin-mcp call`): no editor for the upstream to ask
+        caller = None
+    return await pool.call_tool(exported, arguments, forward_progress, caller)
 
 
 def listed(exported: str, upstream: Upstream, tool: types.Tool) -> types.Tool:
