@@ -97,12 +97,12 @@ WHY = [
         "spawn → initialize",
         (
             "a bare `MCPServer` spends ~0.5–0.75 s importing the SDK. Before it answers `initialize` loomkin-mcp "
-            "imports only the CLI, config, workspace, project registry and server (`-X importtime`, 2026-12-07: "
-            "~80 ms of its own, the pydantic config models 28 ms, argparse 6 ms, the server module 8 ms, the "
-            "workspace 8 ms); the services, the tool modules and the upstream client load after the handshake, the "
-            "26 tool schemas (~70 ms of pydantic) are built when the client sends `initialized`, and a project's "
-            "background work (upstreams, commit watcher) starts then too. What would close a miss: the config "
-            "validator built once per version instead of at each start."
+            "imports only the CLI, config, workspace, project registry and server (`-X importtime`, 2026-12-07: ~80 "
+            "ms of its own, the pydantic config models 28 ms, argparse 6 ms, the server module 8 ms, the workspace 8 "
+            "ms); the services, the tool modules and the upstream client load after the handshake, the 26 tool "
+            "schemas (~70 ms of pydantic) are built when the client sends `initialized`, and a project's background "
+            "work (upstreams, commit watcher) starts then too. What would close a miss: the config validator built "
+            "once per version instead of at each start."
         ),
     ),
     (
@@ -110,27 +110,32 @@ WHY = [
         (
             "the file is opened beneath the root's descriptor in one call, openat2 with RESOLVE_BENEATH | "
             "RESOLVE_NO_SYMLINKS (through ctypes); where the kernel lacks openat2, by one openat with O_NOFOLLOW per "
-            "component (five opens and closes where a read by name has one, ~10 µs each from Python). The rest is "
-            "the path guard's checks before the open."
+            "component (five opens and closes where a read by name has one, ~10 µs each from Python). The rest is the"
+            " path guard's checks before the open."
         ),
     ),
     (
         "file_read 4 KB",
         (
-            "the Python SDK's own round trip (the bare echo beside it) is already ~1.4× server-filesystem's on this "
-            "machine, so ≤ 1.0× cannot be reached inside the SDK. Over the bare echo loomkin adds path resolution, "
-            "the trust check of the config (a few stats per call, so a revoked trust or an edited LOOMKIN.md counts "
-            "at once) and the status page's call log; the thread hop and a second resolve are gone (was +0.9 ms). "
-            "What would close it: a JSON-RPC path that skips the SDK's per-request model validation."
+            "answers are written on the event loop since 2026-12-07 (the SDK writes and flushes each in worker "
+            "threads, two hops, ~0.2 ms), so a file_read now beats the bare SDK echo beside it. What remains over "
+            "server-filesystem is the SDK's own request path, the floor of every Python MCP server here: the JSON-RPC"
+            " line parsed and validated into models, the middleware chain, the result model built and serialized (of "
+            "a call's ~1.3 ms, loomkin's own code — path guard, read, numbering, call log — is ~0.25 ms, cProfile). "
+            "What would close it: a tools/call path beside the SDK's, allowed only with a differential test over the "
+            "whole suite's traffic; not built."
         ),
     ),
     (
         "proxied upstream call",
         (
-            "a proxied call is two MCP round trips through the Python SDK — the editor's to loomkin-mcp, then "
-            "loomkin-mcp's to the upstream — each with pydantic validation and anyio stream hops; loomkin's own code "
-            "is ~0.5 ms of it (cProfile). The bare SDK server alone answers ~1.3 ms slower than the Node server it is "
-            "compared with. What would close it: forwarding `tools/call` to the upstream as raw JSON-RPC."
+            "a read-only upstream tool is forwarded with no tool of ours in between (no argument model, no resolver) "
+            "and answers leave without thread hops: +1.4 → +1.0 ms. What remains is two SDK sessions: the editor's "
+            "request parsed and validated into models and passed through the middleware chain, then a client request "
+            "model built and serialized for the upstream and its answer validated into a CallToolResult and "
+            "serialized again (~27 event-loop turns a call, cProfile). What would close it: passing the JSON-RPC line"
+            " itself to the upstream and its answer back, mapping ids, progress tokens and cancellations, below the "
+            "SDK's sessions."
         ),
     ),
     (
@@ -140,33 +145,34 @@ WHY = [
             "streaming run only past 16 MB of output). What remains is the walk that keeps ripgrep from opening a "
             "FIFO or a linked-out `.gitignore` (one stat per directory: ~3 ms on the stdlib, ~30 ms on the 3,319 "
             "directories of site-packages; it was 366 ms with pathlib) and the MCP round trip carrying up to 200 KB "
-            "of hits. Since 2026-12-07 ripgrep also starts inside bubblewrap (issue 25: every program loomkin "
-            "starts is sandboxed): ~4 ms a search, measured 1.27× → 1.44-1.49× on the stdlib in one session. What "
-            "would close it: keeping that walk's answer between searches, invalidated by the file watcher's events "
-            "rather than re-checked by stat; and a cheaper confinement for a helper that starts nothing (seccomp and "
+            "of hits. Since 2026-12-07 ripgrep also starts inside bubblewrap (issue 25: every program loomkin starts "
+            "is sandboxed): ~4 ms a search, measured 1.27× → 1.44-1.49× on the stdlib in one session. What would "
+            "close it: keeping that walk's answer between searches, invalidated by the file watcher's events rather "
+            "than re-checked by stat; and a cheaper confinement for a helper that starts nothing (seccomp and "
             "Landlock applied in the child before exec, no namespaces) instead of bubblewrap."
         ),
     ),
     (
         "repo map cold",
         (
-            "a cold map is parsing: of the CPU, ~60% is tree-sitter's `parse`, ~25% the tag query, ~15% Python. "
-            "It now runs in worker processes on both cores (the binding holds the GIL, so threads do not help), "
-            "about 1.9× one core; the fresh process adds ~1.2 s of interpreter start-up and imports before the "
-            "first file is read. 10× Aider means ~4 s in all, about half of what two cores can parse this corpus "
-            "in. What would close it: parsing only what can change the map's top on a first call, then the rest "
-            "in the background."
+            "a cold map is parsing: of the CPU, ~60% is tree-sitter's `parse`, ~25% the tag query, ~15% Python, in "
+            "worker processes on both cores (the binding holds the GIL, so threads do not help), about 1.9× one core "
+            "and ~3× less CPU than Aider's own parse. 10× Aider means ≤ ~1.9 s from spawn, of which ~0.6 s is the "
+            "interpreter, imports and handshake: two cores parse this corpus in ~2.9 s, so no first map that reads "
+            "every file can get there. What would close it: a first map from the files that can reach its top, the "
+            "rest indexed in the background (not built: a first map that differs from the final one needs a rule for "
+            "what it may leave out)."
         ),
     ),
     (
         "repo map warm",
         (
-            "a fresh process with the cache lists the files (~60 ms), loads the tags JSON (~0.25 s: 60 ms of JSON, "
-            "the rest making and interning ~230,000 names), rebuilds the reference graph (~0.36 s of Python over "
-            "~80,000 definitions and ~130,000 references) and ranks (~0.17 s) before rendering (65 ms since the "
-            "owner lines are found by a lazy walk; a whole-file pass took 0.4 s). What would close it: the graph's "
-            "arrays saved in the cache beside the tags (no pickle: the cache sits in the project), and the tags "
-            "loaded as arrays of name ids, so a new process maps them instead of rebuilding."
+            "a fresh process with the cache lists the files (~30–45 ms: ripgrep in its sandbox, and the first check "
+            "for unsafe ignore files), reads the tags (~25 ms; each file's are decoded only when read), reads the "
+            "graph the last run saved (~15 ms, and numpy's import ~40 ms, both while the files are listed), restores "
+            "it (~20 ms), ranks (~30 ms) and renders (~10 ms); the first call of a process also builds the 26 tool "
+            "schemas (~55 ms). What would close a miss: tool schemas that cost nothing at first use, a listing kept "
+            "by the file watcher."
         ),
     ),
     (
@@ -189,16 +195,14 @@ WHY = [
     (
         "co-change recall",
         (
-            "the map links files through names one uses and another defines (in one family of languages), the tests "
-            "of the files the caller cares about, and the files committed with the focus before. It misses most "
-            "changes spanning an Elixir server file and the TypeScript client that speaks to it, which share no "
-            "identifier and, on Loomkin's misses, not even a string literal with the focus; and hubs whose history "
-            "spreads over many files. Since each member comes with its class or module line (issue 27), a focus "
-            "map holds a few files fewer: loomkin 0.608 / 0.710 → 0.581 / 0.696, httpx 0.926 → 0.913 at 2,048 "
-            "(a Loomkin map spends ~40 % of its tokens on paths such as `loomkin-server/lib/loomkin/…`). On "
-            "uvicorn, a small flat package held out from tuning, Aider itself names 0.63 / 0.71, so 1.5× it is "
-            "out of reach at 1,024 and impossible at 2,048. What would close it: a signal for such pairs beyond "
-            "names and history (a channel's topic and events resolved on both sides), and a more compact path form."
+            "the map links files through names one uses and another defines (in one family of languages; a name a "
+            "package's `__init__` only passes on counts), the tests of the files the caller cares about, and the "
+            "files committed with the focus before; files of one directory are listed under it, so a map names more "
+            "of them. It misses most changes spanning an Elixir server file and the TypeScript client that speaks to "
+            "it, which share no identifier. On uvicorn, a small flat package held out from tuning, Aider itself names"
+            " 0.64 / 0.71, so 1.5× it is out of reach at 1,024 and impossible at 2,048 (ours is above it at both). "
+            "What would close it: a signal for such pairs beyond names and history (a channel's topic and events "
+            "resolved on both sides)."
         ),
     ),
 ]

@@ -85,3 +85,36 @@ def test_the_server_never_replaces_itself() -> None:
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "os.exec" not in text and "execv" not in text, path
+
+
+def test_each_tool_domain_registers_exactly_the_names_it_lists() -> None:
+    """The server registers a domain's tools when a request first needs them (a call, only its own domain's), by
+    the table that names them: the table must say what each domain really registers."""
+    from mcp.server.mcpserver import MCPServer
+
+    from loomkin_mcp.server._server import TOOL_DOMAINS
+
+    listed = [name for domain in TOOL_DOMAINS for name in domain.names]
+    assert len(listed) == len(set(listed))
+    for domain in TOOL_DOMAINS:
+        server = MCPServer("layout")
+        domain.register(server, lambda: None)  # type: ignore[arg-type,return-value]
+        tools = [tool.name for tool in server._tool_manager.list_tools()]
+        prompts = [prompt.name for prompt in server._prompt_manager.list_prompts()]
+        assert tools == [name for name in domain.names if name in tools] and set(tools) | set(prompts) == set(
+            domain.names
+        ), (domain.module, tools, prompts)
+
+
+def test_the_saved_tool_list_is_what_registration_gives() -> None:
+    """`tools/list` answers from the list saved with the code until every domain is built: it must be that list.
+    After changing a tool: `python -m loomkin_mcp.server._tool_list`."""
+    import json
+
+    import anyio
+
+    from loomkin_mcp.server._tool_list import SAVED, built_tools
+
+    assert json.loads(SAVED.read_text(encoding="utf-8")) == anyio.run(built_tools), (
+        "the saved tool list is stale: run `python -m loomkin_mcp.server._tool_list`"
+    )

@@ -188,3 +188,15 @@ def test_stray_output_misses_the_wire(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=True)
     assert done.stdout == '{"jsonrpc": "2.0"}\nafter serving\n'
     assert "stray print" in done.stderr and "stray write" in done.stderr
+
+
+async def test_a_call_before_any_listing_builds_its_own_tools_and_the_list_keeps_its_order(project: Path) -> None:
+    """A client may call a tool it never listed: only that tool's domain is built for the call, and `tools/list`
+    afterwards gives every tool in the order it always has."""
+    from loomkin_mcp.server._server import TOOL_ORDER
+
+    (project / "app.py").write_text("def handle(request):\n    return request\n")
+    async with serve(project) as session:
+        assert "def handle" in await ok(session, "repo_map")
+        names = [tool.name for tool in (await session.list_tools()).tools]
+    assert names == sorted(TOOL_ORDER, key=TOOL_ORDER.__getitem__), names

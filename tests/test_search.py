@@ -163,6 +163,21 @@ def test_the_unsafe_ignore_file_check_follows_ignore_rule_changes(tmp_path: Path
     assert rules.unsafe_ignore_file(tmp_path) == tmp_path / "a" / ".gitignore"
 
 
+def test_the_unsafe_ignore_file_check_of_a_tree_without_rules_follows_a_rule_added_above(tmp_path: Path) -> None:
+    """A tree with no ignore file anywhere is walked without matching a rule (nothing can be ignored); once an
+    ignore file appears above, what it ignores is left out at the next check."""
+    from loomkin_mcp.workspace import IgnoreRules
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    os.mkfifo(tmp_path / "a" / "b" / ".ignore")
+    rules = IgnoreRules(tmp_path)
+    assert rules.unsafe_ignore_file(tmp_path) == tmp_path / "a" / "b" / ".ignore"
+    (tmp_path / "a" / ".gitignore").write_text("b/\n")
+    assert rules.unsafe_ignore_file(tmp_path) is None
+    (tmp_path / "a" / ".gitignore").unlink()
+    assert rules.unsafe_ignore_file(tmp_path) == tmp_path / "a" / "b" / ".ignore"
+
+
 @pytest.mark.parametrize("planted", ["fifo", "link to /dev/zero"])
 async def test_an_ignore_file_made_unsafe_between_searches_is_never_left_to_ripgrep(
     project: Path, planted: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -65,6 +66,9 @@ class Project:
             from ._services import Services
 
             self._services = Services.for_workspace(self.workspace)
+            # The services, and the modules they loaded, live as long as the project: kept out of the
+            # collector's sight, a full collection walks only what requests made.
+            gc.freeze()
             self._announce()
         return self._services
 

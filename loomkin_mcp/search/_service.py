@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,10 +20,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, NamedTuple
 
 import re2
 
@@ -43,6 +43,8 @@ _BINARY_SNIFF_BYTES = 8192
 _MAX_FILE_BYTES = 50 * 1024 * 1024
 # ripgrep's output held in memory to be put in path order; past it, a sorted run streams instead.
 _MAX_UNSORTED_OUTPUT = 16 * 1024 * 1024
+# A line of ripgrep's output after `path NUL`: `12:text` (a match) or `12-text` (context).
+_NUMBERED = re.compile(rb"(\d*)([:-]?)")
 
 
 def find_rg() -> str | None:
@@ -71,8 +73,7 @@ class _RipgrepUnsafeHere(Exception):
     """An ignore file under the search's base would hang or flood ripgrep (see `_unsafe_here`)."""
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     path: str
     line: int
     text: str
@@ -228,25 +229,27 @@ class SearchService:
                 if separator:  # (not a "--" between context groups)
                     files.setdefault(path_bytes, []).append(rest)
             for path_bytes in sorted(files, key=lambda name: name.split(b"/")):
-                for rest in files[path_bytes]:
-                    if (hit := self._hit(base, glob, path_bytes, rest)) is not None:
-                        yield hit
+                yield from self._hits_in(base, glob, path_bytes, files[path_bytes])
             return
         del output
         with self._rg_process([*argv, "--sort", "path"], base, pattern, unsearched) as process:
             assert process.stdout is not None
             for raw in process.stdout:
                 path_bytes, separator, rest = raw.partition(b"\0")
-                if separator and (hit := self._hit(base, glob, path_bytes, rest)) is not None:
-                    yield hit
+                if separator:
+                    yield from self._hits_in(base, glob, path_bytes, [rest])
 
-    def _hit(self, base: Path, glob: str | None, path_bytes: bytes, rest: bytes) -> Hit | None:
-        """One line of ripgrep's output (`path NUL 12:text`); None for a path the ignore rules keep out."""
+    def _hits_in(self, base: Path, glob: str | None, path_bytes: bytes, lines: list[bytes]) -> Iterator[Hit]:
+        """One file's lines of ripgrep's output (`12:text` after `path NUL`); none for a path the ignore rules
+        keep out."""
         path = path_bytes.decode("utf-8", errors="replace").removeprefix("./")
         if glob and self._ignored(base, path):
-            return None
-        number, is_match, text = _split_numbered(rest)
-        return Hit(path, number, text.decode("utf-8", errors="replace"), is_match)
+            return
+        for rest in lines:
+            numbered = _NUMBERED.match(rest)
+            assert numbered is not None  # (it matches any line: digits and separator may be empty)
+            text = rest[numbered.end() :].decode("utf-8", errors="replace")
+            yield Hit(path, int(numbered[1] or 0), text, numbered[2] == b":")
 
     @contextmanager
     def _rg_process(
@@ -453,14 +456,6 @@ def _render(hits: Iterator[Hit], prefix: str, mode: OutputMode, max_results: int
         unit = "matches" if mode == "content" else "files"
         lines.append(f"[stopped at {max_results} {unit}; narrow the pattern, path or glob, or raise max_results]")
     return "\n".join(lines)
-
-
-def _split_numbered(rest: bytes) -> tuple[int, bool, bytes]:
-    """`12:text` (a match) or `12-text` (context) as ripgrep prints them after the path."""
-    digits = 0
-    while digits < len(rest) and 48 <= rest[digits] <= 57:
-        digits += 1
-    return int(rest[:digits] or 0), rest[digits : digits + 1] == b":", rest[digits + 1 :]
 
 
 def _text_lines(path: Path, root: Path) -> list[str] | None:

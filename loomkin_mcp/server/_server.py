@@ -6,10 +6,12 @@ import asyncio
 import base64
 import functools
 import gc
+import importlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -65,6 +67,56 @@ TrustPromptWhen = Literal["after initialize", "on the first call"]
 logger = logging.getLogger("loomkin_mcp.server")
 
 
+@dataclass(frozen=True)
+class ToolDomain:
+    """A domain's tools: the module and function that register them, and their names (and its prompt's)."""
+
+    module: str
+    function: str
+    names: tuple[str, ...]
+
+    def register(self, server: MCPServer, services: Callable[[], Services]) -> None:
+        register = getattr(importlib.import_module(self.module, __package__), self.function)
+        register(server, services)
+
+
+# In the order `tools/list` has always given them; tests/test_layout.py checks each against what it registers.
+TOOL_DOMAINS = (
+    ToolDomain("..files._tools", "register_file_tools", ("file_read", "file_write", "file_edit", "directory_list")),
+    ToolDomain("..search._tools", "register_search_tools", ("file_search", "content_search")),
+    ToolDomain("..shell._tools", "register_shell_tool", ("shell",)),
+    ToolDomain("..git._tools", "register_git_tool", ("git",)),
+    ToolDomain(
+        "..lsp._tools",
+        "register_lsp_tools",
+        ("lsp_diagnostics", "lsp_definition", "lsp_references", "lsp_hover", "lsp_symbols", "lsp_rename"),
+    ),
+    ToolDomain(
+        "..symbols._tools",
+        "register_symbol_tools",
+        (
+            "symbol_overview",
+            "symbol_find",
+            "symbol_references",
+            "symbol_replace_body",
+            "symbol_insert_before",
+            "symbol_insert_after",
+        ),
+    ),  # fmt: skip
+    ToolDomain("..repomap._tools", "register_repo_map_tool", ("repo_map",)),
+    ToolDomain("..project._context", "register_context_tools", ("project_context",)),
+    ToolDomain(
+        "..decisions._tools",
+        "register_decision_tools",
+        ("decision_log", "decision_query", "decision_link", "decision_update"),
+    ),
+)
+PROMPT = "project_context"
+"""loomkin's one prompt (registered with the tool of that name)."""
+TOOL_ORDER = {name: place for place, name in enumerate(name for domain in TOOL_DOMAINS for name in domain.names)}
+"""Each of loomkin's own tool (and prompt) names, by its place in `tools/list`."""
+
+
 class LoomkinServer(MCPServer):
     """MCPServer with upstream servers' tools, resources and prompts beside its own.
 
@@ -82,26 +134,25 @@ class LoomkinServer(MCPServer):
     """When the server was built (time.monotonic)."""
     # (project root, exported upstream tool name) -> (the upstream's tool it was built for, its proxy).
     _proxies: dict[tuple[Path, str], tuple[types.Tool, Tool]]
-    # Registers loomkin's own tools and prompts; None once done (see `ensure_tools`).
-    _register_tools: Callable[[], None] | None
+    _domains_left: list[ToolDomain]
+    """The domains whose tools are not registered yet (see `ensure_tools`)."""
+    _services_of_request: Callable[[], Services]
 
-    def ensure_tools(self) -> None:
-        """Register loomkin's own tools and prompts, once. Their schemas take ~70 ms to build and `initialize`
-        needs none of them: they are built when the handshake completes, or by the first request that needs them."""
-        register, self._register_tools = self._register_tools, None
-        if register is not None:
-            register()
-            # What start-up made (modules, schemas) lives as long as the process: kept out of the collector's
+    def ensure_tools(self, tool: str | None = None) -> None:
+        """Register loomkin's own tools and prompt: only those of `tool`'s domain when it is one of ours, else all.
+        A domain's modules take ~30 ms to import and its schemas ~1 ms a tool to build, and `initialize` needs
+        none: each is registered by the first request that needs it (a call, only its own domain's)."""
+        for domain in [domain for domain in self._domains_left if tool is None or tool in domain.names]:
+            self._domains_left.remove(domain)
+            domain.register(self, self._services_of_request)
+            # What start-up and the schemas made lives as long as the process: kept out of the collector's
             # sight, a full collection walks only what requests made (it took ~40 ms in a warm map's call).
             gc.freeze()
 
-    async def tools_after_handshake(self, ctx: Any, call_next: Any) -> Any:
-        """Once a client is past `initialize`: the projects' background work may start, and the tools are built
-        as the client says the handshake is done (while it prepares its first requests)."""
+    async def start_after_handshake(self, ctx: Any, call_next: Any) -> Any:
+        """Once a client is past `initialize`, the projects' background work may start."""
         if ctx.method != "initialize":
             self.projects.begin_background()
-        if ctx.method == "notifications/initialized":
-            self.ensure_tools()
         return await call_next(ctx)
 
     def project(self) -> Project:
@@ -141,10 +192,16 @@ class LoomkinServer(MCPServer):
     # -- tools ----------------------------------------------------------------------------
 
     async def list_tools(self) -> list[types.Tool]:
-        self.ensure_tools()
         from ..upstream._tools import listed
+        from ._tool_list import saved_tools
 
-        own = await super().list_tools()
+        saved = saved_tools() if self._domains_left else None
+        if saved is not None:  # listed as saved with the code: each domain is built by its tools' first call
+            own = list(saved)
+        else:
+            self.ensure_tools()
+            # In the domains' order, whichever a first call registered first.
+            own = sorted(await super().list_tools(), key=lambda tool: TOOL_ORDER.get(tool.name, len(TOOL_ORDER)))
         return own + [listed(name, upstream, tool) for name, upstream, tool in self.upstreams.tools()]
 
     async def call_tool(
@@ -161,7 +218,7 @@ class LoomkinServer(MCPServer):
     async def _call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None
     ) -> CallToolResult | InputRequiredResult:
-        self.ensure_tools()
+        self.ensure_tools(name)
         try:
             if self._tool_manager.get_tool(name) is None and self.upstreams.names_upstream(name) is not None:
                 return await self._call_upstream(name, arguments, context)
@@ -219,14 +276,14 @@ class LoomkinServer(MCPServer):
         return await super().list_resource_templates() + self.upstreams.templates()
 
     async def list_prompts(self) -> list[types.Prompt]:
-        self.ensure_tools()
+        self.ensure_tools(PROMPT)
         upstream = [prompt.model_copy(update={"name": name}) for name, prompt in self.upstreams.prompts()]
         return await super().list_prompts() + upstream
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
     ) -> types.GetPromptResult | InputRequiredResult:
-        self.ensure_tools()
+        self.ensure_tools(name)
         if self.upstreams.names_upstream(name) is None:
             self._check_prompt_call(name, arguments or {})
             try:
@@ -272,8 +329,7 @@ class LoomkinServer(MCPServer):
         if isinstance(cause, ValidationError):
             return f"{name}: {_describe_validation(cause)}; see the tool's input schema."
         if self._tool_manager.get_tool(name) is None and self.upstreams.tool(name) is None:
-            own = [tool.name for tool in self._tool_manager.list_tools()]
-            known = ", ".join(sorted(own + [exported for exported, _, _ in self.upstreams.tools()]))
+            known = ", ".join(sorted([*TOOL_ORDER, *(exported for exported, _, _ in self.upstreams.tools())]))
             return f"there is no tool named '{name}'; the tools are: {known}."
         if cause is None:
             return f"{name}: {exc}"
@@ -313,31 +369,9 @@ def build_server(
     def workspace() -> Workspace:
         return server.project().workspace
 
-    def register_tools() -> None:
-        from ..decisions._tools import register_decision_tools
-        from ..files._tools import register_file_tools
-        from ..git._tools import register_git_tool
-        from ..lsp._tools import register_lsp_tools
-        from ..project._context import register_context_tools
-        from ..repomap._tools import register_repo_map_tool
-        from ..search._tools import register_search_tools
-        from ..shell._tools import register_shell_tool
-        from ..symbols._tools import register_symbol_tools
-
-        # In this order: `tools/list` keeps the order the tools have always had.
-        register_file_tools(server, services)
-        register_search_tools(server, services)
-        register_shell_tool(server, services)
-        register_git_tool(server, services)
-        register_lsp_tools(server, services)
-        register_symbol_tools(server, services)
-        register_repo_map_tool(server, services)
-        register_context_tools(server, services)
-        register_decision_tools(server, services)
-        projects.reserve({tool.name for tool in server._tool_manager.list_tools()}
-                         | {prompt.name for prompt in server._prompt_manager.list_prompts()})  # fmt: skip
-
-    server._register_tools = register_tools
+    server._domains_left = list(TOOL_DOMAINS)
+    server._services_of_request = services
+    projects.reserve(set(TOOL_ORDER))
 
     async def repo_map() -> str:
         return await services().repomap.render()
@@ -380,7 +414,7 @@ def build_server(
     notifier = server.notifier = ClientNotifier(server._subscriptions, sessions.root_of)
     # The session's project first: everything after it (and every handler) serves that project.
     server.middleware.extend(
-        [sessions.middleware, bridge.middleware, notifier.middleware, server.tools_after_handshake]
+        [sessions.middleware, bridge.middleware, notifier.middleware, server.start_after_handshake]
     )
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, bridge.set_level)
     own_uris = {uri for uri, *_ in resources}

@@ -70,11 +70,13 @@ class IgnoreRules:
         directory's ignore files change: a search costs a stat per directory, and one per ignore file.
         """
         root = str(self._root)
-        stack = [(str(base), 0, False)]
+        # (directory, depth, whether ignore rules above it changed, whether any directory above has ignore files;
+        # for a base below the root, the root's files are not looked at here, so assume it does).
+        stack = [(str(base), 0, False, base != self._root)]
         if base == self._root and not _safe_ignore_file(self._root / ".git" / "info" / "exclude", self._root):
             return self._root / ".git" / "info" / "exclude"
         while stack:
-            directory, depth, rules_changed_above = stack.pop()
+            directory, depth, rules_changed_above, rules_above = stack.pop()
             if depth > MAX_DEPTH:
                 continue  # deeper than any path ripgrep can open (PATH_MAX): it reports those itself
             try:
@@ -95,13 +97,15 @@ class IgnoreRules:
                 rules_changed = rules_changed_above
             if cached.unsafe is not None:
                 return Path(directory) / cached.unsafe
+            has_rules = rules_above or any(stamp >= 0 for stamp in cached.rules)
             if cached.kept is None or rules_changed:
                 relative = os.path.relpath(directory, root)
+                # With no ignore file here or above, nothing below is ignored: no rule to match (most trees).
                 cached.kept = [
                     name for name in cached.subdirectories
-                    if not self.is_ignored(name if relative == "." else f"{relative}/{name}", True)
+                    if not has_rules or not self.is_ignored(name if relative == "." else f"{relative}/{name}", True)
                 ]  # fmt: skip
-            stack.extend((os.path.join(directory, name), depth + 1, rules_changed) for name in cached.kept)
+            stack.extend((os.path.join(directory, name), depth + 1, rules_changed, has_rules) for name in cached.kept)
         return None
 
     def _ignore_files(self, directory: Path) -> list[Path]:
