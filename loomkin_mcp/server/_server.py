@@ -283,7 +283,7 @@ class LoomkinServer(MCPServer):
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
     ) -> types.GetPromptResult | InputRequiredResult:
-        self.ensure_tools(name)
+        self.ensure_tools(PROMPT)
         if self.upstreams.names_upstream(name) is None:
             self._check_prompt_call(name, arguments or {})
             try:
