@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import numpy as np
 import pytest
+from mcp import ClientSession
 
 from loomkin_mcp.repomap import FileTags, RankEngine, RepoIndex, extract
 from loomkin_mcp.repomap._index import CACHE_VERSION
@@ -112,15 +113,19 @@ async def test_files_of_one_directory_are_listed_under_it_and_each_path_reads(pr
             assert await ok(session, "file_read", file_path=path), path
 
 
+async def _add_a_function_and_see_it_mapped(session: ClientSession, project: Path) -> None:
+    (project / "core" / "extra.py").write_text("def brand_new_function():\n    return 1\n")
+    (project / "app" / "views.py").write_text(SOURCES["app/views.py"] + "\nbrand_new_function()\n")
+    with anyio.fail_after(10):
+        while "def brand_new_function" not in await ok(session, "repo_map", max_tokens=4096):
+            await anyio.sleep(0.05)
+
+
 async def test_the_map_follows_edits_on_disk_while_watching(project: Path) -> None:
     make_project(project)
     async with serve(project) as session:
         await ok(session, "repo_map")
-        (project / "core" / "extra.py").write_text("def brand_new_function():\n    return 1\n")
-        (project / "app" / "views.py").write_text(SOURCES["app/views.py"] + "\nbrand_new_function()\n")
-        with anyio.fail_after(10):
-            while "def brand_new_function" not in await ok(session, "repo_map", max_tokens=4096):
-                await anyio.sleep(0.05)
+        await _add_a_function_and_see_it_mapped(session, project)
         (project / "leaf.py").unlink()
         with anyio.fail_after(10):
             while "leaf.py" in await ok(session, "repo_map", max_tokens=4096):
@@ -133,11 +138,7 @@ async def test_a_server_that_followed_edits_leaves_its_graph_for_the_next_run(pr
     make_project(project)
     async with serve(project) as session:
         await ok(session, "repo_map")
-        (project / "core" / "extra.py").write_text("def brand_new_function():\n    return 1\n")
-        (project / "app" / "views.py").write_text(SOURCES["app/views.py"] + "\nbrand_new_function()\n")
-        with anyio.fail_after(10):
-            while "def brand_new_function" not in await ok(session, "repo_map", max_tokens=4096):
-                await anyio.sleep(0.05)
+        await _add_a_function_and_see_it_mapped(session, project)
     command = [LOOMKIN, "repo-map", "--tokens", "4096", "--log-level", "info"]
     warm = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=60, env=server_env())
     assert "0 parsed, 18 from cache" in warm.stderr and "graph of the last run" in warm.stderr, warm.stderr
