@@ -432,7 +432,7 @@ class RepoMapService:
                 kept["manifests"] = self._manifests
             try:
                 save_graph(self._ws.state_file(*GRAPH_FILE.parts), tags_fingerprint(index.tags), state, kept)
-            except OSError as exc:
+            except (OSError, ToolInputError) as exc:  # (something planted there since the map began)
                 logger.warning("the repo map's graph was not saved (%s); the next start rebuilds it", exc)
                 self._graph_on_disk = (-1, False)  # tried: not again on every map
                 return
