@@ -139,9 +139,10 @@ class LoomkinServer(MCPServer):
     _services_of_request: Callable[[], Services]
 
     def ensure_tools(self, tool: str | None = None) -> None:
-        """Register loomkin's own tools and prompt: only those of `tool`'s domain when it is one of ours, else all.
-        A domain's modules take ~30 ms to import and its schemas ~1 ms a tool to build, and `initialize` needs
-        none: each is registered by the first request that needs it (a call, only its own domain's)."""
+        """Register loomkin's own tools and prompt: those of `tool`'s domain when it is one of ours (none for another
+        name), all when no tool is named. All domains' modules take ~30 ms to import and their schemas ~30 ms to
+        build, and `initialize` needs none: each is registered by the first request that needs it (a call, only
+        its own domain's; `tools/list` answers from the saved list)."""
         for domain in [domain for domain in self._domains_left if tool is None or tool in domain.names]:
             self._domains_left.remove(domain)
             domain.register(self, self._services_of_request)
