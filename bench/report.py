@@ -141,17 +141,18 @@ WHY = [
     (
         "content_search",
         (
-            "rg runs with its defaults on every core inside bubblewrap (~4 ms a start: issue 25 sandboxes every "
-            "program loomkin starts), and the hits are put in path order afterwards (a sorted, streaming run only "
-            "past 16 MB of output). Since 2026-12-07 the walk that keeps ripgrep from a FIFO or a linked-out "
-            "`.gitignore` runs while ripgrep searches under a directory checked before (a failed check stops it and "
-            "Python answers), a tree with no ignore file matches no rule, and hits are parsed per file: stdlib 1.53× "
-            "→ 1.43×, large corpus 1.30× → 1.31× in quiet runs, within the runs' spread. What remains (not profiled "
-            "this time, so named, not measured): ripgrep's start in its sandbox, building a Hit and a line per match "
-            "in Python (up to 5,000 a call here), and the answer of up to 200 KB validated and serialized by the SDK."
-            " What would close it: lines rendered from ripgrep's bytes without a Python object per hit, and a lighter"
-            " confinement for a helper that starts nothing (seccomp and Landlock in the child before exec) instead of"
-            " bubblewrap."
+            "measured apart on the stdlib / site-packages (2026-12-07, one pattern, medians of 15): rg as a person "
+            "runs it 22.9 / 129.7 ms; with the arguments a search needs (`--max-filesize`, the stated cap on what is "
+            "read, costs a stat per file: +8 ms on site-packages; `--with-filename`) 24.4 / 144 ms, 1.07× / 1.11× "
+            "before anything of ours; inside bubblewrap (issue 25: every program loomkin starts is sandboxed) +3 / +6"
+            " to +11 ms; then the MCP round trip and the answer (up to 200 KB) built, validated and serialized, ~5 ms"
+            " on the stdlib. Python's own parsing of the hits is ~1.5 ms a search. Since 2026-12-07 the walk that "
+            "keeps ripgrep from a FIFO or a linked-out `.gitignore` runs while ripgrep searches (under a directory "
+            "checked before), a tree without ignore files matches no rule, hits are parsed per file, and the glob "
+            "keeping `.git/` out is passed only with hidden files (it cost a match per path). What would close it: a "
+            "lighter confinement for a helper that starts nothing (seccomp and Landlock in the child before exec) "
+            "instead of bubblewrap, and a size cap ripgrep can apply without a stat per file; the SDK's round trip is"
+            " the floor of every row here."
         ),
     ),
     (
