@@ -316,7 +316,11 @@ class SearchService:
         process = self._rg_checked(argv, base, text=True)
         if process is None:
             return None
-        stdout, stderr = process.communicate()
+        try:
+            stdout, stderr = process.communicate()
+        except BaseException:  # interrupted: never left running (as `subprocess.run` had it)
+            _stop(process)
+            raise
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     def _rg_checked(self, argv: list[str], base: Path, text: bool = False) -> subprocess.Popen | None:  # type: ignore[type-arg]
