@@ -75,7 +75,8 @@ def _protocol_stdout() -> Iterator[_Stdout | None]:
     at stderr (a library's stray print, a child handed our stdout, misses the wire). None where stdout is not a
     pipe or socket (a terminal, a file): then the SDK writes it as it does."""
     try:
-        pollable = stat.S_ISFIFO(os.fstat(1).st_mode) or stat.S_ISSOCK(os.fstat(1).st_mode)
+        mode = os.fstat(1).st_mode
+        pollable = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
     except OSError:
         pollable = False
     if not pollable:
