@@ -54,6 +54,8 @@ class Synced:
 class _Slot:
     spec: ServerSpec
     connection: ServerConnection | None = None
+    starting: ServerConnection | None = None
+    """The connection whose start is under way (not yet `connection`): shutdown stops it too."""
     state: str = "not started"
     last_error: str | None = None
     failures: deque[float] = field(default_factory=deque)
@@ -97,6 +99,7 @@ class LanguageServerPool:
         self.max_restarts_per_minute = max_restarts_per_minute
         self._on_diagnostics = on_diagnostics
         self._slots = [_Slot(spec) for spec in specs]
+        self._closed = False
 
     @property
     def specs(self) -> list[ServerSpec]:
@@ -129,6 +132,8 @@ class LanguageServerPool:
 
     async def _ready(self, slot: _Slot) -> ServerConnection:
         async with slot.lock:
+            if self._closed:
+                raise LspError("the language servers are stopping with their project; call again to start them anew.")
             connection = slot.connection
             if connection is not None and connection.alive and connection.timeouts_in_a_row < HUNG_AFTER_TIMEOUTS:
                 return connection
@@ -152,6 +157,7 @@ class LanguageServerPool:
         spec = slot.spec
         slot.state = "starting"
         connection = ServerConnection(spec, self.root, on_diagnostics=self._on_diagnostics, launcher=self._launcher)
+        slot.starting = connection
         try:
             await connection.start(self.start_timeout)
         except LspError as exc:
@@ -161,6 +167,12 @@ class LanguageServerPool:
                 message = f"{spec.name} did not finish starting within {self.start_timeout:.0f} s"
             self._record_failure(slot, message)
             raise LspError(message) from None
+        except BaseException:
+            # Cancelled while starting (its project closed, its caller left): the process must not outlive that.
+            await asyncio.shield(connection.stop(grace=0.5))
+            raise
+        finally:
+            slot.starting = None
         slot.connection = connection
         slot.state = "running"
         slot.starts += 1
@@ -187,10 +199,11 @@ class LanguageServerPool:
         logger.warning("%s", slot.last_error)
 
     async def shutdown(self) -> None:
-        """Stop every server: `shutdown` + `exit`, then kill what lingers. No child survives."""
-        await asyncio.gather(
-            *(slot.connection.stop() for slot in self._slots if slot.connection is not None), return_exceptions=True
-        )
+        """Stop every server, those still starting too: `shutdown` + `exit`, then kill what lingers. No child
+        survives, and none starts after."""
+        self._closed = True
+        stopping = [connection for slot in self._slots for connection in (slot.connection, slot.starting) if connection]
+        await asyncio.gather(*(connection.stop() for connection in stopping), return_exceptions=True)
         for slot in self._slots:
             slot.connection = None
             slot.state = "stopped"

@@ -4,6 +4,7 @@ roots) the current directory; one HTTP daemon serves each session its own projec
 from __future__ import annotations
 
 import json
+import sys
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from conftest import (
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 PYLSP = '[lsp]\nservers = [{ name = "pylsp", command = "pylsp" }]\n'
+FAKE_LSP = Path(__file__).with_name("fake_lsp.py")
 
 
 def started_in(cwd: Path | str, *args: str) -> StdioServerParameters:
@@ -184,6 +186,27 @@ async def test_an_idle_project_closes_its_servers_and_its_next_call_reopens_it(t
                     await anyio.sleep(0.1)
             assert "imported but unused" in await ok(session, "lsp_diagnostics", file_path="app.py")
             assert len(processes("bin/pylsp", cwd=alpha)) == 1
+
+
+async def test_a_project_closed_while_its_language_server_starts_leaves_no_server_behind(tmp_path: Path) -> None:
+    """Its server never answers initialize (it may take 30 s): the idle project closes while the start reading
+    `app.py` set off is under way, and that server goes with it, not when the daemon ends."""
+    hanging = (
+        "[lsp]\nstart_timeout_ms = 30000\n"
+        f'servers = [{{ name = "fake", command = "{sys.executable}", args = ["{FAKE_LSP}", "hang"], '
+        'languages = ["python"] }]\n'
+    )
+    alpha = make_project(tmp_path / "alpha", "alpha\n", hanging)
+    (alpha / "app.py").write_text("x = 1\n")
+    async with http_daemon(alpha, "http", "--project-idle-timeout", "1", pinned=False) as url:
+        async with client_of_daemon(url, [alpha]) as session:
+            await ok(session, "file_read", file_path="app.py")  # its language server starts in the background
+            with anyio.fail_after(10):
+                while not processes("fake_lsp.py", cwd=alpha):
+                    await anyio.sleep(0.05)
+            with anyio.fail_after(10):
+                while processes("fake_lsp.py", cwd=alpha):
+                    await anyio.sleep(0.1)
 
 
 async def test_a_projects_changes_are_told_to_its_own_clients_only(tmp_path: Path) -> None:

@@ -87,6 +87,8 @@ class LspSession:
     async def shutdown(self) -> None:
         for task in self._background:
             task.cancel()
+        # Awaited: a cancelled start stops its server on its way out.
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.pool.shutdown()
 
     # -- diagnostics around edits ---------------------------------------------------------
