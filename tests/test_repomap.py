@@ -264,11 +264,14 @@ def _ranked(
     return [(r.path, r.line, r.name, float(np.float32(r.score))) for r in ranked]
 
 
-def test_a_saved_graph_ranks_as_the_rebuilt_one_and_follows_changes(tmp_path: Path) -> None:
+def test_a_saved_graph_ranks_as_the_rebuilt_one_and_follows_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A new process ranks from the graph the last one saved: the same definitions, in the same order with the
     same scores, as a graph built from the tags; and once files change, the same as a graph built anew."""
     import email
 
+    from loomkin_mcp.repomap import _saved_graph
     from loomkin_mcp.repomap._saved_graph import load_graph, save_graph, tags_fingerprint
 
     project = tmp_path / "email"
@@ -306,6 +309,10 @@ def test_a_saved_graph_ranks_as_the_rebuilt_one_and_follows_changes(tmp_path: Pa
         assert [ranked[:3] for ranked in updated] == [ranked[:3] for ranked in fresh]
         assert all(abs(a[3] - b[3]) < 1e-6 for a, b in zip(updated, fresh, strict=True))
     assert tags_fingerprint(warm.tags) != saved.fingerprint  # a graph of other tags would not be used
+    # Nor one of the same files' tags as another version extracted them (an upgrade re-parses every file).
+    now = tags_fingerprint(warm.tags)
+    monkeypatch.setattr(_saved_graph, "CACHE_VERSION", _saved_graph.CACHE_VERSION + 1)
+    assert tags_fingerprint(warm.tags) != now
 
 
 def test_a_planted_or_broken_saved_graph_is_ignored(project: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._fs import OwnFileRefused, atomic_write, read_own_file
+from ._index import CACHE_VERSION
 from ._tags import FileTags
 
 if TYPE_CHECKING:
@@ -30,8 +31,9 @@ _MAX_BYTES = 1024 * 1024 * 1024
 
 
 def tags_fingerprint(tags: Mapping[str, FileTags]) -> str:
-    """What a graph was built from: every file's path, mtime and size, and the graph's version."""
-    digest = hashlib.blake2b(f"{GRAPH_VERSION}\n".encode(), digest_size=20)
+    """What a graph was built from: every file's path, mtime and size, and the versions of the graph and of the
+    tags (new tags of unchanged files make another graph)."""
+    digest = hashlib.blake2b(f"{GRAPH_VERSION}\0{CACHE_VERSION}\n".encode(), digest_size=20)
     for path in sorted(tags):
         file_tags = tags[path]
         digest.update(f"{path}\0{file_tags.mtime_ns}\0{file_tags.size}\n".encode())
