@@ -164,8 +164,12 @@ def readability(text: str, known: set[str], public: set[str]) -> tuple[int, int,
     return owned, members, len(shown & public) / len(public) if public else 0.0
 
 
+# The quality of the whole map: a map asked for while a large project is still being indexed comes from part of it.
+WHOLE_MAP = {"LOOMKIN_FIRST_MAP_MS": "0"}
+
+
 async def no_focus_maps(root: Path, home: Path) -> dict[int, str]:
-    env = {"XDG_CONFIG_HOME": str(home), "HOME": str(home)}
+    env = {"XDG_CONFIG_HOME": str(home), "HOME": str(home)} | WHOLE_MAP
     maps = {}
     async with stdio_session(LOOMKIN, "--stdio", "--root", str(root), env=env) as session:
         for budget in BUDGETS:
@@ -240,7 +244,7 @@ async def our_maps(root: Path, focus: str, home: Path) -> tuple[float, dict[int,
     """(ms from spawn to the last map, the map at each budget) from a fresh server process."""
     maps = {}
     started = time.perf_counter()
-    env = {"XDG_CONFIG_HOME": str(home), "HOME": str(home)}
+    env = {"XDG_CONFIG_HOME": str(home), "HOME": str(home)} | WHOLE_MAP
     async with stdio_session(LOOMKIN, "--stdio", "--root", str(root), env=env) as session:
         for budget in BUDGETS:
             result = await session.call_tool("repo_map", {"focus_files": [focus], "max_tokens": budget})

@@ -16,6 +16,7 @@ Usage: python bench/server_costs.py [--repetitions N] [--json OUT]
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -43,12 +44,16 @@ def commands(root: Path) -> dict[str, list[str]]:
     }
 
 
-def spawn_to_initialize(argv: list[str], cwd: Path) -> tuple[float, int, subprocess.Popen[str]]:
-    """ms from spawn to the initialize result, the RSS (KB) then, and the still-running process."""
+def spawn_to_initialize(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, int, subprocess.Popen[str]]:
+    """ms from spawn to the initialize result, the RSS (KB) then, and the still-running process (`env` added to
+    ours)."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+        argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=os.environ | (env or {}),
+    )  # fmt: skip
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(INITIALIZE + "\n")
     process.stdin.flush()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import anyio
+import mcp_types as types
 import numpy as np
 import pytest
 from mcp import ClientSession
@@ -16,7 +19,7 @@ from mcp import ClientSession
 from loomkin_mcp.repomap import FileTags, RankEngine, RepoIndex, extract
 from loomkin_mcp.repomap._index import CACHE_VERSION
 
-from conftest import GIT_IDENTITY, LOOMKIN, git_init, ok, serve, server_env, text_of, write_rules
+from conftest import GIT_IDENTITY, LOOMKIN, git_init, ok, processes, serve, server_env, text_of, write_rules
 
 pytestmark = pytest.mark.anyio
 
@@ -262,6 +265,75 @@ def _ranked(
     an engine kept between maps does, differs in the last bits)."""
     ranked = engine.rank(tags, personal, mentioned, public=public)
     return [(r.path, r.line, r.name, float(np.float32(r.score))) for r in ranked]
+
+
+STDLIB_PARTS = (
+    "email",
+    "json",
+    "unittest",
+    "asyncio",
+    "importlib",
+    "xml",
+    "http",
+    "urllib",
+    "multiprocessing",
+    "ctypes",
+)
+FIRST_MAP = re.compile(r"^Repo map: a first map from (\d+) of (\d+) files, as they are still being indexed")
+
+
+def copy_of_stdlib_parts(project: Path) -> None:
+    """~250 files of the standard library: more than a first index parses in one process."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for part in STDLIB_PARTS:
+        shutil.copytree(stdlib / part, project / part, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+async def test_a_map_asked_for_while_a_large_project_is_indexed_comes_first_from_the_files_read(
+    project: Path,
+) -> None:
+    """~250 files to parse, and a first map wanted after 1 ms: it comes from the files read by then (its header
+    says how many of how many) with progress; the reading goes on; subscribers hear when it ends; the whole map is
+    then what a process that waited for the whole index shows."""
+    copy_of_stdlib_parts(project)
+    updated = anyio.Event()
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification) and str(message.params.uri) == "loomkin://repo-map":
+            updated.set()
+
+    progress: list[tuple[float, float | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total))
+
+    async with serve(project, env={"LOOMKIN_FIRST_MAP_MS": "1"}, message_handler=on_message) as session:
+        await session.subscribe_resource("loomkin://repo-map")  # type: ignore[arg-type]
+        result = await session.call_tool("repo_map", {"max_tokens": 1024}, progress_callback=on_progress)
+        first = text_of(result)
+        read = FIRST_MAP.search(first)
+        assert not result.is_error and read, first[:300]
+        assert 0 < int(read[1]) < int(read[2]) and progress and progress[0][1] == int(read[2])
+        assert body(first).strip() and len(first) / 4 <= 1024
+        with anyio.fail_after(60):
+            await updated.wait()
+        whole = await ok(session, "repo_map", max_tokens=1024)
+        assert whole.startswith(f"Repo map: {read[2]} files,")
+    shutil.rmtree(project / ".loomkin")
+    async with serve(project, env={"LOOMKIN_FIRST_MAP_MS": "0"}) as session:
+        assert await ok(session, "repo_map", max_tokens=1024) == whole
+
+
+async def test_a_server_stopped_while_it_indexes_keeps_what_it_read_and_leaves_no_worker(project: Path) -> None:
+    """The client leaves right after a first map: the server stops the parsing (no worker process outlives it)
+    and caches the files it read, which the next start does not parse again."""
+    copy_of_stdlib_parts(project)
+    async with serve(project, env={"LOOMKIN_FIRST_MAP_MS": "1"}) as session:
+        read = FIRST_MAP.search(await ok(session, "repo_map"))
+        assert read
+    assert processes("multiprocessing", cwd=project) == []
+    cached = json.loads((project / ".loomkin" / "repomap" / "tags.json").read_text())["files"]
+    assert int(read[1]) <= len(cached) <= int(read[2])
 
 
 def test_a_saved_graph_ranks_as_the_rebuilt_one_and_follows_changes(

@@ -550,7 +550,7 @@ def _repo_map(server: LoomkinServer, tokens: int | None, focus: list[str]) -> in
 
     async def render() -> str:
         try:
-            return await server.services.repomap.render(focus or None, None, tokens, bar)
+            return await server.services.repomap.render(focus or None, None, tokens, bar, whole=True)
         finally:
             await server.close()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -47,9 +49,18 @@ class RepoIndex:
         self._dirty = False
         self.generation = 0
         """Grows with every change to `tags`: what a rendered map is cached by."""
+        self._read: dict[str, FileTags] = {}
+        """What `build` has read so far."""
+        self._reading = threading.Lock()
+        self._abandoned = False
+        self.to_parse = 0
+        """How many files the running `build` parses (the others come from the cache)."""
 
-    def build(self, progress: Progress | None = None) -> BuildStats:
-        """Index every source file; files unchanged since the cache was written are not parsed."""
+    def build(
+        self, progress: Progress | None = None, order: Callable[[list[str]], list[str]] | None = None
+    ) -> BuildStats:
+        """Index every source file; files unchanged since the cache was written are not parsed, the others are
+        parsed in `order`. `progress` hears of every chunk of files read."""
         cached = self._load_cache()
         names = [name for name in self._list_files() if grammar_for(name) is not None]
         tags: dict[str, FileTags] = {}
@@ -63,18 +74,40 @@ class RepoIndex:
                 tags[name] = hit
             else:
                 to_parse.append(name)
+        with self._reading:
+            self._read = tags
+        if order is not None:
+            to_parse = order(to_parse)
+        self.to_parse = len(to_parse)
         parsed = 0
-        for done, (name, fresh) in enumerate(self._parse_all(to_parse), start=1):
-            if fresh is not None:
-                tags[name] = fresh
-                parsed += 1
-            if progress is not None and (done % 200 == 0 or done == len(to_parse)):
-                progress(len(names) - len(to_parse) + done, len(names))
-        self.tags = tags
+        with contextlib.closing(self._parse_all(to_parse)) as results:
+            for done, (name, fresh) in enumerate(results, start=1):
+                if self._abandoned:  # what it read is kept for the next start
+                    self._write_cache(tags)
+                    return BuildStats(len(tags), parsed, len(tags) - parsed)
+                if fresh is not None:
+                    with self._reading:
+                        tags[name] = fresh
+                    parsed += 1
+                if progress is not None and (done % _CHUNK_FILES == 0 or done == len(to_parse)):
+                    progress(len(names) - len(to_parse) + done, len(names))
+        # In the listing's order, as a warm build has them: ties rank alike whichever order files were read in.
+        self.tags = {name: tags[name] for name in names if name in tags}
+        with self._reading:
+            self._read = self.tags
         self.generation += 1
         self._dirty = parsed > 0 or len(tags) != len(cached)
         self.save()
         return BuildStats(len(tags), parsed, len(tags) - parsed)
+
+    def read_so_far(self) -> dict[str, FileTags]:
+        """While `build` runs: the files it has read (from the cache, then parsed in its order); all, after."""
+        with self._reading:
+            return dict(self._read)
+
+    def abandon(self) -> None:
+        """Make a running `build` stop after the files being parsed (their project is closing)."""
+        self._abandoned = True
 
     def update(self, names: Iterable[str]) -> bool:
         """Re-read changed files (or drop deleted ones); True when the index changed."""
@@ -103,11 +136,14 @@ class RepoIndex:
         """Write the cache (atomically) when it changed; the next start is then warm."""
         if not self._dirty:
             return
+        self._write_cache(self.tags)
+        self._dirty = False
+
+    def _write_cache(self, tags: dict[str, FileTags]) -> None:
         self._cache_path.parent.mkdir(parents=True, exist_ok=True)
-        files = {name: [tags.mtime_ns, tags.size, tags.encoded()] for name, tags in self.tags.items()}
+        files = {name: [entry.mtime_ns, entry.size, entry.encoded()] for name, entry in tags.items()}
         payload = {"version": CACHE_VERSION, "files": files}
         atomic_write(self._cache_path, json.dumps(payload, separators=(",", ":")).encode())
-        self._dirty = False
 
     def _load_cache(self) -> dict[str, FileTags]:
         """The cached tags; none when the cache is missing, of another version, or not what we write (the
@@ -161,9 +197,13 @@ def _parse_in_workers(root: str, names: list[str], workers: int) -> Iterator[tup
     chunks = [names[start : start + _CHUNK_FILES] for start in range(0, len(names), _CHUNK_FILES)]
     # spawn, not fork: the server has threads (a forked copy of a held lock would never be released).
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker)
+    try:
         for chunk in pool.map(parse_files, [root] * len(chunks), chunks):
             yield from chunk
+    finally:
+        # A build stopped early does not wait for the chunks nobody will read.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _parse_again(root: str, name: str) -> FileTags | None:

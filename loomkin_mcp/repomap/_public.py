@@ -9,7 +9,7 @@ import json
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from ._tags import FileTags
 
@@ -38,6 +38,32 @@ def public_surface(tags: Mapping[str, FileTags], read: Callable[[str], str]) -> 
         if manifest:
             _javascript_exports(directory, manifest, tags, read, found)
     return {path: frozenset(names) for path, names in found.items() if names}
+
+
+def reading_order(paths: list[str], preferred: Collection[str]) -> list[str]:
+    """The order a first index reads files in, so that a map asked for before it ends is made of those most
+    likely to lead it: `preferred` (focus, read lately) and the files beside them, then those that can hold the
+    public surface (a top package's modules, a Mix project's `lib/`, a JavaScript package's `src/` and `index`
+    files), then the rest; within each, outside test directories first, shallow before deep."""
+    present = set(paths)
+    beside = {posixpath.dirname(path) for path in preferred}
+    mix_projects = {posixpath.dirname(path) for path in present if posixpath.basename(path) == "mix.exs"}
+
+    def may_be_public(path: str) -> bool:
+        directory = posixpath.dirname(path)
+        if path.endswith(".py"):
+            return _top_package(directory, present) and posixpath.join(directory, "__init__.py") in present
+        if path.endswith((".ex", ".exs")):
+            return any(path.startswith(posixpath.join(project, "lib/")) for project in mix_projects)
+        stem = posixpath.basename(path).split(".")[0]
+        return path.endswith(_JS_EXTENSIONS) and (stem == "index" or "src" in directory.split("/"))
+
+    def rank(path: str) -> tuple[int, bool, int, str]:
+        parts = path.split("/")
+        group = 0 if path in preferred or posixpath.dirname(path) in beside else 1 if may_be_public(path) else 2
+        return group, any(part in _TEST_DIRECTORIES for part in parts[:-1]), len(parts), path
+
+    return sorted(paths, key=rank)
 
 
 def _ancestors(paths: Iterable[str]) -> set[str]:

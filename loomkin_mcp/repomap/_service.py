@@ -1,6 +1,9 @@
 """The repo map service: build on first use (in a worker thread), keep fresh, rank for the caller.
 
 The index lives in memory, with its tags cached in `.loomkin/repomap/` so a restart is warm.
+A map asked for while the first index is read waits for it at most FIRST_MAP_SECONDS, then comes
+from the files read so far (they are read in `reading_order`); the reading goes on, and when it
+ends subscribers of `loomkin://repo-map` are told.
 With `[repo].watch_enabled` a watchfiles task updates it file by file, tells subscribers of
 `loomkin://repo-map`, and tells the language servers what changed on disk.
 """
@@ -17,8 +20,9 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 
@@ -51,6 +55,12 @@ HISTORY_FRESH_SECONDS = 30.0
 # Focus weight in the personalisation; the files changed with them draw half as much, together.
 FOCUS_WEIGHT = 10.0
 CO_CHANGED_SHARE = 0.5
+# How long a map waits for a first index before it comes from the files read so far (`LOOMKIN_FIRST_MAP_MS`
+# overrides it; 0 waits for the whole index). Only an index with this many files to parse can take that long.
+FIRST_MAP_SECONDS = 1.0
+FIRST_MAP_FROM_FILES = 200
+# Progress is told to the caller every this many files read.
+PROGRESS_EVERY_FILES = 200
 ProgressReport = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
@@ -63,7 +73,15 @@ class RepoMapService:
         self._history: tuple[float, list[list[str]]] | None = None
         """(when read, each recent commit's files): which files change together."""
         self._index: RepoIndex | None = None
-        self._building = anyio.Lock()
+        self._indexing: asyncio.Task[RepoIndex] | None = None
+        """The first index being read, in the background: it goes on when the call that started it returns."""
+        self._being_read: RepoIndex | None = None
+        self._files_read: tuple[int, int] = (0, 0)
+        """(files read, files to read) of the index being read."""
+        self._more_read = asyncio.Event()
+        """Set (and replaced) whenever more files of the index being read are in."""
+        self._first_maps_given = False
+        self._saved_graph: asyncio.Task[SavedGraph | None] | None = None
         self._recent: deque[str] = deque(maxlen=RECENT_FILES)
         self._listeners: list[Callable[[], None]] = []
         self._watcher: asyncio.Task[None] | None = None
@@ -102,24 +120,98 @@ class RepoMapService:
     # -- building and watching ------------------------------------------------------------
 
     async def index(self, progress: ProgressReport | None = None) -> RepoIndex:
-        async with self._building:
-            if self._index is not None:
-                return self._index
-            from . import RepoIndex
+        """The whole index, read on first use (from the disk cache, parsing what changed)."""
+        if self._index is not None:
+            return self._index
+        index = await self._index_within(None, (), progress)
+        assert not isinstance(index, FirstRead)
+        return index
 
-            cache = self._ws.state_file(*CACHE_FILE.parts)
-            index = RepoIndex(self._ws.root, cache, self._search.list_source_files)
-            reporter = _thread_progress(progress) if progress else None
+    async def _index_within(
+        self, seconds: float | None, preferred: tuple[str, ...], progress: ProgressReport | None
+    ) -> RepoIndex | FirstRead:
+        """The whole index, waited for at most `seconds` (None: until it is read), else the files read by then.
+        The first call starts the reading (`preferred` files first), which goes on without it."""
+        if self._index is not None:
+            return self._index
+        if self._indexing is None:
+            self._start_indexing(preferred)
+        task = self._indexing
+        assert task is not None
+        deadline = None if seconds is None else time.monotonic() + seconds
+        told = 0
+        while not task.done():
+            left = None if deadline is None else deadline - time.monotonic()
+            being_read = self._being_read
+            if left is not None and left <= 0 and being_read is not None:
+                if being_read.to_parse >= FIRST_MAP_FROM_FILES and self._files_read[0] > 0:
+                    first = FirstRead(being_read.read_so_far(), self._files_read[1])
+                    if not being_read.tags:  # (else it has just ended: the whole index is a moment away)
+                        return first
+                left = None
+            more = asyncio.ensure_future(self._more_read.wait())
+            try:
+                await asyncio.wait({task, more}, timeout=left if left is None or left > 0 else None,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            finally:
+                more.cancel()
+            done, total = self._files_read
+            if (
+                progress is not None
+                and done > told
+                and (not told or done - told >= PROGRESS_EVERY_FILES or done == total)
+            ):
+                told = done
+                with contextlib.suppress(Exception):
+                    await progress(float(done), float(total), f"indexed {done} of {total} files")
+        return task.result()
+
+    def _start_indexing(self, preferred: tuple[str, ...]) -> None:
+        from . import RepoIndex
+        from ._public import reading_order
+
+        index = RepoIndex(self._ws.root, self._ws.state_file(*CACHE_FILE.parts), self._search.list_source_files)
+        if self._engine is None:  # read meanwhile, on the other core while the listing waits for ripgrep
+            from ._saved_graph import load_graph
+
+            saved_at = self._ws.state_file(*GRAPH_FILE.parts)  # (something planted there is said here)
+            self._saved_graph = asyncio.ensure_future(anyio.to_thread.run_sync(load_graph, saved_at))
+        loop = asyncio.get_running_loop()
+
+        def read(done: int, total: int) -> None:
+            loop.call_soon_threadsafe(self._read_more, done, total)
+
+        async def build() -> RepoIndex:
             started = time.monotonic()
-            stats = await anyio.to_thread.run_sync(index.build, reporter)
+            order = partial(reading_order, preferred=frozenset(preferred) | frozenset(self._recent))
+            try:
+                stats = await anyio.to_thread.run_sync(partial(index.build, read, order))
+            except BaseException:
+                self._indexing = None  # the next call tries again
+                raise
+            finally:
+                self._being_read = None
             logger.info(
                 "repo map: %d files indexed in %.1f s (%d parsed, %d from cache)",
                 stats.files, time.monotonic() - started, stats.parsed, stats.from_cache,
             )  # fmt: skip
+            if self._stop_watching.is_set():  # the project closed while it was read
+                return index
             self._index = index
             if self._ws.config.repo.watch_enabled and self._watcher is None:
                 self._watcher = asyncio.ensure_future(self._watch())
+            if self._first_maps_given:  # those who saw a first map can now have the whole one
+                for listener in self._listeners:
+                    listener()
             return index
+
+        self._being_read, self._files_read = index, (0, 0)
+        self._indexing = asyncio.ensure_future(build())
+
+    def _read_more(self, done: int, total: int) -> None:
+        self._files_read = (done, total)
+        self._more_read.set()
+        self._more_read = asyncio.Event()
 
     async def _watch(self) -> None:
         import watchfiles
@@ -156,6 +248,11 @@ class RepoMapService:
 
     async def shutdown(self) -> None:
         self._stop_watching.set()
+        if self._being_read is not None:
+            self._being_read.abandon()
+        if self._indexing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._indexing)
         if self._watcher is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._watcher), 2)
@@ -168,7 +265,9 @@ class RepoMapService:
         """For the status page: what is indexed (nothing is built for it)."""
         index = self._index
         if index is None:
-            return {"indexed": False, "files": 0, "languages": {}, "watching": False}
+            done, total = self._files_read
+            reading = {"indexing": f"{done} of {total} files read"} if self._being_read is not None and total else {}
+            return {"indexed": False, "files": 0, "languages": {}, "watching": False} | reading
         languages = self._languages(index)
         last = None if self.last_change_at is None else round(time.monotonic() - self.last_change_at, 1)
         watching = self._watcher is not None
@@ -198,68 +297,92 @@ class RepoMapService:
         identifiers: list[str] | None = None,
         max_tokens: int | None = None,
         progress: ProgressReport | None = None,
+        *,
+        whole: bool = False,
     ) -> str:
+        """The map; `whole`: never a first map from part of the files (a terminal's one-shot map waits)."""
         from . import RankEngine, estimate_tokens, release_freed_memory, render, render_limit
 
         budget = max_tokens if max_tokens is not None else self._ws.config.context.max_repo_map_tokens
         focus = [self._ws.relative(self._ws.resolve(path, what="focus_files entry")) for path in focus_files or []]
-        index, saved = await self._index_and_saved_graph(progress)
-        await self.refresh_if_not_watching(index)
-        focused = frozenset(path for path in focus if path in index.tags)
+        ready = await self._index_within(None if whole else first_map_seconds(), tuple(focus), progress)
+        if isinstance(ready, FirstRead):
+            index, tags, saved = None, ready.tags, None
+        else:
+            index, tags = ready, ready.tags
+            saved = await self._saved_graph if self._engine is None and self._saved_graph is not None else None
+            await self.refresh_if_not_watching(index)
+        focused = frozenset(path for path in focus if path in tags)
         personal = self._personalization(focus)
         if focused:
             from . import co_changed
 
             commits = await anyio.to_thread.run_sync(self._recent_commits)
-            together = co_changed(commits, focused, index.tags)
+            together = co_changed(commits, focused, tags)
             total = sum(together.values())
             for path, weight in together.items():
                 share = weight / total * CO_CHANGED_SHARE * FOCUS_WEIGHT * len(focused)
                 personal[path] = personal.get(path, 0.0) + share
         mentioned = frozenset(identifiers or [])
 
-        key = (index.generation, tuple(sorted(personal.items())), mentioned, budget)
-        cached = self._rendered.get(key)
+        key = (index.generation if index is not None else None, tuple(sorted(personal.items())), mentioned, budget)
+        cached = self._rendered.get(key) if index is not None else None
         if cached is not None:
             self._rendered.move_to_end(key)
             self.last_map = cached
             return cached
+        files = (
+            f"{len(tags)} files"
+            if index is not None
+            else f"a first map from {len(tags)} of {ready.total} files, as they are still being indexed (call "
+            "again in a few seconds for the whole map)"  # type: ignore[union-attr]
+        )
 
         def header(used: int) -> str:
             return (
-                f"Repo map: {len(index.tags)} files, ~{used} of {budget} tokens (chars / 4); a `dir/` line holds "
-                "the files indented below it; name paths (`Class/method`) read and edit definitions with the "
-                "symbol_* tools."
+                f"Repo map: {files}, ~{used} of {budget} tokens (chars / 4); a `dir/` line holds the files indented "
+                "below it; name paths (`Class/method`) read and edit definitions with the symbol_* tools."
             )
 
         # The model has the focus files whole: a line each says so, and the budget goes to other files.
         focus_lines = "".join(
-            f"{path}: in focus, {_definitions(index.tags[path])} not repeated\n" for path in sorted(focused)
+            f"{path}: in focus, {_definitions(tags[path])} not repeated\n" for path in sorted(focused)
         )
         # The budget covers all that is returned: the header, at its widest, comes off the map's share.
         map_budget = max(budget - estimate_tokens(header(budget) + "\n" + focus_lines), 1)
 
+        # With no focus and no names asked for, the map leads with what the project offers its users (the files
+        # read lately still weigh in the rest).
+        leads_with_public = not focus and not mentioned
+        limit = render_limit(map_budget)
+
         def build() -> str:
-            with self._ranking:
-                if self._engine is None:
-                    self._engine = self._restored_engine(index, saved) or RankEngine()
-                # With no focus and no names asked for, the map leads with what the project offers its users
-                # (the files read lately still weigh in the rest).
-                public = self._public(index) if not focus and not mentioned else None
-                ranked = self._engine.rank(index.tags, personal, mentioned, render_limit(map_budget), focused, public)
-                if self._graph_on_disk is None:  # the first map of this process: the next one starts from it
-                    self._save_graph(index)
-            if self._trimmed_generation != index.generation:
-                # Indexing and a first ranking drop tens of MB of short-lived objects; ~1 ms to hand them back.
-                self._trimmed_generation = index.generation
-                release_freed_memory()
-            return render(ranked, map_budget, self._source, lambda path: _definition_lines(index.tags.get(path)))
+            if index is None:  # a first map: its own graph, of the files read so far
+                public = self._surface_of(tags) if leads_with_public else None
+                ranked = RankEngine().rank(tags, personal, mentioned, limit, focused, public)
+            else:
+                with self._ranking:
+                    if self._engine is None:
+                        self._engine = self._restored_engine(index, saved) or RankEngine()
+                    public = self._public(index) if leads_with_public else None
+                    ranked = self._engine.rank(tags, personal, mentioned, limit, focused, public)
+                    if self._graph_on_disk is None:  # the first map of this process: the next one starts from it
+                        self._save_graph(index)
+                if self._trimmed_generation != index.generation:
+                    # Indexing and a first ranking drop tens of MB of short-lived objects; ~1 ms to hand them back.
+                    self._trimmed_generation = index.generation
+                    release_freed_memory()
+            return render(ranked, map_budget, self._source, lambda path: _definition_lines(tags.get(path)))
 
         text = await anyio.to_thread.run_sync(build)
         if not text and not focus_lines:
-            return f"The repo map is empty: no source files in a language it reads ({len(index.tags)} indexed)."
+            return f"The repo map is empty: no source files in a language it reads ({files} indexed)."
         whole = f"{header(budget)}\n{focus_lines}{text}"
-        self.last_map = self._rendered[key] = f"{header(estimate_tokens(whole))}\n{focus_lines}{text}"
+        self.last_map = f"{header(estimate_tokens(whole))}\n{focus_lines}{text}"
+        if index is None:
+            self._first_maps_given = True
+            return self.last_map
+        self._rendered[key] = self.last_map
         if len(self._rendered) > RENDERED_MAPS_KEPT:
             self._rendered.popitem(last=False)
         return self.last_map
@@ -346,40 +469,28 @@ class RepoMapService:
 
     def _public(self, index: RepoIndex) -> Mapping[str, frozenset[str]]:
         """The project's public surface (repomap._public), worked out once per index generation."""
-        from . import public_surface
-
         if self._public_surface is None or self._public_surface[0] != index.generation:
             manifests: dict[str, list[int] | None] = {}
-
-            def read(relative: str) -> str:
-                found = self._read(relative, MAX_SOURCE_BYTES)
-                if relative not in index.tags:
-                    manifests[relative] = list(found[0]) if found is not None else None
-                return (found[1] or "") if found is not None else ""
-
-            self._public_surface = (index.generation, public_surface(index.tags, read))
+            self._public_surface = (index.generation, self._surface_of(index.tags, manifests))
             self._manifests = manifests
         return self._public_surface[1]
 
+    def _surface_of(
+        self, tags: Mapping[str, FileTags], manifests: dict[str, list[int] | None] | None = None
+    ) -> dict[str, frozenset[str]]:
+        """The public surface of these files; the stamps of the other files it read (package.json) go to
+        `manifests`."""
+        from . import public_surface
+
+        def read(relative: str) -> str:
+            found = self._read(relative, MAX_SOURCE_BYTES)
+            if manifests is not None and relative not in tags:
+                manifests[relative] = list(found[0]) if found is not None else None
+            return (found[1] or "") if found is not None else ""
+
+        return public_surface(tags, read)
+
     # -- the graph saved for the next process ------------------------------------------------
-
-    async def _index_and_saved_graph(self, progress: ProgressReport | None) -> tuple[RepoIndex, SavedGraph | None]:
-        """The index and, for the first map of this process, the graph the last one saved, read meanwhile (on
-        the other core while the listing waits for ripgrep)."""
-        if self._engine is not None:
-            return await self.index(progress), None
-        from ._saved_graph import load_graph
-
-        saved: list[SavedGraph | None] = [None]
-        path = self._ws.state_file(*GRAPH_FILE.parts)  # (something planted there is said here, not in the group)
-
-        async def read_saved_graph() -> None:
-            saved[0] = await anyio.to_thread.run_sync(load_graph, path)
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(read_saved_graph)
-            index = await self.index(progress)
-        return index, saved[0]
 
     def _restored_engine(self, index: RepoIndex, saved: SavedGraph | None) -> RankEngine | None:
         """The graph (and public surface) the last process saved, when it was built from these very tags and
@@ -439,6 +550,22 @@ class RepoMapService:
             self._graph_on_disk = (index.generation, with_public)
 
 
+class FirstRead(NamedTuple):
+    """The files of a first index read so far, and how many it reads in all."""
+
+    tags: dict[str, FileTags]
+    total: int
+
+
+def first_map_seconds() -> float | None:
+    """FIRST_MAP_SECONDS, or `LOOMKIN_FIRST_MAP_MS`; None (0 ms) waits for the whole index."""
+    try:
+        seconds = float(os.environ["LOOMKIN_FIRST_MAP_MS"]) / 1000
+    except (KeyError, ValueError):
+        return FIRST_MAP_SECONDS
+    return seconds if seconds > 0 else None
+
+
 def _definition_lines(tags: FileTags | None) -> frozenset[int]:
     return frozenset(line for _, line, _ in tags.definitions) if tags is not None else frozenset()
 
@@ -446,13 +573,3 @@ def _definition_lines(tags: FileTags | None) -> frozenset[int]:
 def _definitions(tags: FileTags) -> str:
     count = len(tags.definitions)
     return "1 definition" if count == 1 else f"{count} definitions"
-
-
-def _thread_progress(report: ProgressReport) -> Callable[[int, int], None]:
-    """A progress callback for the indexing thread that reports on the event loop."""
-
-    def progress(done: int, total: int) -> None:
-        with contextlib.suppress(Exception):
-            anyio.from_thread.run(report, float(done), float(total), f"indexed {done} of {total} files")
-
-    return progress

@@ -186,7 +186,10 @@ def render_text(status: dict[str, Any]) -> str:
         lines.append("  none" if row is None else _row(row["name"], f"{row['state']}, {row['tools']} tools", None,
                                                       row["last_error"]))  # fmt: skip
     repo, decisions = status["repo_map"], status["decisions"]
-    lines.append("Repo map: " + (f"{repo['files']} files indexed" if repo["indexed"] else "not built yet"))
+    if repo["indexed"]:
+        lines.append(f"Repo map: {repo['files']} files indexed")
+    else:
+        lines.append(f"Repo map: indexing, {repo['indexing']}" if repo.get("indexing") else "Repo map: not built yet")
     graph = f"{decisions['nodes']} nodes ({decisions['store']})" if decisions.get("open") else None
     lines.append("Decision graph: " + (graph or decisions.get("error") or "not opened yet"))
     return "\n".join(lines)
