@@ -158,13 +158,15 @@ WHY = [
     (
         "repo map cold",
         (
-            "a cold map is parsing: of the CPU, ~60% is tree-sitter's `parse`, ~25% the tag query, ~15% Python, in "
-            "worker processes on both cores (the binding holds the GIL, so threads do not help), about 1.9× one core "
-            "and ~3× less CPU than Aider's own parse. 10× Aider means ≤ ~1.9 s from spawn, of which ~0.6 s is the "
-            "interpreter, imports and handshake: two cores parse this corpus in ~2.9 s, so no first map that reads "
-            "every file can get there. What would close it: a first map from the files that can reach its top, the "
-            "rest indexed in the background (not built: a first map that differs from the final one needs a rule for "
-            "what it may leave out)."
+            "since 2026-12-07 a map asked for while 200 files or more are still being parsed waits at most 1 s, then "
+            "comes from the files read so far, read in the order that can lead a map (focus and its neighbours, a top "
+            "package's modules, tests last), and says so in its header; indexing goes on and the whole map, equal to "
+            "one that waited, follows (context). Of the first map's time ~0.6 s is the interpreter, imports and "
+            "handshake, ~0.3 s starting the parsing workers, then 1 s of parsing on both cores and ~0.15 s ranking "
+            "the files read. The whole map is parsing: of the CPU, ~60% tree-sitter's `parse`, ~25% the tag query, "
+            "~15% Python, about 1.9× one core and ~3× less CPU than Aider's own parse; two cores parse this corpus in "
+            "~2.9 s, so no map of every file gets to 10× Aider. The first map differs from the whole one (references "
+            "from unread files move the rank): the share of the whole map's lines it shows is in the context."
         ),
     ),
     (

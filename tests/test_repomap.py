@@ -331,6 +331,9 @@ async def test_a_server_stopped_while_it_indexes_keeps_what_it_read_and_leaves_n
     async with serve(project, env={"LOOMKIN_FIRST_MAP_MS": "1"}) as session:
         read = FIRST_MAP.search(await ok(session, "repo_map"))
         assert read
+    with anyio.move_on_after(10):  # (multiprocessing's resource tracker ends when it sees the server gone)
+        while processes("multiprocessing", cwd=project):
+            await anyio.sleep(0.05)
     assert processes("multiprocessing", cwd=project) == []
     cached = json.loads((project / ".loomkin" / "repomap" / "tags.json").read_text())["files"]
     assert int(read[1]) <= len(cached) <= int(read[2])

@@ -12,10 +12,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loomkin_lsp_client import die_with_parent
 
 from .._fs import OwnFileRefused, atomic_write, open_file_beneath, open_root, read_own_file
 from ..syntax import grammar_for
 from ._tags import FileTags, extract
+
+if TYPE_CHECKING:
+    from multiprocessing.synchronize import Event as Stop
 
 logger = logging.getLogger("loomkin_mcp.repomap")
 
@@ -31,6 +37,8 @@ _CHUNK_FILES = 24
 _MAX_CACHE_BYTES = 256 * 1024 * 1024
 
 Progress = Callable[[int, int], None]
+# In a worker process: set when the build it parses for is abandoned.
+_stop: Stop | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class RepoIndex:
         """What `build` has read so far."""
         self._reading = threading.Lock()
         self._abandoned = False
+        self._stop_workers: Stop | None = None
         self.to_parse = 0
         """How many files the running `build` parses (the others come from the cache)."""
 
@@ -106,8 +115,10 @@ class RepoIndex:
             return dict(self._read)
 
     def abandon(self) -> None:
-        """Make a running `build` stop after the files being parsed (their project is closing)."""
+        """Make a running `build` stop at once, its workers too (their project is closing)."""
         self._abandoned = True
+        if self._stop_workers is not None:
+            self._stop_workers.set()
 
     def update(self, names: Iterable[str]) -> bool:
         """Re-read changed files (or drop deleted ones); True when the index changed."""
@@ -180,24 +191,32 @@ class RepoIndex:
     def _parsed(self, names: list[str]) -> Iterator[tuple[str, FileTags | None]]:
         """In worker processes on every core when there are many files, else here."""
         workers = min(os.cpu_count() or 1, 8)
+        done = 0
         if workers > 1 and len(names) >= PARALLEL_FROM_FILES:
+            import multiprocessing
+
+            self._stop_workers = multiprocessing.get_context("spawn").Event()
+            if self._abandoned:
+                self._stop_workers.set()
             try:
-                yield from _parse_in_workers(str(self.root), names, workers)
+                for item in _parse_in_workers(str(self.root), names, workers, self._stop_workers):
+                    done += 1
+                    yield item
                 return
             except (OSError, RuntimeError) as exc:  # (BrokenProcessPool is a RuntimeError)
                 logger.warning("the repo map parses on one core: worker processes could not run (%s)", exc)
-        for start in range(0, len(names), _CHUNK_FILES):
+        for start in range(done, len(names), _CHUNK_FILES):  # (on from where the workers stopped)
             yield from parse_files(str(self.root), names[start : start + _CHUNK_FILES])
 
 
-def _parse_in_workers(root: str, names: list[str], workers: int) -> Iterator[tuple[str, FileTags | None]]:
+def _parse_in_workers(root: str, names: list[str], workers: int, stop: Stop) -> Iterator[tuple[str, FileTags | None]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = [names[start : start + _CHUNK_FILES] for start in range(0, len(names), _CHUNK_FILES)]
     # spawn, not fork: the server has threads (a forked copy of a held lock would never be released).
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(), stop))
     try:
         for chunk in pool.map(parse_files, [root] * len(chunks), chunks):
             yield from chunk
@@ -212,8 +231,14 @@ def _parse_again(root: str, name: str) -> FileTags | None:
     return None if fresh is None else fresh.interned()
 
 
-def _quiet_worker() -> None:
-    """A worker's stdout is the server's: with stdio transport it carries the protocol, so nothing may reach it."""
+def _start_worker(parent: int, stop: Stop) -> None:
+    """A worker dies with the server (even by `kill -9`), stops parsing when `stop` is set, and writes nothing to
+    stdout: it is the server's, which with stdio transport carries the protocol."""
+    global _stop
+    die_with_parent()
+    if os.getppid() != parent:  # (the server died before that took hold)
+        os._exit(0)
+    _stop = stop
     os.dup2(2, 1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -227,7 +252,12 @@ def parse_files(root: str, names: list[str]) -> list[tuple[str, FileTags | None]
     """
     root_fd = open_root(Path(root))
     try:
-        return [(name, _parse_one(root_fd, name)) for name in names]
+        found = []
+        for name in names:
+            if _stop is not None and _stop.is_set():  # the build was abandoned: the rest is not read
+                return found + [(rest, None) for rest in names[len(found) :]]
+            found.append((name, _parse_one(root_fd, name)))
+        return found
     finally:
         os.close(root_fd)
 

@@ -309,8 +309,10 @@ class RepoMapService:
         if isinstance(ready, FirstRead):
             index, tags, saved = None, ready.tags, None
         else:
-            index, tags = ready, ready.tags
-            saved = await self._saved_graph if self._engine is None and self._saved_graph is not None else None
+            index, tags, saved = ready, ready.tags, None
+            if self._saved_graph is not None:  # read for the first whole map; not kept past it
+                saved = await self._saved_graph if self._engine is None else None
+                self._saved_graph = None
             await self.refresh_if_not_watching(index)
         focused = frozenset(path for path in focus if path in tags)
         personal = self._personalization(focus)
