@@ -441,9 +441,9 @@ def test_a_big_build_parses_in_worker_processes_with_the_same_tags(
     pools: list[int] = []
     in_workers = _index._parse_in_workers
 
-    def counted(root: str, names: list[str], workers: int):  # type: ignore[no-untyped-def]
+    def counted(root: str, names: list[str], workers: int, stop: object):  # type: ignore[no-untyped-def]
         pools.append(workers)
-        yield from in_workers(root, names, workers)
+        yield from in_workers(root, names, workers, stop)
 
     monkeypatch.setattr(_index, "_parse_in_workers", counted)
 
