@@ -33,6 +33,8 @@ MAX_FILE_BYTES = 1024 * 1024
 # A build with this many files to parse parses them on every core (fewer are not worth starting workers for).
 PARALLEL_FROM_FILES = 200
 _CHUNK_FILES = 24
+# Parsing workers run at this niceness: the server's own requests come first.
+WORKER_NICENESS = 10
 # A cache of 5,000 files is ~7 MB; one past this is not ours (a planted file): it is ignored and rebuilt.
 _MAX_CACHE_BYTES = 256 * 1024 * 1024
 
@@ -232,12 +234,14 @@ def _parse_again(root: str, name: str) -> FileTags | None:
 
 
 def _start_worker(parent: int, stop: Stop) -> None:
-    """A worker dies with the server (even by `kill -9`), stops parsing when `stop` is set, and writes nothing to
-    stdout: it is the server's, which with stdio transport carries the protocol."""
+    """A worker dies with the server (even by `kill -9`), stops parsing when `stop` is set, yields the CPU to the
+    server (a map or another call asked for meanwhile is not slowed down by the indexing behind it), and writes
+    nothing to stdout: it is the server's, which with stdio transport carries the protocol."""
     global _stop
     die_with_parent()
     if os.getppid() != parent:  # (the server died before that took hold)
         os._exit(0)
+    os.nice(WORKER_NICENESS)
     _stop = stop
     os.dup2(2, 1)
     null = os.open(os.devnull, os.O_RDONLY)
