@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import mcp_types as types
@@ -291,3 +293,135 @@ def test_a_program_refused_on_an_unreadable_path_entry_is_reported_as_not_found(
     assert not program_missing("present-server", refused)  # there but refused: "not executable"
     assert not program_missing("./local-server", refused)  # a path is run as named, never searched
     assert program_missing("anything", FileNotFoundError(2, "No such file or directory"))
+
+
+class Wire:
+    """`loomkin-mcp --stdio` spoken to in JSON-RPC lines, as an editor does: the answers exactly as written."""
+
+    def __init__(self, process: anyio.abc.Process) -> None:
+        self.process = process
+        self._next_id = 100
+        self.notices: list[dict[str, Any]] = []
+        self.answers: dict[Any, dict[str, Any]] = {}
+        self._buffer = b""
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        await self.process.stdin.send(json.dumps(message).encode() + b"\n")
+
+    async def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        while b"\n" not in self._buffer:
+            self._buffer += await self.process.stdout.receive()
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    async def until(self, request_id: Any) -> dict[str, Any]:
+        """Messages until the answer to `request_id`; the server's own requests are answered on the way."""
+        with anyio.fail_after(30):
+            while request_id not in self.answers:
+                message = await self._read()
+                if "method" not in message:
+                    self.answers[message["id"]] = message
+                elif "id" not in message:
+                    self.notices.append(message)
+                elif message["method"] == "sampling/createMessage":
+                    reply = {"role": "assistant", "content": {"type": "text", "text": "hi"}, "model": "wire"}
+                    await self.send({"jsonrpc": "2.0", "id": message["id"], "result": reply})
+                else:
+                    await self.send({"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32601, "message": "no"}})
+        return self.answers.pop(request_id)
+
+    async def request(self, method: str, params: dict[str, Any], meta: dict[str, Any] | None = None) -> Any:
+        self._next_id += 1
+        request_id = self._next_id
+        await self.send(
+            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params | ({"_meta": meta} if meta else {})}
+        )
+        return request_id
+
+    async def call(self, name: str, arguments: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+        """The whole answer to a tools/call, its id left out."""
+        answer = await self.until(await self.request("tools/call", {"name": name, "arguments": arguments},
+                                                     {"progressToken": token} if token else None))  # fmt: skip
+        return {key: value for key, value in answer.items() if key != "id"}
+
+
+async def test_read_only_upstream_calls_are_relayed_and_answer_as_the_sdk_path_does(project: Path) -> None:
+    """A read-only upstream tool, once called through the SDK, is relayed as JSON-RPC lines: every answer —
+    results, the upstream's errors, wrong arguments, a timeout, a sampling request on the way, progress —
+    is what the SDK path wrote for the same call; a cancellation reaches the upstream and is never answered."""
+    state = project.parent / "upstream-state"
+    state.mkdir()
+    configure(
+        project,
+        stdio_everything(),
+        f'{{ name = "fake", command = "{sys.executable}", args = ["{FAKE}", "{state}"], timeout_ms = 1500 }}',
+    )
+    trust_project(project)
+    errlog = project.parent / "relay-stderr.log"
+    with open(errlog, "w") as err:
+        process = await anyio.open_process([LOOMKIN, "--stdio", "--root", str(project), "--log-level", "debug"],
+                                           stderr=err, env=os.environ | server_env())  # fmt: skip
+    async with process:
+        wire = Wire(process)
+        hello = {"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}},
+                 "clientInfo": {"name": "wire", "version": "0"}}  # fmt: skip
+        await wire.until(await wire.request("initialize", hello))
+        await wire.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        with anyio.fail_after(30):
+            while True:
+                listed = await wire.until(await wire.request("tools/list", {}))
+                names = {tool["name"] for tool in listed["result"]["tools"]}
+                if {"everything__echo", "fake__count"} <= names:
+                    break
+                await anyio.sleep(0.1)
+
+        # Relayed once called: the upstream sees the relay's own request id instead of the SDK session's.
+        first = await wire.call("fake__request_id", {})
+        second = await wire.call("fake__request_id", {})
+        assert json.loads(first["result"]["content"][0]["text"]) != json.loads(second["result"]["content"][0]["text"])
+        assert second["result"]["content"][0]["text"].startswith('"lkrelay-')
+
+        cases: list[tuple[str, dict[str, Any], str | None]] = [
+            ("everything__echo", {"message": "hello"}, None),
+            ("everything__echo", {"message": "ünï ✓ \u202e\nline two " + "x" * 100_000}, None),
+            ("everything__echo", {}, None),
+            ("everything__echo", {"message": 5}, None),
+            ("everything__echo", {"message": "a", "extra": True}, None),
+            ("everything__get-sum", {"a": 2, "b": 3.5}, None),
+            ("everything__get-tiny-image", {}, None),
+            ("everything__get-annotated-message", {"messageType": "error", "includeImage": True}, None),
+            ("everything__get-resource-links", {"count": 3}, None),
+            ("fake__ask", {}, None),
+            ("fake__count", {"steps": 3, "seconds": 0.01}, "tok-1"),
+            ("fake__count", {"steps": 1, "seconds": 5}, None),  # past its 1.5 s timeout
+        ]
+        for name, arguments, token in cases:
+            await wire.send({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})  # the SDK path again
+            wire.notices.clear()
+            through_sdk = await wire.call(name, arguments, token)
+            told_by_sdk, wire.notices = wire.notices, []
+            relayed = await wire.call(name, arguments, token)
+            assert relayed == through_sdk, name
+            progress = [notice["params"] for notice in wire.notices if notice["method"] == "notifications/progress"]
+            assert progress == [n["params"] for n in told_by_sdk if n["method"] == "notifications/progress"], name
+            assert all(params["progressToken"] == token for params in progress)
+        assert "did not answer within 1.5 s" in relayed["result"]["content"][0]["text"]
+        said = errlog.read_text()
+        assert all(f"relayed {name}" in said for name, _, _ in cases)
+
+        # A cancelled relayed call reaches the upstream, which stops; nothing answers it.
+        long_count = {"name": "fake__count", "arguments": {"steps": 200, "seconds": 0.05}}
+        counting = await wire.request("tools/call", long_count, {"progressToken": "tok-2"})
+        with anyio.fail_after(10):
+            while not any(notice["params"].get("progressToken") == "tok-2" for notice in wire.notices):
+                await wire.until(await wire.request("ping", {}))
+        await wire.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": counting}})
+        with anyio.fail_after(10):
+            while not (state / "cancelled").exists():
+                await anyio.sleep(0.05)
+        await wire.until(await wire.request("ping", {}))
+        assert counting not in wire.answers
+        assert process.stdin is not None
+        await process.stdin.aclose()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import gc
 import importlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ from ._subscriptions import ClientNotifier, client_of
 if TYPE_CHECKING:
     from ..project import Services
     from ..upstream import UpstreamPool
+    from ..upstream._relay import Relay
 
 SERVER_NAME = "loomkin"
 DIAGNOSTICS_URI = "loomkin://diagnostics"
@@ -134,6 +136,8 @@ class LoomkinServer(MCPServer):
     """When the server was built (time.monotonic)."""
     # (project root, exported upstream tool name) -> (the upstream's tool it was built for, its proxy).
     _proxies: dict[tuple[Path, str], tuple[types.Tool, Tool]]
+    relay: Relay | None
+    """Relays read-only upstream calls on stdio (upstream._relay); None on other transports."""
     _domains_left: list[ToolDomain]
     """The domains whose tools are not registered yet (see `ensure_tools`)."""
     _services_of_request: Callable[[], Services]
@@ -171,6 +175,16 @@ class LoomkinServer(MCPServer):
             return self.project().upstreams
         except LoomkinError:
             return _no_upstreams()
+
+    def relay_to(self, write: Callable[[str], Awaitable[None]]) -> Relay:
+        """The relay of the one stdio session, writing its answers with `write` (the SDK's writer)."""
+        from ..upstream._relay import Relay
+
+        def failed(message: str) -> dict[str, Any]:
+            return _error_result(message).model_dump(by_alias=True, mode="json", exclude_none=True)
+
+        self.relay = Relay(write, self.calls.record, failed)
+        return self.relay
 
     @asynccontextmanager
     async def shared_resources(self) -> AsyncIterator[None]:
@@ -245,7 +259,11 @@ class LoomkinServer(MCPServer):
         project = self.project()
         context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
         if read_only(tool):  # nothing to ask the person: no tool of ours between the caller and the upstream
-            return await forward(name, arguments, project.upstreams, context)
+            result = await forward(name, arguments, project.upstreams, context)
+            if self.relay is not None:  # the session's project and the call's path are settled: relay the next
+                with contextlib.suppress(ValueError):  # (no request: `loomkin-mcp call`)
+                    self.relay.learn(name, project, upstream, tool, context.session, context.protocol_version)
+            return result
         cached = self._proxies.get((project.root, name))
         if cached is None or cached[0] is not tool:
             cached = (tool, proxy_tool(name, upstream, tool, project.upstreams, project.services.permissions))
@@ -363,6 +381,7 @@ def build_server(
     server.calls = CallLog()
     server.started = time.monotonic()
     server._proxies = {}
+    server.relay = None
 
     def services() -> Services:
         return server.project().services

@@ -26,6 +26,7 @@ from .._limits import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     from ..server import LoomkinServer
+    from ..upstream._relay import Relay
 
 logger = logging.getLogger("loomkin_mcp.stdio")
 
@@ -62,6 +63,9 @@ async def _run(server: LoomkinServer) -> None:
     options = lowlevel.create_initialization_options()
     # The SDK types stdin and stdout as AsyncFiles; it only iterates one line by line and writes to the other.
     with _protocol_stdout() as stdout:
+        if stdout is not None and stdin is not None:
+            # Read-only upstream tools, once called, are relayed past both SDK sessions (upstream._relay).
+            stdin = _unless_relayed(stdin, server.relay_to(stdout.write))
         async with (
             server.shared_resources(),
             stdio_server(stdin=cast(Any, stdin), stdout=cast(Any, stdout)) as (read_stream, write_stream),
@@ -94,22 +98,31 @@ def _protocol_stdout() -> Iterator[_Stdout | None]:
 
 
 class _Stdout:
-    """Messages written to a non-blocking descriptor from the event loop, whole and in order (the SDK writes
-    from one task); nothing is buffered, so `flush` has nothing to do."""
+    """Messages written to a non-blocking descriptor from the event loop, whole and in order (the SDK's and the
+    relay's, one at a time); nothing is buffered, so `flush` has nothing to do."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
+        self._writing = anyio.Lock()
 
     async def write(self, text: str) -> None:
         data = memoryview(text.encode("utf-8"))
-        while data:
-            try:
-                data = data[os.write(self._fd, data) :]
-            except BlockingIOError:
-                await anyio.wait_writable(self._fd)
+        async with self._writing:
+            while data:
+                try:
+                    data = data[os.write(self._fd, data) :]
+                except BlockingIOError:
+                    await anyio.wait_writable(self._fd)
 
     async def flush(self) -> None:
         return None
+
+
+async def _unless_relayed(lines: AsyncIterator[str], relay: Relay) -> AsyncIterator[str]:
+    """The lines the SDK reads: all but those the relay takes."""
+    async for line in lines:
+        if not relay.take(line):
+            yield line
 
 
 def cancellable_stdin() -> AsyncIterator[str] | None:

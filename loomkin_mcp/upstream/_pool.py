@@ -184,21 +184,10 @@ class UpstreamPool:
                 tool.name, arguments, read_timeout_seconds=timeout, progress_callback=progress
             )
         except MCPError as exc:
-            raise UpstreamDown(await self._call_failure(upstream, tool.name, exc, timeout)) from None
+            raise UpstreamDown(await call_failure(upstream, tool.name, exc, timeout)) from None
         if not isinstance(result, types.CallToolResult):
             raise UpstreamDown(f"{upstream.name} answered {tool.name} with a result loomkin-mcp cannot pass on")
         return result
-
-    async def _call_failure(self, upstream: Upstream, tool: str, exc: MCPError, timeout: float) -> str:
-        if exc.error.code == types.REQUEST_TIMEOUT:
-            late = f"{upstream.name}'s {tool} did not answer within {timeout:g} s and was cancelled"
-            if await upstream.answers_ping(timeout):
-                return late
-            return f"{late}; {upstream.name} did not answer a ping either, so it is being restarted."
-        if exc.error.code == types.CONNECTION_CLOSED:
-            reason = await upstream.connection_lost()
-            return f"{tool} was cut short: {reason}; it is being restarted, try again shortly."
-        return f"{upstream.name}'s {tool} failed: {exc.error.message}"
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
         found = self._prompts.get(name)
@@ -234,3 +223,17 @@ class UpstreamPool:
             return await upstream.session.read_resource(uri)
         except MCPError as exc:
             raise UpstreamDown(f"{upstream.name} could not read {uri}: {exc.error.message}") from None
+
+
+async def call_failure(upstream: Upstream, tool: str, exc: MCPError, timeout: float) -> str:
+    """What a failed call to `tool` of `upstream` tells the caller (a late one asks whether the upstream still
+    answers at all)."""
+    if exc.error.code == types.REQUEST_TIMEOUT:
+        late = f"{upstream.name}'s {tool} did not answer within {timeout:g} s and was cancelled"
+        if await upstream.answers_ping(timeout):
+            return late
+        return f"{late}; {upstream.name} did not answer a ping either, so it is being restarted."
+    if exc.error.code == types.CONNECTION_CLOSED:
+        reason = await upstream.connection_lost()
+        return f"{tool} was cut short: {reason}; it is being restarted, try again shortly."
+    return f"{upstream.name}'s {tool} failed: {exc.error.message}"

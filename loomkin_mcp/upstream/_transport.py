@@ -27,6 +27,7 @@ from mcp.shared.message import SessionMessage
 from loomkin_lsp_client import die_with_parent, find_executable
 
 from ..config import McpServerEntry
+from ._link import RawLink
 
 _STDERR_TAIL_LINES = 20
 _STOP_GRACE_SECONDS = 2.0
@@ -64,8 +65,11 @@ def upstream_environment(entry: McpServerEntry) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> AsyncIterator[Streams]:
-    """Spawn `entry.command` and speak newline-delimited JSON-RPC over its stdin and stdout."""
+async def open_stdio(
+    entry: McpServerEntry, root: Path, info: ProcessInfo, link: RawLink | None = None
+) -> AsyncIterator[Streams]:
+    """Spawn `entry.command` and speak newline-delimited JSON-RPC over its stdin and stdout; `link` relays raw
+    lines beside the session's."""
     assert entry.command is not None
     cwd = Path(entry.cwd) if entry.cwd else root
     if not cwd.is_absolute():
@@ -90,7 +94,7 @@ async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> As
         assert process.stdout is not None
         async with read_writer:
             while line := await process.stdout.readline():
-                if not line.strip():
+                if not line.strip() or (link is not None and link.claim(line)):
                     continue
                 try:
                     message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
@@ -101,6 +105,8 @@ async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> As
                     await read_writer.send(exc if unreadable is None else SessionMessage(unreadable))
                     continue
                 await read_writer.send(SessionMessage(message))
+        if link is not None:  # the calls relayed in flight fail now, as the session's own do
+            link.close()
 
     async def write_stdin() -> None:
         assert process.stdin is not None
@@ -130,9 +136,13 @@ async def open_stdio(entry: McpServerEntry, root: Path, info: ProcessInfo) -> As
         group.start_soon(read_stderr)
         group.start_soon(read_stdout)
         group.start_soon(_quietly, write_stdin)
+        if link is not None and process.stdin is not None:
+            link.attach(process.stdin)
         try:
             yield read_stream, write_stream
         finally:
+            if link is not None:
+                link.close()
             with anyio.CancelScope(shield=True):
                 await _stop(process, info)
                 # stdout's end can reach the session before the exit is recorded: wait for the exit code and

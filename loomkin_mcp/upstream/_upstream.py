@@ -15,11 +15,13 @@ import anyio
 import mcp_types as types
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from loomkin_lsp_client import program_missing
 
 from ..config import McpServerEntry
 from ._forward import Forwarder
+from ._link import RawLink
 from ._preflight import fix_for, not_found
 from ._transport import ProcessInfo, open_stdio, open_url, url_transports
 
@@ -68,6 +70,7 @@ class Upstream:
         self.last_error: str | None = None
         self.restarts = 0
         self._process: ProcessInfo | None = None
+        self._link: RawLink | None = None
         self._hung = False
         self._lost = anyio.Event()
         self._settled = anyio.Event()
@@ -197,10 +200,19 @@ class Upstream:
         assert last is not None
         raise last
 
+    @property
+    def link(self) -> RawLink | None:
+        """Where a call may be relayed as JSON-RPC lines: a ready stdio upstream's pipe, in the handshake era (a
+        2026-era request carries the session's per-request envelope)."""
+        link, session = self._link, self.session
+        ready = link is not None and link.open and session is not None
+        return link if ready and session.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS else None
+
     def _open(self, transport: str) -> Any:
         if transport == "stdio":
-            self._process = ProcessInfo()
-            return _watch_exit(open_stdio(self.entry, self._root, self._process), self._process, self._lost)
+            self._process, self._link = ProcessInfo(), RawLink()
+            transport_streams = open_stdio(self.entry, self._root, self._process, self._link)
+            return _watch_exit(transport_streams, self._process, self._lost)
         return open_url(self.entry, transport)
 
     async def _refresh(self, session: ClientSession) -> None:
