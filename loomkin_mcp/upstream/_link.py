@@ -81,9 +81,10 @@ class RawLink:
             return False
         if not isinstance(message, dict):
             return False
-        answer = self._answers.pop(message["id"], None) if isinstance(message.get("id"), str) else None
-        if answer is not None and "method" not in message:
-            self._progress.pop(message["id"], None)
+        call_id = message.get("id")
+        if isinstance(call_id, str) and "method" not in message and call_id in self._answers:
+            answer = self._answers.pop(call_id)
+            self._progress.pop(call_id, None)
             if not answer.done():
                 answer.set_result(message)
             return True

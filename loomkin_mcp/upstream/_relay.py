@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("loomkin_mcp.upstream")
 
+# A call whose line is longer (a large argument) takes the SDK path: it is not parsed twice.
+MAX_RELAYED_LINE = 256 * 1024
 Record = Callable[[str, dict[str, Any], float, bool], None]
 Write = Callable[[str], Awaitable[None]]
 
@@ -79,6 +81,8 @@ class Relay:
 
     def take(self, line: str) -> bool:
         """Whether the relay handles this line from the editor (then the SDK never sees it)."""
+        if not (self._routes or self._in_flight) or len(line) > MAX_RELAYED_LINE:
+            return False  # (nothing to relay; a long line is read once, by the SDK)
         if '"tools/call"' not in line and '"notifications/cancelled"' not in line:
             if '"notifications/roots/list_changed"' in line:
                 self.forget()
