@@ -137,7 +137,9 @@ class LoomkinServer(MCPServer):
     # (project root, exported upstream tool name) -> (the upstream's tool it was built for, its proxy).
     _proxies: dict[tuple[Path, str], tuple[types.Tool, Tool]]
     relay: Relay | None
-    """Relays read-only upstream calls on stdio (upstream._relay); None on other transports."""
+    """Relays read-only upstream calls on stdio (upstream._relay), made at the first one; None until then and on
+    other transports."""
+    _relay_write: Callable[[str], Awaitable[None]] | None
     _domains_left: list[ToolDomain]
     """The domains whose tools are not registered yet (see `ensure_tools`)."""
     _services_of_request: Callable[[], Services]
@@ -176,14 +178,18 @@ class LoomkinServer(MCPServer):
         except LoomkinError:
             return _no_upstreams()
 
-    def relay_to(self, write: Callable[[str], Awaitable[None]]) -> Relay:
-        """The relay of the one stdio session, writing its answers with `write` (the SDK's writer)."""
-        from ..upstream._relay import Relay
+    def relay_answers_to(self, write: Callable[[str], Awaitable[None]]) -> None:
+        """Calls of the one stdio session may be relayed, their answers written with `write` (the SDK's writer)."""
+        self._relay_write = write
 
-        def failed(message: str) -> dict[str, Any]:
-            return _error_result(message).model_dump(by_alias=True, mode="json", exclude_none=True)
+    def _relay(self) -> Relay | None:
+        if self.relay is None and self._relay_write is not None:  # made here: its imports cost start-up ~9 ms
+            from ..upstream._relay import Relay
 
-        self.relay = Relay(write, self.calls.record, failed)
+            def failed(message: str) -> dict[str, Any]:
+                return _error_result(message).model_dump(by_alias=True, mode="json", exclude_none=True)
+
+            self.relay = Relay(self._relay_write, self.calls.record, failed)
         return self.relay
 
     @asynccontextmanager
@@ -260,9 +266,10 @@ class LoomkinServer(MCPServer):
         context = context or Context(mcp_server=self, subscriptions=self._subscriptions)
         if read_only(tool):  # nothing to ask the person: no tool of ours between the caller and the upstream
             result = await forward(name, arguments, project.upstreams, context)
-            if self.relay is not None:  # the session's project and the call's path are settled: relay the next
+            relay = self._relay()
+            if relay is not None:  # the session's project and the call's path are settled: relay the next
                 with contextlib.suppress(ValueError):  # (no request: `loomkin-mcp call`)
-                    self.relay.learn(name, project, upstream, tool, context.session, context.protocol_version)
+                    relay.learn(name, project, upstream, tool, context.session, context.protocol_version)
             return result
         cached = self._proxies.get((project.root, name))
         if cached is None or cached[0] is not tool:
@@ -381,7 +388,7 @@ def build_server(
     server.calls = CallLog()
     server.started = time.monotonic()
     server._proxies = {}
-    server.relay = None
+    server.relay = server._relay_write = None
 
     def services() -> Services:
         return server.project().services

@@ -26,7 +26,6 @@ from .._limits import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     from ..server import LoomkinServer
-    from ..upstream._relay import Relay
 
 logger = logging.getLogger("loomkin_mcp.stdio")
 
@@ -65,7 +64,8 @@ async def _run(server: LoomkinServer) -> None:
     with _protocol_stdout() as stdout:
         if stdout is not None and stdin is not None:
             # Read-only upstream tools, once called, are relayed past both SDK sessions (upstream._relay).
-            stdin = _unless_relayed(stdin, server.relay_to(stdout.write))
+            server.relay_answers_to(stdout.write)
+            stdin = _unless_relayed(stdin, server)
         async with (
             server.shared_resources(),
             stdio_server(stdin=cast(Any, stdin), stdout=cast(Any, stdout)) as (read_stream, write_stream),
@@ -118,10 +118,11 @@ class _Stdout:
         return None
 
 
-async def _unless_relayed(lines: AsyncIterator[str], relay: Relay) -> AsyncIterator[str]:
+async def _unless_relayed(lines: AsyncIterator[str], server: LoomkinServer) -> AsyncIterator[str]:
     """The lines the SDK reads: all but those the relay takes."""
     async for line in lines:
-        if not relay.take(line):
+        relay = server.relay
+        if relay is None or not relay.take(line):
             yield line
 
 
