@@ -6,6 +6,7 @@ Usage: python bench/report.py RESULTS_DIR OUT_MARKDOWN [OUT_PNG]
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,8 +88,28 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
         lines += ["## Missed targets", ""]
         for row in missed:
             lines.append(f"- **{row['measure']}**: {why(row['measure'])}")
-    lines += ["", "## How to read it", "", *NOTES]
+    lines += ["", "## How to read it", "", *NOTES, *memory_growth(results)]
     return "\n".join(lines) + "\n"
+
+
+def memory_growth(results: dict) -> list[str]:
+    """What mapping costs per file, from the idle and after-mapping RSS rows, and what it makes of 50,000 files."""
+    rows = [row for name in ORDER for row in rows_of(results.get(name, {"rows": []}))]
+    idle = next((row["ours_mb"] for row in rows if row["measure"].startswith("RSS idle")), None)
+    mapped = [
+        (int(found[1]), row["ours_mb"])
+        for row in rows
+        if row["measure"].startswith("RSS after mapping") and (found := re.search(r"(\d+) files$", row["measure"]))
+    ]
+    if idle is None or not mapped:
+        return []
+    per_file = [(mb - idle) * 1024 / files for files, mb in mapped]
+    at_50k = [idle + kb * 50_000 / 1024 for kb in per_file]
+    return [
+        f"- The map's memory grows with the files it maps: {min(per_file):.0f}–{max(per_file):.0f} KB per file over "
+        f"the idle server ({idle:.0f} MB) in the RSS rows, so a 50,000-file tree would take "
+        f"~{min(at_50k) / 1024:.1f}–{max(at_50k) / 1024:.1f} GB (on paper, from those figures).",
+    ]
 
 
 # Why a goal is missed, what the profile shows and what would close it (matched on the row's first words).
