@@ -112,7 +112,8 @@ class Relay:
         route = self._routes.get(name) if isinstance(name, str) else None
         if route is None or not isinstance(arguments, dict) or _key(request_id) in self._in_flight:
             return False
-        if route.project.closed or route.project.upstreams.tool(name) != (route.upstream, route.tool):
+        found = None if route.project.closed else route.project.upstreams.tool(name)
+        if found is None or found[0] is not route.upstream or found[1] is not route.tool:  # (a new list: new tools)
             del self._routes[name]
             return False
         link = route.upstream.link
