@@ -28,8 +28,9 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from ._forward import Caller
-from ._link import LinkClosed
+from ._link import LinkClosed, RawLink
 from ._pool import call_failure
+from ._tools import read_only
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -70,9 +71,7 @@ class Relay:
     ) -> None:
         """The SDK path called `exported` for this session: later calls may be relayed (in a handshake-era
         session: a 2026-era answer carries per-request stamps the SDK makes)."""
-        if not (tool.annotations and tool.annotations.read_only_hint) or tool.output_schema is not None:
-            return
-        if version in HANDSHAKE_PROTOCOL_VERSIONS:
+        if read_only(tool) and tool.output_schema is None and version in HANDSHAKE_PROTOCOL_VERSIONS:
             self._routes[exported] = _Route(project, upstream, tool, session, version)
 
     def forget(self) -> None:
@@ -122,26 +121,22 @@ class Relay:
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         logger.debug("relayed %s", name)
-        task = asyncio.ensure_future(self._relay(request_id, name, arguments, token, route))
+        task = asyncio.ensure_future(self._relay(request_id, name, arguments, token, route, link))
         self._in_flight[_key(request_id)] = task
         task.add_done_callback(lambda _: self._in_flight.pop(_key(request_id), None))
         return True
 
     async def _relay(
-        self, request_id: Any, exported: str, arguments: dict[str, Any], token: Any, route: _Route
+        self, request_id: Any, exported: str, arguments: dict[str, Any], token: Any, route: _Route, link: RawLink
     ) -> None:
         started, ok = time.monotonic(), False
         upstream, tool = route.upstream, route.tool
-        link = upstream.link
         callers = upstream.forwarder.callers
         # Asked outside any request of the SDK's (it never saw this one): on stdio there is one stream anyway.
         caller = Caller(route.session, None)
-        call_id = ""
+        call_id = link.new_id()
         try:
             with route.project.serving():
-                if link is None:
-                    raise LinkClosed()
-                call_id = link.new_id()
                 params: dict[str, Any] = {"name": tool.name, "arguments": arguments}
                 on_progress = None
                 if token is not None and not isinstance(token, bool):
@@ -156,18 +151,27 @@ class Relay:
             ok = not result.get("isError", False)
             await self._write(_line({"jsonrpc": "2.0", "id": request_id, "result": result}))
         except asyncio.CancelledError:
-            if link is not None and call_id:
-                link.forget(call_id)
-                await _quietly(link.send(_cancelled(call_id, "the editor cancelled the call")))
+            link.forget(call_id)
+            await _quietly(link.send(_cancelled(call_id, "the editor cancelled the call")))
             raise
         finally:
             self._record(exported, arguments, started, ok)
 
     async def _answer(
-        self, link: Any, call_id: str, params: dict[str, Any], on_progress: Any, upstream: Upstream, tool: types.Tool
+        self,
+        link: RawLink,
+        call_id: str,
+        params: dict[str, Any],
+        on_progress: Any,
+        upstream: Upstream,
+        tool: types.Tool,
     ) -> dict[str, Any]:
         """The result to send the editor, as the SDK path makes it."""
         timeout = upstream.entry.timeout_ms / 1000
+
+        async def failed(error: types.ErrorData) -> dict[str, Any]:
+            return self._failed(await call_failure(upstream, tool.name, MCPError.from_error_data(error), timeout))
+
         request = {"jsonrpc": "2.0", "id": call_id, "method": "tools/call", "params": params}
         try:
             answer = await link.request(call_id, request, on_progress)
@@ -175,17 +179,15 @@ class Relay:
         except TimeoutError:
             link.forget(call_id)
             await _quietly(link.send(_cancelled(call_id, f"no answer within {timeout:g} s")))
-            error = types.ErrorData(code=types.REQUEST_TIMEOUT, message="timed out")
-            return self._failed(await call_failure(upstream, tool.name, MCPError.from_error_data(error), timeout))
+            return await failed(types.ErrorData(code=types.REQUEST_TIMEOUT, message="timed out"))
         except (LinkClosed, ConnectionError):
-            error = types.ErrorData(code=types.CONNECTION_CLOSED, message="connection closed")
-            return self._failed(await call_failure(upstream, tool.name, MCPError.from_error_data(error), timeout))
+            return await failed(types.ErrorData(code=types.CONNECTION_CLOSED, message="connection closed"))
         if "error" in reply:
             try:
                 error = types.ErrorData.model_validate(reply["error"])
             except ValidationError:
                 error = types.ErrorData(code=types.INTERNAL_ERROR, message="an error it did not describe")
-            return self._failed(await call_failure(upstream, tool.name, MCPError.from_error_data(error), timeout))
+            return await failed(error)
         try:
             result = types.CallToolResult.model_validate(reply.get("result"))
         except ValidationError:
